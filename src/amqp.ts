@@ -1,0 +1,47 @@
+/**
+ * The `./amqp` entry: the RabbitMQ broker and result backend, wire-compatible with Go
+ * machinery. Importing it loads amqplib; `mod.ts` does not.
+ *
+ * @example
+ * ```ts
+ * import { Server } from "@machinery/machinery";
+ * import { AMQPBackend, AMQPBroker } from "@machinery/machinery/amqp";
+ *
+ * const url = "amqp://guest:guest@127.0.0.1:5672/";
+ * const server = new Server({
+ *   broker: new AMQPBroker({ urls: [url] }),
+ *   backend: new AMQPBackend({ url }),
+ * });
+ * ```
+ *
+ * @module
+ */
+import type { Backend } from "./backend.ts";
+import type { Broker } from "./broker.ts";
+import type { Config } from "./config.ts";
+import { AMQPBroker, type AMQPBrokerOptions } from "./brokers/amqp/mod.ts";
+import { AMQPBackend, type AMQPBackendOptions } from "./backends/amqp/mod.ts";
+import { AMQPError } from "./brokers/amqp/connection.ts";
+
+export { AMQPBackend, type AMQPBackendOptions, AMQPBroker, type AMQPBrokerOptions, AMQPError };
+
+/**
+ * The AMQP broker for `amqp://` and `amqps://` URLs; several URLs joined by
+ * `config.multipleBrokerSeparator` are tried in order.
+ */
+export function createBroker(url: string, config: Config): Promise<Broker> {
+  try {
+    return Promise.resolve(AMQPBroker.fromConfig(url, config));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/** The AMQP result backend for an `amqp://` or `amqps://` URL. */
+export function createBackend(url: string, config: Config): Promise<Backend> {
+  try {
+    return Promise.resolve(AMQPBackend.fromConfig(url, config));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}

@@ -1,0 +1,201 @@
+/**
+ * One consume run: a connection of its own, the consumer queue declared as machinery declares
+ * it, `basic.qos` and `basic.consume` with manual acks, and a {@link Delivery} per message.
+ *
+ * The run resolves when the worker's signal is aborted and rejects when the connection or channel
+ * is lost (RabbitMQ restarting, a network failure), so the worker reconnects. Nothing is acked
+ * until the worker settles a delivery, so an unsettled message of a lost connection or of a
+ * killed worker is redelivered by RabbitMQ.
+ *
+ * @module
+ */
+import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
+import type { ConsumeOptions, Delivery } from "../../broker.ts";
+import type { AMQPURL } from "../../urls.ts";
+import {
+  AMQPError,
+  closeQuietly,
+  describeError,
+  dial,
+  type DialOptions,
+  openChannel,
+} from "./connection.ts";
+import type { QueuePlan } from "./topology.ts";
+
+/** What a consume run needs from the broker. */
+export interface ConsumerSetup {
+  /** Broker URLs, tried in order. */
+  urls: AMQPURL[];
+  /** Dial options. */
+  dial: DialOptions;
+  /** The exchange and its type, declared first. */
+  exchange: string;
+  /** The exchange type. */
+  exchangeType: string;
+  /** The consumer queue's declaration. */
+  plan: QueuePlan;
+  /** `basic.qos` prefetch count. */
+  prefetch: number;
+  /** Puts a message back after `delayMs`, resolving once RabbitMQ holds the copy. */
+  requeueLater(queue: string, message: ConsumeMessage, delayMs: number): Promise<void>;
+  /** Sets a message aside with a reason, resolving once RabbitMQ holds the copy. */
+  deadLetter(queue: string, message: ConsumeMessage, reason: string): Promise<void>;
+  /** Called with the connection once it is open, so the broker can close it on `close()`. */
+  track(conn: ChannelModel): () => void;
+}
+
+/** Runs one consume until the signal aborts (resolve) or the connection is lost (reject). */
+export async function runConsumer(
+  setup: ConsumerSetup,
+  options: ConsumeOptions,
+  handler: (delivery: Delivery) => void,
+): Promise<void> {
+  const conn = await dial(setup.urls, setup.dial);
+  const untrack = setup.track(conn);
+  let channel: Channel;
+  try {
+    channel = await openChannel(conn);
+    if (setup.exchange !== "") {
+      await channel.assertExchange(setup.exchange, setup.exchangeType, {
+        durable: true,
+        autoDelete: false,
+        internal: false,
+      });
+    }
+    const { plan } = setup;
+    await channel.assertQueue(plan.queue, {
+      durable: plan.durable,
+      autoDelete: plan.autoDelete,
+      exclusive: false,
+      arguments: plan.args,
+    });
+    if (plan.bindExchange !== "") {
+      await channel.bindQueue(plan.queue, plan.bindExchange, plan.bindingKey, plan.bindingArgs);
+    }
+    await channel.prefetch(setup.prefetch, false);
+  } catch (error) {
+    untrack();
+    await closeQuietly(conn);
+    throw new AMQPError(`Could not start consuming "${options.queue}": ${describeError(error)}`, {
+      cause: error,
+    });
+  }
+  return new Consumer(conn, channel, setup, options, handler, untrack).run();
+}
+
+class Consumer {
+  #unsettled = 0;
+  #stopping = false;
+  #finished = false;
+  #tag: string | undefined;
+  #resolve!: () => void;
+  #reject!: (error: Error) => void;
+
+  constructor(
+    readonly conn: ChannelModel,
+    readonly channel: Channel,
+    readonly setup: ConsumerSetup,
+    readonly options: ConsumeOptions,
+    readonly handler: (delivery: Delivery) => void,
+    readonly untrack: () => void,
+  ) {}
+
+  run(): Promise<void> {
+    const done = new Promise<void>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    const lost = (why: string) => () => {
+      this.#finish(
+        new AMQPError(`The AMQP ${why} was closed while consuming "${this.options.queue}"`),
+      );
+    };
+    this.conn.on("close", lost("connection"));
+    this.channel.on("close", lost("channel"));
+    const stop = () => this.#stop();
+    this.options.signal.addEventListener("abort", stop, { once: true });
+    done.finally(() => this.options.signal.removeEventListener("abort", stop)).catch(() => {});
+    this.channel.consume(this.options.queue, (message) => this.#onMessage(message), {
+      consumerTag: this.options.consumerTag || undefined,
+      noAck: false,
+      exclusive: false,
+    }).then((reply) => {
+      this.#tag = reply.consumerTag;
+      if (this.#stopping) this.#cancel();
+    }, (error) =>
+      this.#finish(
+        new AMQPError(`Could not consume "${this.options.queue}": ${describeError(error)}`, {
+          cause: error,
+        }),
+      ));
+    return done;
+  }
+
+  #onMessage(message: ConsumeMessage | null): void {
+    if (message === null) {
+      // RabbitMQ cancelled the consumer (the queue was deleted).
+      this.#finish(new AMQPError(`RabbitMQ cancelled the consumer of "${this.options.queue}"`));
+      return;
+    }
+    this.#unsettled++;
+    let settled = false;
+    const settle = (action: () => Promise<void> | void): Promise<void> => {
+      if (settled) return Promise.reject(new Error("The delivery was already settled"));
+      settled = true;
+      return (async () => {
+        try {
+          await action();
+        } finally {
+          this.#unsettled--;
+          this.#maybeClose();
+        }
+      })();
+    };
+    const channel = this.channel;
+    const queue = this.options.queue;
+    this.handler({
+      body: message.content.toString("utf8"),
+      redelivered: message.fields.redelivered,
+      ack: () => settle(() => channel.ack(message)),
+      requeue: (delayMs) =>
+        settle(async () => {
+          if (delayMs <= 0) return channel.nack(message, false, true);
+          await this.setup.requeueLater(queue, message, delayMs);
+          channel.ack(message);
+        }),
+      reject: (reason) =>
+        settle(async () => {
+          await this.setup.deadLetter(queue, message, reason);
+          channel.ack(message);
+        }),
+    });
+  }
+
+  /** Stops fetching; the channel stays open until every handed-out delivery is settled. */
+  #stop(): void {
+    if (this.#stopping || this.#finished) return;
+    this.#stopping = true;
+    this.#resolve();
+    if (this.#tag !== undefined) this.#cancel();
+  }
+
+  #cancel(): void {
+    this.channel.cancel(this.#tag!).catch(() => {}).then(() => this.#maybeClose());
+  }
+
+  #maybeClose(): void {
+    if (!this.#stopping || this.#unsettled > 0 || this.#finished) return;
+    this.#finished = true;
+    this.untrack();
+    closeQuietly(this.conn);
+  }
+
+  #finish(error: Error): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.untrack();
+    closeQuietly(this.conn);
+    if (this.#stopping) return; // already resolved
+    this.#reject(error);
+  }
+}
