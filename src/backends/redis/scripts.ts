@@ -1,0 +1,131 @@
+/**
+ * The Redis result backend's Lua scripts: the TaskName/CreatedAt merge in one round trip, the
+ * incremental group-completion check, and the ChordTriggered flip.
+ *
+ * They read and write machinery's JSON as text, never re-encoding it with Lua's JSON library
+ * (which escapes differently from Go), so the bytes stay Go's.
+ *
+ * @module
+ */
+import type { ScriptDef } from "../../brokers/redis/scripts.ts";
+
+/** Finds the JSON string token that starts at byte `i` (nil when there is none). */
+const STRING_AT = `
+local function string_at(s, i)
+  if string.sub(s, i, i) ~= '"' then return nil end
+  local j = i + 1
+  while true do
+    local k = string.find(s, '["\\\\]', j)
+    if not k then return nil end
+    if string.sub(s, k, k) == '"' then return string.sub(s, i, k) end
+    j = k + 2
+  end
+end
+`;
+
+/**
+ * Writes a state, keeping the TaskName and CreatedAt of the stored one (Go's merge): GET, then
+ * SET … EX, atomically. The new state comes in pieces around its TaskName and CreatedAt tokens.
+ * KEYS: task UUID. ARGV: prefix, default name token, middle, default time token, suffix, ttl.
+ */
+export const MERGE_STATE: ScriptDef = {
+  name: "machineryMergeState",
+  keys: 1,
+  lua: `
+${STRING_AT}
+local name, created = ARGV[2], ARGV[4]
+local old = redis.call('GET', KEYS[1])
+if old then
+  local _, e = string.find(old, '"TaskName":', 1, true)
+  if e then name = string_at(old, e + 1) or name end
+  local last
+  local pos = 1
+  while true do
+    local _, e2 = string.find(old, '"CreatedAt":', pos, true)
+    if not e2 then break end
+    last = e2
+    pos = e2 + 1
+  end
+  if last then created = string_at(old, last + 1) or created end
+end
+redis.call('SET', KEYS[1], ARGV[1] .. name .. ARGV[3] .. created .. ARGV[5], 'EX', ARGV[6])
+return 1
+`,
+};
+
+/**
+ * The group-completion check, O(1) amortised per finished member. The members' UUIDs are copied
+ * once from the group meta into a list; a cursor remembers how many members, in group order,
+ * were seen completed (SUCCESS or FAILURE). Each call reads states from the cursor on and stops
+ * at the first member not completed, so over a whole group each state is read about once plus
+ * once per call, whichever worker (Go or TS) wrote it. A completed state only changes again when
+ * a duplicate delivery runs the task again, which ends completed too, so the cursor never has to
+ * go back.
+ * KEYS: group meta, members list, cursor. ARGV: ttl.
+ * Returns `{completed prefix, member count}`, or -1 when the group meta is missing, -2 when it
+ * does not decode.
+ */
+export const GROUP_COMPLETED: ScriptDef = {
+  name: "machineryGroupCompleted",
+  keys: 3,
+  lua: `
+local n = redis.call('LLEN', KEYS[2])
+if n == 0 then
+  local meta = redis.call('GET', KEYS[1])
+  if not meta then return -1 end
+  local ok, obj = pcall(cjson.decode, meta)
+  if not ok or type(obj) ~= 'table' then return -2 end
+  local ids = obj['TaskUUIDs']
+  if type(ids) ~= 'table' or #ids == 0 then return {0, 0} end
+  for i = 1, #ids, 1000 do
+    redis.call('RPUSH', KEYS[2], unpack(ids, i, math.min(i + 999, #ids)))
+  end
+  n = #ids
+end
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+local c = tonumber(redis.call('GET', KEYS[3]) or '0')
+local start = c
+while c < n do
+  local ids = redis.call('LRANGE', KEYS[2], c, c + 99)
+  local states = redis.call('MGET', unpack(ids))
+  local stop = false
+  for i = 1, #ids do
+    local v = states[i]
+    if not v or not (string.find(v, '"State":"SUCCESS"', 1, true) or
+                     string.find(v, '"State":"FAILURE"', 1, true)) then
+      stop = true
+      break
+    end
+    c = c + 1
+  end
+  if stop or #ids == 0 then break end
+end
+if c ~= start or redis.call('EXISTS', KEYS[3]) == 0 then
+  redis.call('SET', KEYS[3], c, 'EX', ARGV[1])
+end
+return {c, n}
+`,
+};
+
+/**
+ * Sets ChordTriggered in the stored group meta (run while holding `TriggerChordMutex`).
+ * KEYS: group meta. ARGV: ttl. Returns 1 when this call set it, 0 when it was set already, -1
+ * when the meta is missing, -2 when the flag cannot be found.
+ */
+export const TRIGGER_CHORD: ScriptDef = {
+  name: "machineryTriggerChord",
+  keys: 1,
+  lua: `
+local meta = redis.call('GET', KEYS[1])
+if not meta then return -1 end
+local _, e = string.find(meta, '"ChordTriggered":', 1, true)
+if not e then return -2 end
+if string.sub(meta, e + 1, e + 4) == 'true' then return 0 end
+if string.sub(meta, e + 1, e + 5) ~= 'false' then return -2 end
+redis.call('SET', KEYS[1], string.sub(meta, 1, e) .. 'true' .. string.sub(meta, e + 6), 'EX', ARGV[1])
+return 1
+`,
+};
+
+/** Every backend script. */
+export const BACKEND_SCRIPTS: ScriptDef[] = [MERGE_STATE, GROUP_COMPLETED, TRIGGER_CHORD];

@@ -1,0 +1,284 @@
+/**
+ * One consumer of one queue: the at-least-once fetch loop of the Redis broker.
+ *
+ * It takes messages with an atomic move (a Lua `LPOP n` + `RPUSH` batch, or `BLMOVE` when the
+ * queue is empty) from the queue into a processing list of its own, renews a lease while it
+ * lives, and settles each delivery with a script that removes the message from that list (and,
+ * for requeue and reject, puts it elsewhere in the same step). A message is therefore always in
+ * exactly one of: the queue, a processing list, the delayed/requeued sets, the dead-letter list.
+ *
+ * @module
+ */
+import type { Redis } from "ioredis";
+import type { Delivery } from "../../broker.ts";
+import type { BrokerKeys } from "./keys.ts";
+import {
+  ACK,
+  BEAT,
+  FETCH,
+  REJECT,
+  RELEASE,
+  REQUEUE,
+  REQUEUE_LATER,
+  requeuedMember,
+  RETIRE,
+  runScript,
+} from "./scripts.ts";
+
+/** What a consumer needs from its broker. */
+export interface ConsumerOptions {
+  /** The broker's command client (scripts, auto-pipelined). */
+  commands: Redis;
+  /** This consumer's own client for BLMOVE. */
+  blocking: Redis;
+  /** The broker's keys. */
+  keys: BrokerKeys;
+  /** The consumer id (unique). */
+  id: string;
+  /** The queue. */
+  queue: string;
+  /** The most unsettled deliveries. */
+  capacity: number;
+  /** The BLMOVE wait in seconds. */
+  blockSeconds: number;
+  /** The lease length in ms (used when retiring). */
+  leaseMs: number;
+  /** Heartbeat period in ms. */
+  heartbeatMs: number;
+  /** The most entries kept in a dead-letter list. */
+  deadLetterLimit: number;
+  /** Reports errors that do not stop the loop (heartbeats, settles). */
+  onError: (error: Error) => void;
+}
+
+const MAX_BATCH = 500;
+
+/** Fetches from one queue into its processing list and hands out deliveries. */
+export class QueueConsumer {
+  readonly #o: ConsumerOptions;
+  readonly #proc: string;
+  /** Bodies handed out and not yet settled, with their counts. */
+  readonly #held = new Map<string, number>();
+  #unsettled = 0;
+  #slotWaiters: (() => void)[] = [];
+  #needsReconcile = false;
+  #heartbeat?: ReturnType<typeof setInterval>;
+  #blockingId?: number;
+  #blocked = false;
+  #loopDone = false;
+  #retired?: Promise<void>;
+  #readyListener = () => {
+    this.#needsReconcile = true;
+    this.#refreshBlockingId();
+  };
+
+  /** Makes a consumer; `run` starts it. */
+  constructor(options: ConsumerOptions) {
+    this.#o = options;
+    this.#proc = options.keys.processing(options.id);
+  }
+
+  /** The processing list's key. */
+  get processingKey(): string {
+    return this.#proc;
+  }
+
+  /** Deliveries handed out and not settled. */
+  get unsettled(): number {
+    return this.#unsettled;
+  }
+
+  /** True once the consumer released everything and stopped its heartbeat. */
+  get retired(): boolean {
+    return this.#retired !== undefined;
+  }
+
+  /**
+   * Takes the lease, then fetches and delivers until `signal` aborts. Rejects when Redis fails;
+   * deliveries already handed out stay valid either way.
+   */
+  async run(signal: AbortSignal, handler: (delivery: Delivery) => void): Promise<void> {
+    const { commands, blocking, keys, id, queue } = this.#o;
+    const onAbort = () => this.#unblock();
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      await runScript(commands, BEAT, [keys.consumers, keys.consumerQueues], [id, queue]);
+      this.#heartbeat = setInterval(() => this.#beat(), this.#o.heartbeatMs);
+      commands.on("ready", this.#readyListener);
+      blocking.on("ready", this.#readyListener);
+      await this.#refreshBlockingId();
+      while (!signal.aborted) {
+        if (this.#needsReconcile) {
+          this.#needsReconcile = false;
+          await this.#reconcile();
+        }
+        const free = this.#o.capacity - this.#unsettled;
+        if (free <= 0) {
+          await this.#waitForSlot(signal);
+          continue;
+        }
+        let items = await runScript<string[]>(commands, FETCH, [queue, this.#proc], [
+          Math.min(free, MAX_BATCH),
+        ]);
+        if (items.length === 0 && !signal.aborted) {
+          this.#blocked = true;
+          let item: string | null;
+          try {
+            item = await blocking.blmove(queue, this.#proc, "LEFT", "RIGHT", this.#o.blockSeconds);
+          } finally {
+            this.#blocked = false;
+          }
+          items = item === null ? [] : [item];
+        }
+        if (signal.aborted) {
+          // Taken while stopping: give them straight back, to the head of the queue.
+          for (const body of items) await this.#release(body, 1);
+          break;
+        }
+        for (const body of items) this.#deliver(body, handler);
+      }
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      this.#loopDone = true;
+      this.#wakeSlots();
+      if (this.#unsettled === 0) await this.retire().catch((e) => this.#o.onError(e));
+    }
+  }
+
+  /**
+   * Gives back whatever is still in the processing list (unsettled deliveries of an abrupt stop,
+   * or messages moved for us whose reply was lost) to the head of the queue, stops the heartbeat
+   * and closes the blocking client. Idempotent.
+   */
+  retire(): Promise<void> {
+    this.#retired ??= (async () => {
+      clearInterval(this.#heartbeat);
+      const { commands, blocking, keys, id, queue, leaseMs } = this.#o;
+      commands.off("ready", this.#readyListener);
+      blocking.off("ready", this.#readyListener);
+      try {
+        await runScript(commands, RETIRE, [
+          keys.consumers,
+          keys.consumerQueues,
+          this.#proc,
+          queue,
+        ], [id, leaseMs]);
+      } finally {
+        blocking.disconnect();
+      }
+    })();
+    return this.#retired;
+  }
+
+  #beat(): void {
+    const { commands, keys, id, queue } = this.#o;
+    runScript(commands, BEAT, [keys.consumers, keys.consumerQueues], [id, queue]).catch((e) =>
+      this.#o.onError(e)
+    );
+  }
+
+  async #refreshBlockingId(): Promise<void> {
+    try {
+      this.#blockingId = Number(await this.#o.blocking.call("CLIENT", "ID"));
+    } catch {
+      this.#blockingId = undefined;
+    }
+  }
+
+  /** Wakes a BLMOVE in progress (it returns nothing, or the message it just moved). */
+  #unblock(): void {
+    this.#wakeSlots();
+    if (!this.#blocked) return;
+    if (this.#blockingId === undefined) {
+      this.#o.blocking.disconnect();
+      return;
+    }
+    this.#o.commands.call("CLIENT", "UNBLOCK", this.#blockingId).catch(() =>
+      this.#o.blocking.disconnect()
+    );
+  }
+
+  /** Compares the processing list with what this process holds; the extra goes back. */
+  async #reconcile(): Promise<void> {
+    const items = await this.#o.commands.lrange(this.#proc, 0, -1);
+    const counts = new Map<string, number>();
+    for (const body of items) counts.set(body, (counts.get(body) ?? 0) + 1);
+    for (const [body, n] of counts) {
+      const extra = n - (this.#held.get(body) ?? 0);
+      if (extra > 0) await this.#release(body, extra);
+    }
+  }
+
+  #release(body: string, count: number): Promise<unknown> {
+    return runScript(this.#o.commands, RELEASE, [this.#proc, this.#o.queue], [body, count]);
+  }
+
+  #waitForSlot(signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => this.#slotWaiters.push(resolve));
+  }
+
+  #wakeSlots(): void {
+    const waiters = this.#slotWaiters;
+    this.#slotWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  #deliver(body: string, handler: (delivery: Delivery) => void): void {
+    this.#unsettled++;
+    this.#held.set(body, (this.#held.get(body) ?? 0) + 1);
+    let settled = false;
+    const { commands, keys, queue } = this.#o;
+    const proc = this.#proc;
+    const settle = async (op: () => Promise<unknown>): Promise<void> => {
+      if (settled) throw new Error("The delivery was already settled");
+      settled = true;
+      try {
+        await op();
+      } catch (error) {
+        // Maybe done, maybe not: the reconcile pass (or retiring) gives it back if it is
+        // still in the processing list, so it is redelivered rather than lost.
+        this.#needsReconcile = true;
+        throw error;
+      } finally {
+        this.#unsettled--;
+        const n = (this.#held.get(body) ?? 1) - 1;
+        if (n > 0) this.#held.set(body, n);
+        else this.#held.delete(body);
+        this.#wakeSlots();
+        if (this.#loopDone && this.#unsettled === 0) {
+          this.retire().catch((e) => this.#o.onError(e));
+        }
+      }
+    };
+    const delivery: Delivery = {
+      body,
+      redelivered: false,
+      ack: () => settle(() => runScript(commands, ACK, [proc], [body])),
+      requeue: (delayMs) =>
+        settle(() =>
+          delayMs > 0
+            ? runScript(commands, REQUEUE_LATER, [proc, keys.requeued], [
+              body,
+              Math.round(delayMs),
+              requeuedMember(queue, body),
+              keys.channel,
+            ])
+            : runScript(commands, REQUEUE, [proc, queue], [body])
+        ),
+      reject: (reason) =>
+        settle(() =>
+          runScript(commands, REJECT, [proc, keys.dead(queue)], [
+            body,
+            JSON.stringify({ queue, reason, rejectedAt: new Date().toISOString(), body }),
+            this.#o.deadLetterLimit,
+          ])
+        ),
+    };
+    try {
+      handler(delivery);
+    } catch (error) {
+      this.#o.onError(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+}

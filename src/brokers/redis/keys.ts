@@ -1,0 +1,45 @@
+/**
+ * The names of the Redis broker's own keys (the ones machinery does not have). They all start
+ * with a prefix (`machinery:ts:` by default) that no machinery queue uses, so Go's BLPOP loop,
+ * which pops only the queue it is told, never sees them.
+ *
+ * @module
+ */
+
+/** The broker's own keys for one prefix. */
+export interface BrokerKeys {
+  /** The prefix itself. */
+  readonly prefix: string;
+  /** Sorted set: consumer id → its lease (the server time of its last heartbeat, ms). */
+  readonly consumers: string;
+  /** Hash: consumer id → the queue its processing list goes back to. */
+  readonly consumerQueues: string;
+  /** Sorted set of messages requeued with a delay; score = due time, Unix ns. */
+  readonly requeued: string;
+  /** The pub/sub channel that announces new delayed members (the message is the score). */
+  readonly channel: string;
+  /** The prefix of the processing lists (the consumer id follows). */
+  readonly processingPrefix: string;
+  /** List: the messages a consumer has taken and not yet settled. */
+  processing(consumerId: string): string;
+  /** List: rejected messages of a queue, with the reason (JSON entries). */
+  dead(queue: string): string;
+}
+
+/** The default prefix of the broker's own keys. */
+export const DEFAULT_KEY_PREFIX = "machinery:ts:";
+
+/** The broker's keys under `prefix`. */
+export function brokerKeys(prefix: string = DEFAULT_KEY_PREFIX): BrokerKeys {
+  const processingPrefix = `${prefix}processing:`;
+  return {
+    prefix,
+    consumers: `${prefix}consumers`,
+    consumerQueues: `${prefix}consumer_queues`,
+    requeued: `${prefix}requeued`,
+    channel: `${prefix}delayed`,
+    processingPrefix,
+    processing: (id) => `${processingPrefix}${id}`,
+    dead: (queue) => `${prefix}dead:${queue}`,
+  };
+}
