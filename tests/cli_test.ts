@@ -1,0 +1,270 @@
+/**
+ * The command line, run as a child process with the runtime running this test (Deno or Bun):
+ * the demo's §10.4 lines, usage errors, `send` on the memory broker, help, the worker's signal
+ * handling and `--tasks`, and the HelloWorld example.
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { waitFor } from "./helpers.ts";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const IS_DENO = "Deno" in globalThis;
+const TIMEOUT = 60_000;
+
+/** Variables that would change what the CLI connects to; the tests set them explicitly. */
+const CONFIG_VARS = ["BROKER", "RESULT_BACKEND", "DEFAULT_QUEUE", "CLI_FIXTURE_MODE"];
+
+interface Child {
+  process: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: string | null }>;
+}
+
+/** Starts `script` with the current runtime; the child is killed after `timeoutMs`. */
+function start(
+  script: string,
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 30_000,
+): Child {
+  const childEnv: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && !CONFIG_VARS.includes(k)) childEnv[k] = v;
+  }
+  Object.assign(childEnv, { NO_COLOR: "1" }, env);
+  const argv = IS_DENO ? ["run", "-A", "--quiet", script, ...args] : [script, ...args];
+  const child = spawn(process.execPath, argv, { cwd: ROOT, env: childEnv, stdio: "pipe" });
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+  child.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+  const killer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
+    child.on("close", (code, signal) => {
+      clearTimeout(killer);
+      resolve({ code, signal });
+    });
+  });
+  return { process: child, stdout: () => stdout, stderr: () => stderr, exited };
+}
+
+/**
+ * Sends a signal with `process.kill`: Deno's `ChildProcess.kill` marks the child as killed by
+ * the signal (exit code null) even when it handles the signal and exits with its own code.
+ */
+function signal(child: Child, name: "SIGINT" | "SIGTERM"): void {
+  process.kill(child.process.pid!, name);
+}
+
+/** Runs the CLI to completion. */
+async function cli(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000) {
+  const child = start("cli.ts", args, env, timeoutMs);
+  const { code } = await child.exited;
+  return { code, stdout: child.stdout(), stderr: child.stderr() };
+}
+
+const MEMORY = ["--broker", "memory://", "--result-backend", "memory://"];
+
+const EXPECTED_DEMO_LINES = [
+  /^Starting batch: [0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+  "Single task:",
+  "1 + 1 = 2",
+  "sum([1, 2]) = 3",
+  "sum([1.5, 2.7]) = 4.2",
+  'concat(["foo", "bar"]) = foobar',
+  'split(["foo"]) = [f o o]',
+  "Group of tasks (parallel execution):",
+  "1 + 1 = 2",
+  "2 + 2 = 4",
+  "5 + 6 = 11",
+  "Group of tasks with a callback (chord):",
+  "(1 + 1) * (2 + 2) * (5 + 6) = 88",
+  "Chain of tasks:",
+  "(((1 + 1) + (2 + 2)) + (5 + 6)) * 4 = 68",
+  "Task panicked and returned error = oops",
+  "Long running task returned = []",
+];
+
+describe("cli", () => {
+  it("demo prints machinery's §10.4 lines in order and exits 0", { timeout: TIMEOUT }, async () => {
+    const { code, stdout, stderr } = await cli(["demo", "--long-running-seconds", "1"]);
+    assert.equal(code, 0, stderr);
+    const lines = stdout.trimEnd().split("\n");
+    assert.equal(lines.length, EXPECTED_DEMO_LINES.length, stdout);
+    EXPECTED_DEMO_LINES.forEach((expected, i) => {
+      if (typeof expected === "string") assert.equal(lines[i], expected);
+      else assert.match(lines[i], expected);
+    });
+    // The worker's handlers log to stderr, as machinery's example worker does.
+    assert.match(stderr, /I am a start of task handler for: add/);
+    assert.match(stderr, /I am an end of task handler for: long_running_task/);
+    assert.match(stderr, /I am an error handler: oops/);
+    assert.match(stderr, /Long running task finished/);
+  });
+
+  it("prints help and the version", { timeout: TIMEOUT }, async () => {
+    const top = await cli(["--help"]);
+    assert.equal(top.code, 0, top.stderr);
+    for (const word of ["Usage:", "demo", "worker", "send", "state", "--result-backend"]) {
+      assert.ok(top.stdout.includes(word), `--help mentions ${word}`);
+    }
+    const send = await cli(["send", "--help"]);
+    assert.equal(send.code, 0, send.stderr);
+    assert.match(send.stdout, /--arg TYPE:VALUE/);
+    const viaHelp = await cli(["help", "worker"]);
+    assert.equal(viaHelp.code, 0, viaHelp.stderr);
+    assert.match(viaHelp.stdout, /--tasks MODULE/);
+    const version = await cli(["--version"]);
+    assert.equal(version.code, 0, version.stderr);
+    assert.match(version.stdout.trim(), /^\d+\.\d+\.\d+/);
+  });
+
+  it("exits 2 with a clear message for usage errors", { timeout: TIMEOUT }, async () => {
+    const cases: [string[], RegExp][] = [
+      [[], /Usage:/],
+      [["bogus"], /Unknown command "bogus"/],
+      [["demo", "--bogus"], /bogus/],
+      [
+        ["demo", "--long-running-seconds", "soon"],
+        /Invalid value "soon" for --long-running-seconds/,
+      ],
+      [["worker", "--concurrency", "-1"], /--concurrency|Invalid value/],
+      [["send", "add", "--arg", "nope"], /expected TYPE:VALUE/],
+      [["send", "add", "--arg", "int65:1"], /"int65" is not one of the types/],
+      [["send", "add", "--arg", "int64:1.5"], /Invalid --arg "int64:1.5"/],
+      [["send", "add", "--arg", "bool:maybe"], /Invalid --arg "bool:maybe"/],
+      [["send", "add", "--timeout", "5", ...MEMORY], /--timeout needs --wait/],
+      [["send", "add", "--eta", "tomorrow", ...MEMORY], /Invalid value "tomorrow" for --eta/],
+      [["send", "add", "--eta", "2030-01-01T00:00:00Z", "--delay", "1"], /cannot be used together/],
+      [["send", "--wait", ...MEMORY], /--wait needs a TASK name/],
+      [["send", "add", "--wait", ...MEMORY], /lives inside this process/],
+      [["send", ...MEMORY], /lives inside this process/],
+      [["send", "add", "--broker", "nosuch://x", "--result-backend", "memory://"], /nosuch:\/\/x/],
+      [["state"], /state needs a task UUID/],
+    ];
+    for (const [args, message] of cases) {
+      const { code, stderr } = await cli(args);
+      assert.equal(code, 2, `machinery ${args.join(" ")} exits 2; stderr: ${stderr}`);
+      assert.match(stderr, message, `machinery ${args.join(" ")}`);
+    }
+  });
+
+  it("send on memory:// prints the task UUID", { timeout: TIMEOUT }, async () => {
+    const { code, stdout, stderr } = await cli([
+      "send",
+      "add",
+      "--arg",
+      "int64:1",
+      "--arg",
+      "int64:2",
+      "--arg",
+      "[]string:a,b",
+      "--delay",
+      "1",
+      "--retry",
+      "2",
+      ...MEMORY,
+    ]);
+    assert.equal(code, 0, stderr);
+    assert.match(
+      stdout,
+      /^task_[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\n$/,
+    );
+  });
+
+  it("state exits 1 when no state is stored", { timeout: TIMEOUT }, async () => {
+    const { code, stdout, stderr } = await cli(["state", "task_nope", ...MEMORY]);
+    assert.equal(code, 1, stderr);
+    assert.equal(stdout, "");
+    assert.match(stderr, /No state stored for task task_nope/);
+  });
+
+  it("flags beat the environment", { timeout: TIMEOUT }, async () => {
+    // The environment names a broker that does not exist; the flag wins, so send succeeds.
+    const { code, stderr } = await cli(["send", "add", ...MEMORY], { BROKER: "nosuch://x" });
+    assert.equal(code, 0, stderr);
+    // Without the flag the environment wins over the built-in default (amqp://).
+    const env = await cli(["send", "add", "--result-backend", "memory://"], {
+      BROKER: "nosuch://x",
+    });
+    assert.equal(env.code, 2);
+    assert.match(env.stderr, /nosuch:\/\/x/);
+  });
+
+  it("worker: the first signal drains and exits 0", { timeout: TIMEOUT }, async () => {
+    const child = start(
+      "cli.ts",
+      ["worker", ...MEMORY, "--tasks", "tests/fixtures/cli_tasks_setup.ts"],
+      { CLI_FIXTURE_MODE: "sleepy" },
+    );
+    await waitFor(
+      () => child.stderr().includes("I am a start of task handler for: sleepy"),
+      "the worker to start sleepy",
+    );
+    signal(child, "SIGTERM");
+    const { code } = await child.exited;
+    assert.equal(code, 0, child.stderr());
+    assert.match(child.stderr(), /Signal received: SIGTERM/);
+    assert.match(child.stderr(), /I am an end of task handler for: sleepy/);
+  });
+
+  it("worker: a second signal aborts and exits 1", { timeout: TIMEOUT }, async () => {
+    const child = start(
+      "cli.ts",
+      ["worker", ...MEMORY, "--tasks", "tests/fixtures/cli_tasks_setup.ts"],
+      { CLI_FIXTURE_MODE: "forever" },
+    );
+    await waitFor(
+      () => child.stderr().includes("I am a start of task handler for: forever"),
+      "the worker to start forever",
+    );
+    signal(child, "SIGINT");
+    await waitFor(
+      () => child.stderr().includes("Waiting for running tasks to finish"),
+      "the worker to acknowledge the first signal",
+    );
+    signal(child, "SIGINT");
+    const { code } = await child.exited;
+    assert.equal(code, 1, child.stderr());
+    assert.match(child.stderr(), /Worker quit abruptly/);
+  });
+
+  it("worker --tasks registers a module's exported functions", { timeout: TIMEOUT }, async () => {
+    const child = start("cli.ts", [
+      "worker",
+      ...MEMORY,
+      "--tasks",
+      "./tests/fixtures/cli_tasks_named.ts",
+    ]);
+    await waitFor(() => child.stderr().includes("Launching a worker"), "the worker to launch");
+    signal(child, "SIGTERM");
+    const { code } = await child.exited;
+    assert.equal(code, 0, child.stderr());
+    assert.match(
+      child.stderr(),
+      /Registered tasks from \.\/tests\/fixtures\/cli_tasks_named\.ts: shout\n/,
+    );
+  });
+
+  it("worker --tasks with a missing module exits 1", { timeout: TIMEOUT }, async () => {
+    const { code, stderr } = await cli([
+      "worker",
+      ...MEMORY,
+      "--tasks",
+      "tests/fixtures/missing.ts",
+    ]);
+    assert.equal(code, 1, stderr);
+    assert.match(stderr, /Cannot import the tasks module "tests\/fixtures\/missing\.ts"/);
+  });
+
+  it("examples/hello_world.ts prints HelloWorld's result", { timeout: TIMEOUT }, async () => {
+    const child = start("examples/hello_world.ts", []);
+    const { code } = await child.exited;
+    assert.equal(code, 0, child.stderr());
+    assert.equal(child.stdout(), "Hi, i'm worker@localhost\n");
+  });
+});
