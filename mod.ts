@@ -1,0 +1,119 @@
+/**
+ * machinery for Deno and Bun: a distributed task queue, wire-compatible with Go's
+ * [machinery](https://github.com/RichardKnop/machinery). Senders put tasks on a broker; workers
+ * run them and keep each task's state and results in a result backend. Go and TypeScript
+ * senders and workers can share the same Redis or RabbitMQ.
+ *
+ * @example
+ * ```ts
+ * import { MemoryBackend, MemoryBroker, Server } from "@machinery/machinery";
+ *
+ * const server = new Server({ broker: new MemoryBroker(), backend: new MemoryBackend() });
+ * const add = server.registerTask("add", (...args: number[]) => args.reduce((a, b) => a + b, 0));
+ * const worker = server.newWorker("machinery_worker", 10);
+ * const running = worker.launch();
+ *
+ * const result = await server.sendTask(add.signature(1, 1));
+ * console.log(await result.get()); // [2]
+ *
+ * await worker.quit();
+ * await running;
+ * await server.close();
+ * ```
+ *
+ * @module
+ */
+export { Server, type ServerOptions, type TaskRef, type TypedSignature } from "./src/server.ts";
+export { Worker, type WorkerOptions } from "./src/worker.ts";
+export { AsyncResult, ChainAsyncResult, ChordAsyncResult, type GetOptions } from "./src/result.ts";
+export {
+  type Chain,
+  type Chord,
+  type Group,
+  newChain,
+  newChord,
+  newGroup,
+} from "./src/workflow.ts";
+export {
+  type Arg,
+  copySignature,
+  decodeSignature,
+  encodeSignature,
+  etaFromDate,
+  newChordUUID,
+  newGroupUUID,
+  newSignature,
+  newTaskUUID,
+  type Signature,
+  SignatureDecodeError,
+} from "./src/signature.ts";
+export {
+  decodeGroupMeta,
+  decodeTaskState,
+  encodeGroupMeta,
+  encodeTaskState,
+  FAILURE,
+  type GroupMeta,
+  PENDING,
+  RECEIVED,
+  RETRY,
+  STARTED,
+  type StateName,
+  SUCCESS,
+  type TaskResult,
+  type TaskState,
+} from "./src/state.ts";
+export {
+  decodeValue,
+  encodeValue,
+  humanReadable,
+  inferType,
+  TYPE_NAMES,
+  TypeDecodeError,
+  type TypeName,
+} from "./src/types.ts";
+export { JsonNumber, parseJson, stringifyGo } from "./src/json.ts";
+export {
+  type ContextTask,
+  Results,
+  results,
+  type TaskContext,
+  type TaskFunction,
+  type TaskOptions,
+  Typed,
+  typed,
+  withContext,
+} from "./src/task.ts";
+export { fibonacciNext, retryLater, RetryTaskLaterError } from "./src/retry.ts";
+export {
+  BackendError,
+  ClosedError,
+  InvalidTaskError,
+  SendError,
+  StateNotFoundError,
+  TaskFailedError,
+  TaskNotRegisteredError,
+  TimeoutReachedError,
+  WorkerQuitAbruptlyError,
+} from "./src/errors.ts";
+export {
+  type AMQPConfig,
+  type Config,
+  ConfigError,
+  configFromEnv,
+  configFromYaml,
+  type ConfigInput,
+  defaultConfig,
+  type RedisConfig,
+  resolveConfig,
+} from "./src/config.ts";
+export type { Backend } from "./src/backend.ts";
+export type { Broker, ConsumeOptions, Delivery } from "./src/broker.ts";
+export { backendFromURL, brokerFromURL } from "./src/from_url.ts";
+export {
+  type DeadLetter,
+  MemoryBroker,
+  type MemoryBrokerOptions,
+} from "./src/brokers/memory/mod.ts";
+export { MemoryBackend, type MemoryBackendOptions } from "./src/backends/memory/mod.ts";
+export { consoleLogger, type Logger, silentLogger } from "./src/log.ts";

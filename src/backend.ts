@@ -1,0 +1,39 @@
+/**
+ * The result backend contract (machinery's §3.5): where task states and group metadata live.
+ *
+ * @module
+ */
+import type { Signature } from "./signature.ts";
+import type { TaskResult, TaskState } from "./state.ts";
+
+/** Stores task states and group metadata. */
+export interface Backend {
+  /** Records a new group and its member UUIDs, in group order. */
+  initGroup(groupUUID: string, taskUUIDs: string[]): Promise<void>;
+  /** True when `groupTaskCount` members are SUCCESS or FAILURE. */
+  groupCompleted(groupUUID: string, groupTaskCount: number): Promise<boolean>;
+  /** The members' states, in the order the backend keeps (group order where it can). */
+  groupTaskStates(groupUUID: string, groupTaskCount: number): Promise<TaskState[]>;
+  /** True for exactly one caller per group: the one that must send the chord callback. */
+  triggerChord(groupUUID: string): Promise<boolean>;
+  /** Writes PENDING (the sender, before publishing). */
+  setStatePending(signature: Signature): Promise<void>;
+  /** Writes RECEIVED (the worker took the message). */
+  setStateReceived(signature: Signature): Promise<void>;
+  /** Writes STARTED (just before the call). */
+  setStateStarted(signature: Signature): Promise<void>;
+  /** Writes RETRY (a retry is scheduled). */
+  setStateRetry(signature: Signature): Promise<void>;
+  /** Writes SUCCESS with the task's results. */
+  setStateSuccess(signature: Signature, results: TaskResult[]): Promise<void>;
+  /** Writes FAILURE with the error string. */
+  setStateFailure(signature: Signature, error: string): Promise<void>;
+  /** The stored state; rejects with `StateNotFoundError` when there is none. */
+  getState(taskUUID: string): Promise<TaskState>;
+  /** Deletes a task's state. */
+  purgeState(taskUUID: string): Promise<void>;
+  /** Deletes a group's metadata. */
+  purgeGroupMeta(groupUUID: string): Promise<void>;
+  /** Releases connections. Idempotent. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,60 @@
+/**
+ * The broker contract: how tasks travel from senders to workers. Every adapter (memory, Redis,
+ * AMQP) implements it and passes `tests/conformance/`.
+ *
+ * @module
+ */
+import type { Signature } from "./signature.ts";
+
+/**
+ * One message handed to a worker. Exactly one of `ack`, `requeue` or `reject` settles it; until
+ * then the broker counts it against the consumer's capacity and, if the worker dies, gives it to
+ * another worker.
+ */
+export interface Delivery {
+  /** The raw message body, as the sender wrote it. */
+  readonly body: string;
+  /** True when the broker knows this message was handed out before. */
+  readonly redelivered: boolean;
+  /** The message is done with: remove it for good. */
+  ack(): Promise<void>;
+  /** Give the message back, unchanged, to be delivered again after `delayMs` (0: at once). */
+  requeue(delayMs: number): Promise<void>;
+  /** Set the message aside for good with a reason (a dead-letter list or queue). */
+  reject(reason: string): Promise<void>;
+}
+
+/** What a worker asks of `Broker.consume`. */
+export interface ConsumeOptions {
+  /** The queue to take messages from. */
+  queue: string;
+  /** The most deliveries that may be unsettled at once (the worker's concurrency). */
+  capacity: number;
+  /** A tag naming this consumer (the AMQP consumer tag). */
+  consumerTag: string;
+  /** Aborting it stops fetching; `consume` then resolves. Unsettled deliveries stay valid. */
+  signal: AbortSignal;
+}
+
+/** Moves task messages from senders to workers. */
+export interface Broker {
+  /**
+   * Publishes a task. Fills in an empty routing key (see `adjustRoutingKey`), and holds a task
+   * whose ETA is in the future until that time. Resolves once the broker holds the message.
+   */
+  publish(signature: Signature): Promise<void>;
+  /**
+   * Hands messages of `options.queue` to `handler` until `options.signal` is aborted, never more
+   * than `options.capacity` unsettled at once. Rejects if the connection fails; the worker then
+   * calls it again.
+   */
+  consume(options: ConsumeOptions, handler: (delivery: Delivery) => void): Promise<void>;
+  /** Sets an empty routing key the way machinery does for this broker (§4.1). */
+  adjustRoutingKey(signature: Signature): void;
+  /** The tasks waiting in a queue (default: the default queue), oldest first. */
+  getPendingTasks(queue?: string): Promise<Signature[]>;
+  /** The tasks held for a future ETA, earliest first. */
+  getDelayedTasks(): Promise<Signature[]>;
+  /** Releases connections and timers. Idempotent. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,97 @@
+/**
+ * The domain errors. Each sets a literal `name` (minified binaries rename classes) and keeps
+ * machinery's message text where Go clients may show it.
+ *
+ * @module
+ */
+
+/** `worker.launch()` after a second shutdown signal: running tasks were aborted. */
+export class WorkerQuitAbruptlyError extends Error {
+  /** Creates the error with machinery's text. */
+  constructor() {
+    super("Worker quit abruptly");
+    this.name = "WorkerQuitAbruptlyError";
+  }
+}
+
+/** `AsyncResult.get` gave up waiting. */
+export class TimeoutReachedError extends Error {
+  /** Creates the error with machinery's text. */
+  constructor() {
+    super("Timeout reached");
+    this.name = "TimeoutReachedError";
+  }
+}
+
+/** A task ended in FAILURE; `message` is the error string the worker stored. */
+export class TaskFailedError extends Error {
+  /** The UUID of the failed task. */
+  readonly taskUUID: string;
+  /** Creates the error from the stored state. */
+  constructor(taskUUID: string, message: string) {
+    super(message);
+    this.name = "TaskFailedError";
+    this.taskUUID = taskUUID;
+  }
+}
+
+/** A task name that is not registered on this server. */
+export class TaskNotRegisteredError extends Error {
+  /** Creates the error with machinery's text. */
+  constructor(taskName: string) {
+    super(`Task not registered error: ${taskName}`);
+    this.name = "TaskNotRegisteredError";
+  }
+}
+
+/** A function that cannot be registered as a task. */
+export class InvalidTaskError extends Error {
+  /** Creates the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "InvalidTaskError";
+  }
+}
+
+/** The backend has no state for a task, or no meta for a group (yet, or any more). */
+export class StateNotFoundError extends Error {
+  /** Creates the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "StateNotFoundError";
+  }
+}
+
+/** A broker or backend call failed; `cause` holds the driver's error. */
+export class BackendError extends Error {
+  /** Creates the error. */
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "BackendError";
+  }
+}
+
+/** A send failed before the message reached the broker. */
+export class SendError extends Error {
+  /** Creates the error. */
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "SendError";
+  }
+}
+
+/** The server or broker was closed. */
+export class ClosedError extends Error {
+  /** Creates the error with machinery's text. */
+  constructor() {
+    super("the server has been stopped");
+    this.name = "ClosedError";
+  }
+}
+
+/** Text of an unknown thrown value, as machinery records it. */
+export function errorText(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  if (typeof error === "string") return error;
+  return "Invoking task caused a panic";
+}

@@ -1,0 +1,36 @@
+/**
+ * The logger the server and workers write to. The default writes to `console.error`, so that a
+ * command's results on stdout stay clean.
+ *
+ * @module
+ */
+
+/** A minimal levelled logger. */
+export interface Logger {
+  /** Detail for debugging. */
+  debug(message: string): void;
+  /** Normal operation. */
+  info(message: string): void;
+  /** Something went wrong but work goes on. */
+  warn(message: string): void;
+  /** Something failed. */
+  error(message: string): void;
+}
+
+/** Writes `LEVEL: message` lines to stderr; `debug` only when `verbose`. */
+export function consoleLogger(verbose = false): Logger {
+  return {
+    debug: (m) => verbose && console.error(`DEBUG: ${m}`),
+    info: (m) => console.error(`INFO: ${m}`),
+    warn: (m) => console.error(`WARNING: ${m}`),
+    error: (m) => console.error(`ERROR: ${m}`),
+  };
+}
+
+/** Discards everything (tests, embedding). */
+export const silentLogger: Logger = {
+  debug: () => {},
+  info: () => {},
+  warn: () => {},
+  error: () => {},
+};

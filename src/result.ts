@@ -1,0 +1,175 @@
+/**
+ * Async results: handles on sent tasks, chains and chords that wait for their results by polling
+ * the result backend (machinery §7.2).
+ *
+ * @module
+ */
+import type { Backend } from "./backend.ts";
+import type { Signature } from "./signature.ts";
+import { decodeResults, isCompleted, isFailure, isSuccess, type TaskState } from "./state.ts";
+import { TaskFailedError, TimeoutReachedError } from "./errors.ts";
+import { ZERO_TIME } from "./go_time.ts";
+
+/** How `get` waits. */
+export interface GetOptions {
+  /** Milliseconds between polls (default 20). */
+  pollInterval?: number;
+  /** Give up after this many milliseconds with `TimeoutReachedError` (default: wait forever). */
+  timeout?: number;
+  /** Stop waiting when aborted. */
+  signal?: AbortSignal;
+}
+
+const DEFAULT_POLL_MS = 20;
+
+/** A deadline and abort check shared by every wait. */
+class Waiter {
+  readonly #deadline: number;
+  readonly #poll: number;
+  readonly #signal?: AbortSignal;
+
+  constructor(options: GetOptions = {}) {
+    this.#deadline = options.timeout === undefined ? Infinity : Date.now() + options.timeout;
+    this.#poll = options.pollInterval ?? DEFAULT_POLL_MS;
+    this.#signal = options.signal;
+  }
+
+  async pause(): Promise<void> {
+    this.#signal?.throwIfAborted();
+    const left = this.#deadline - Date.now();
+    if (left <= 0) throw new TimeoutReachedError();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, Math.min(this.#poll, left));
+      const signal = this.#signal;
+      function done() {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      }
+      signal?.addEventListener("abort", done, { once: true });
+    });
+    this.#signal?.throwIfAborted();
+  }
+}
+
+function emptyState(uuid: string): TaskState {
+  return {
+    taskUUID: uuid,
+    taskName: "",
+    state: "",
+    results: null,
+    error: "",
+    createdAt: ZERO_TIME,
+    ttl: 0,
+  };
+}
+
+/** The handle `sendTask` returns. `T` is the task's list of result values. */
+export class AsyncResult<T extends unknown[] = unknown[]> {
+  /** The signature that was sent. */
+  readonly signature: Signature;
+  readonly #backend: Backend;
+  #state: TaskState;
+
+  /** Wraps a sent signature. */
+  constructor(signature: Signature, backend: Backend) {
+    this.signature = signature;
+    this.#backend = backend;
+    this.#state = emptyState(signature.uuid);
+  }
+
+  /**
+   * The latest known state. Once completed it is cached; while the backend has no state yet the
+   * previous one is kept (its `state` is `""` before the first read).
+   */
+  async state(): Promise<TaskState> {
+    if (isCompleted(this.#state)) return this.#state;
+    try {
+      this.#state = await this.#backend.getState(this.signature.uuid);
+    } catch (error) {
+      if (!(error instanceof Error && error.name === "StateNotFoundError")) throw error;
+    }
+    return this.#state;
+  }
+
+  /**
+   * One look at the backend: the results if the task succeeded, `null` if it is not done yet.
+   * Rejects with `TaskFailedError` if it failed.
+   */
+  async touch(): Promise<T | null> {
+    const state = await this.state();
+    if (isFailure(state)) throw new TaskFailedError(state.taskUUID, state.error);
+    if (isSuccess(state)) return decodeResults(state.results) as T;
+    return null;
+  }
+
+  /** Waits for the results, polling the backend. */
+  async get(options: GetOptions = {}): Promise<T> {
+    const waiter = new Waiter(options);
+    for (;;) {
+      const values = await this.touch();
+      if (values) return values;
+      await waiter.pause();
+    }
+  }
+
+  /** Machinery's `GetWithTimeout`: `get` with a timeout in milliseconds. */
+  getWithTimeout(timeoutMs: number, pollIntervalMs = DEFAULT_POLL_MS): Promise<T> {
+    return this.get({ timeout: timeoutMs, pollInterval: pollIntervalMs });
+  }
+}
+
+/** The handle `sendChain` returns; its results are the last link's. */
+export class ChainAsyncResult<T extends unknown[] = unknown[]> {
+  /** One result per link, in chain order. */
+  readonly results: AsyncResult[];
+
+  /** Wraps the links' results. */
+  constructor(results: AsyncResult[]) {
+    this.results = results;
+  }
+
+  /** Waits for every link in order; rejects with the first failure. */
+  async get(options: GetOptions = {}): Promise<T> {
+    const waiter = new Waiter(options);
+    let last: unknown[] = [];
+    for (const result of this.results) {
+      for (;;) {
+        const values = await result.touch();
+        if (values) {
+          last = values;
+          break;
+        }
+        await waiter.pause();
+      }
+    }
+    return last as T;
+  }
+}
+
+/** The handle `sendChord` returns; its results are the callback's. */
+export class ChordAsyncResult<T extends unknown[] = unknown[]> {
+  /** The group members' results, in group order. */
+  readonly groupResults: AsyncResult[];
+  /** The callback's result. */
+  readonly callbackResult: AsyncResult<T>;
+
+  /** Wraps the members' and the callback's results. */
+  constructor(groupResults: AsyncResult[], callbackResult: AsyncResult<T>) {
+    this.groupResults = groupResults;
+    this.callbackResult = callbackResult;
+  }
+
+  /** Waits for every member, then the callback; rejects with the first failure. */
+  async get(options: GetOptions = {}): Promise<T> {
+    const waiter = new Waiter(options);
+    for (const result of [...this.groupResults, this.callbackResult]) {
+      for (;;) {
+        const values = await result.touch();
+        if (values) break;
+        await waiter.pause();
+      }
+    }
+    return (await this.callbackResult.touch()) as T;
+  }
+}

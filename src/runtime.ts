@@ -1,0 +1,61 @@
+/**
+ * The one place that knows whether it runs on Deno or Bun (or Node): arguments, environment,
+ * signals and exit. Everything else uses web standards.
+ *
+ * @module
+ */
+
+interface DenoLike {
+  args: string[];
+  env: { toObject(): Record<string, string> };
+  exit(code: number): never;
+  addSignalListener(signal: string, handler: () => void): void;
+  removeSignalListener(signal: string, handler: () => void): void;
+}
+
+interface ProcessLike {
+  argv: string[];
+  env: Record<string, string | undefined>;
+  exit(code: number): never;
+  on(signal: string, handler: () => void): void;
+  off(signal: string, handler: () => void): void;
+}
+
+const deno = (globalThis as { Deno?: DenoLike }).Deno;
+const proc = (globalThis as { process?: ProcessLike }).process;
+
+/** The command-line arguments after the script. */
+export function args(): string[] {
+  if (deno) return deno.args;
+  return proc ? proc.argv.slice(2) : [];
+}
+
+/** The environment variables. */
+export function env(): Record<string, string | undefined> {
+  if (deno) return deno.env.toObject();
+  return proc ? { ...proc.env } : {};
+}
+
+/** Ends the process. */
+export function exit(code: number): never {
+  if (deno) deno.exit(code);
+  if (proc) proc.exit(code);
+  throw new Error(`exit ${code}`);
+}
+
+const SIGNALS = ["SIGINT", "SIGTERM"] as const;
+
+/** Calls `handler` on every SIGINT or SIGTERM; returns a function that stops listening. */
+export function onShutdownSignals(handler: (signal: string) => void): () => void {
+  const listeners = SIGNALS.map((signal) => [signal, () => handler(signal)] as const);
+  for (const [signal, listener] of listeners) {
+    if (deno) deno.addSignalListener(signal, listener);
+    else proc?.on(signal, listener);
+  }
+  return () => {
+    for (const [signal, listener] of listeners) {
+      if (deno) deno.removeSignalListener(signal, listener);
+      else proc?.off(signal, listener);
+    }
+  };
+}

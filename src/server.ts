@@ -1,0 +1,235 @@
+/**
+ * The Server: it holds the configuration, the broker, the result backend and the registered
+ * tasks, sends tasks and workflows, and makes workers (machinery §6).
+ *
+ * @module
+ */
+import type { Backend } from "./backend.ts";
+import type { Broker } from "./broker.ts";
+import { type Config, type ConfigInput, resolveConfig } from "./config.ts";
+import { newSignature, newTaskUUID, type Signature } from "./signature.ts";
+import {
+  type TaskArgs,
+  type TaskDefinition,
+  type TaskFunction,
+  type TaskOptions,
+  type TaskResultValues,
+  toArgs,
+  validateTask,
+} from "./task.ts";
+import { AsyncResult, ChainAsyncResult, ChordAsyncResult } from "./result.ts";
+import type { Chain, Chord, Group } from "./workflow.ts";
+import { ClosedError, SendError, TaskNotRegisteredError } from "./errors.ts";
+import { consoleLogger, type Logger } from "./log.ts";
+import { Worker, type WorkerOptions } from "./worker.ts";
+import { backendFromURL, brokerFromURL } from "./from_url.ts";
+
+/** A signature that remembers its task's result types, so `sendTask` can type `get()`. */
+export type TypedSignature<T extends unknown[]> = Signature & { readonly __results?: T };
+
+/** A registered task; `signature(...)` builds a typed signature for it. */
+export interface TaskRef<F extends TaskFunction> {
+  /** The registered name. */
+  readonly name: string;
+  /** A new signature calling this task with these arguments (Go types inferred or declared). */
+  signature(...args: TaskArgs<F>): TypedSignature<TaskResultValues<ReturnType<F>>>;
+}
+
+/** What a Server is built from. */
+export interface ServerOptions {
+  /** The configuration (machinery's fields; defaults fill the rest). */
+  config?: ConfigInput;
+  /** Where tasks travel. The server owns it and closes it. */
+  broker: Broker;
+  /** Where states are kept. The server owns it and closes it. */
+  backend: Backend;
+  /** Where logs go (default: stderr). */
+  logger?: Logger;
+}
+
+/** Registers tasks, sends tasks and workflows, and makes workers. */
+export class Server {
+  /** The resolved configuration. */
+  readonly config: Config;
+  /** The broker. */
+  readonly broker: Broker;
+  /** The result backend. */
+  readonly backend: Backend;
+  /** The logger. */
+  readonly logger: Logger;
+  readonly #tasks = new Map<string, TaskDefinition>();
+  #prePublishHandler?: (signature: Signature) => void;
+  #closed = false;
+
+  /** Makes a server around a broker and a backend. */
+  constructor(options: ServerOptions) {
+    this.config = resolveConfig(options.config);
+    this.broker = options.broker;
+    this.backend = options.backend;
+    this.logger = options.logger ?? consoleLogger();
+  }
+
+  /**
+   * Makes a server from configuration alone: the broker and the result backend come from the
+   * `broker` and `resultBackend` URLs, each adapter loaded only when its scheme is used.
+   */
+  static async fromConfig(config: ConfigInput = {}, logger?: Logger): Promise<Server> {
+    const resolved = resolveConfig(config);
+    const broker = await brokerFromURL(resolved.broker, resolved);
+    try {
+      const backend = await backendFromURL(resolved.resultBackend, resolved);
+      return new Server({ config: resolved, broker, backend, logger });
+    } catch (error) {
+      await broker.close();
+      throw error;
+    }
+  }
+
+  /** Registers one task under `name`; a later registration of the same name replaces it. */
+  registerTask<F extends TaskFunction>(name: string, fn: F, options: TaskOptions = {}): TaskRef<F> {
+    validateTask(fn);
+    this.#tasks.set(name, { name, fn, options });
+    return {
+      name,
+      signature: (...args) => newSignature(name, toArgs(args, options.args)),
+    };
+  }
+
+  /** Registers several tasks; if any is invalid, none is registered. */
+  registerTasks(tasks: Record<string, TaskFunction>): void {
+    for (const fn of Object.values(tasks)) validateTask(fn);
+    for (const [name, fn] of Object.entries(tasks)) this.registerTask(name, fn);
+  }
+
+  /** True when `name` is registered. */
+  isTaskRegistered(name: string): boolean {
+    return this.#tasks.has(name);
+  }
+
+  /** The registered task, or `TaskNotRegisteredError`. */
+  getRegisteredTask(name: string): TaskDefinition {
+    const def = this.#tasks.get(name);
+    if (!def) throw new TaskNotRegisteredError(name);
+    return def;
+  }
+
+  /** The registered names. */
+  getRegisteredTaskNames(): string[] {
+    return [...this.#tasks.keys()];
+  }
+
+  /** A hook called after PENDING is written and before each `sendTask` publish. */
+  setPrePublishHandler(handler: (signature: Signature) => void): void {
+    this.#prePublishHandler = handler;
+  }
+
+  /**
+   * Sends one task: writes PENDING, then publishes. The signature gets a UUID if it has none
+   * and `Headers` `{}` if it has none, as Go's sender does.
+   */
+  async sendTask<T extends unknown[] = unknown[]>(
+    signature: TypedSignature<T>,
+  ): Promise<AsyncResult<T>> {
+    this.#checkOpen();
+    signature.headers ??= {};
+    signature.uuid ||= newTaskUUID();
+    try {
+      await this.backend.setStatePending(signature);
+    } catch (error) {
+      throw new SendError(`Set state pending error: ${message(error)}`, { cause: error });
+    }
+    this.#prePublishHandler?.(signature);
+    try {
+      await this.broker.publish(signature);
+    } catch (error) {
+      throw new SendError(`Publish message error: ${message(error)}`, { cause: error });
+    }
+    return new AsyncResult<T>(signature, this.backend);
+  }
+
+  /**
+   * Sends a group: records the group, writes PENDING for every member in order, then publishes
+   * them with at most `sendConcurrency` publishes in flight (0: no limit).
+   */
+  async sendGroup(group: Group, sendConcurrency = 0): Promise<AsyncResult[]> {
+    this.#checkOpen();
+    for (const sig of group.tasks) sig.headers ??= {};
+    try {
+      await this.backend.initGroup(group.groupUUID, group.tasks.map((t) => t.uuid));
+      for (const sig of group.tasks) await this.backend.setStatePending(sig);
+    } catch (error) {
+      throw new SendError(`Could not record group ${group.groupUUID}: ${message(error)}`, {
+        cause: error,
+      });
+    }
+    const limit = sendConcurrency > 0 ? sendConcurrency : group.tasks.length;
+    const queue = [...group.tasks];
+    const errors: unknown[] = [];
+    const publishNext = async (): Promise<void> => {
+      for (let sig = queue.shift(); sig; sig = queue.shift()) {
+        try {
+          await this.broker.publish(sig);
+        } catch (error) {
+          errors.push(error);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(limit, queue.length) }, publishNext));
+    if (errors.length > 0) {
+      throw new SendError(`Publish message error: ${message(errors[0])}`, { cause: errors[0] });
+    }
+    return group.tasks.map((sig) => new AsyncResult(sig, this.backend));
+  }
+
+  /** Sends a chord: the group as `sendGroup` does; the last member to succeed sends the callback. */
+  async sendChord<T extends unknown[] = unknown[]>(
+    chord: Chord & { callback: TypedSignature<T> },
+    sendConcurrency = 0,
+  ): Promise<ChordAsyncResult<T>> {
+    chord.callback.headers ??= {};
+    const results = await this.sendGroup(chord.group, sendConcurrency);
+    return new ChordAsyncResult<T>(results, new AsyncResult<T>(chord.callback, this.backend));
+  }
+
+  /** Sends a chain: the first link, carrying the others nested in its OnSuccess. */
+  async sendChain<T extends unknown[] = unknown[]>(chain: Chain): Promise<ChainAsyncResult<T>> {
+    for (const sig of chain.tasks) sig.headers ??= {};
+    await this.sendTask(chain.tasks[0]);
+    return new ChainAsyncResult<T>(chain.tasks.map((sig) => new AsyncResult(sig, this.backend)));
+  }
+
+  /** A worker on the default queue. `concurrency` 0 means twice the number of CPUs. */
+  newWorker(consumerTag: string, concurrency: number, options: WorkerOptions = {}): Worker {
+    return new Worker(this, consumerTag, concurrency, "", options);
+  }
+
+  /** A worker on `queue` instead of the default queue. */
+  newCustomQueueWorker(
+    consumerTag: string,
+    concurrency: number,
+    queue: string,
+    options: WorkerOptions = {},
+  ): Worker {
+    return new Worker(this, consumerTag, concurrency, queue, options);
+  }
+
+  /** Closes the broker and the backend. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.allSettled([this.broker.close(), this.backend.close()]);
+  }
+
+  /** Closes the server at the end of an `await using` block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new ClosedError();
+  }
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

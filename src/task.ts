@@ -1,0 +1,193 @@
+/**
+ * Task functions: how they are declared, how the worker calls them with decoded arguments, and
+ * how their return values become machinery's typed results.
+ *
+ * @module
+ */
+import type { Arg, Signature } from "./signature.ts";
+import type { TaskResult } from "./state.ts";
+import { decodeValue, encodeValue, inferType, type TypeName } from "./types.ts";
+import { InvalidTaskError } from "./errors.ts";
+
+/** What a task sees besides its arguments. */
+export interface TaskContext {
+  /** The signature being processed (machinery's `SignatureFromContext`). */
+  readonly signature: Signature;
+  /** Aborted when the worker quits abruptly; long tasks should stop early. */
+  readonly signal: AbortSignal;
+}
+
+// deno-lint-ignore no-explicit-any
+type AnyFunction = (...args: any[]) => unknown;
+
+const CONTEXT = Symbol.for("machinery.withContext");
+
+/** A task function whose first parameter is its `TaskContext`. */
+export type ContextTask<F extends AnyFunction = AnyFunction> = F & { readonly [CONTEXT]: true };
+
+/** Anything that can be registered as a task. */
+export type TaskFunction = AnyFunction;
+
+/**
+ * Marks `fn` as taking a `TaskContext` first, like a Go task whose first parameter is a
+ * `context.Context`. The context does not count as a positional argument.
+ *
+ * @example
+ * ```ts
+ * import { withContext } from "./task.ts";
+ * const slow = withContext(async (ctx, ms: number) => {
+ *   await new Promise((r) => setTimeout(r, ms));
+ *   return ctx.signature.uuid;
+ * });
+ * ```
+ */
+export function withContext<A extends unknown[], R>(
+  fn: (ctx: TaskContext, ...args: A) => R,
+): ContextTask<(ctx: TaskContext, ...args: A) => R> {
+  return Object.assign(fn, { [CONTEXT]: true as const });
+}
+
+/** The positional arguments a task takes (its context excluded). */
+export type TaskArgs<F> = F extends ContextTask<(ctx: TaskContext, ...args: infer A) => unknown> ? A
+  : F extends (...args: infer A) => unknown ? A
+  : never;
+
+/** Several results from one task (Go's `(r1, r2, error)`). */
+export class Results<T extends unknown[] = unknown[]> {
+  /** The result values, in order. */
+  readonly values: T;
+  /** Wraps the values. */
+  constructor(values: T) {
+    this.values = values;
+  }
+}
+
+/** Returns several results from a task: `return results("foo", "bar")`. */
+export function results<T extends unknown[]>(...values: T): Results<T> {
+  return new Results(values);
+}
+
+/** A value with an explicit machinery type name, as an argument or a result. */
+export class Typed<T = unknown> {
+  /** The machinery type name (`int32`, `[]float64` …). */
+  readonly type: TypeName;
+  /** The JavaScript value. */
+  readonly value: T;
+  /** Pairs the type and the value. */
+  constructor(type: TypeName, value: T) {
+    this.type = type;
+    this.value = value;
+  }
+}
+
+/** Gives a value an explicit machinery type: `typed("float64", 200)`. */
+export function typed<T>(type: TypeName, value: T): Typed<T> {
+  return new Typed(type, value);
+}
+
+/** What a task's return value means as a list of results. */
+export type TaskResultValues<R> = Awaited<R> extends void | undefined ? []
+  : Awaited<R> extends Results<infer T> ? T
+  : Awaited<R> extends Typed<infer V> ? [V]
+  : [Awaited<R>];
+
+/** Options for `registerTask`. */
+export interface TaskOptions {
+  /** The Go type of each result, for Go clients that read them (default: inferred from values). */
+  results?: TypeName[];
+  /** The Go type of each argument; when set, the worker checks the count and the types. */
+  args?: TypeName[];
+}
+
+/** A registered task. */
+export interface TaskDefinition {
+  /** The registered name. */
+  readonly name: string;
+  /** The function. */
+  readonly fn: TaskFunction;
+  /** The options it was registered with. */
+  readonly options: TaskOptions;
+}
+
+/** Checks that `fn` can be a task (machinery's `ValidateTask`). */
+export function validateTask(fn: unknown): asserts fn is TaskFunction {
+  if (typeof fn !== "function") throw new InvalidTaskError("Task must be a func type");
+}
+
+/** Builds an argument list from JavaScript values, inferring Go types where not given. */
+export function toArgs(values: unknown[], types?: TypeName[]): Arg[] {
+  return values.map((value, i) => {
+    if (value instanceof Typed) return { name: "", type: value.type, value: value.value };
+    const type = types?.[i] ?? inferType(value);
+    return { name: "", type, value };
+  });
+}
+
+/** Thrown when the arguments cannot be decoded; the task fails without retrying. */
+export class ArgsError extends Error {
+  /** Creates the error with machinery's prefix. */
+  constructor(message: string) {
+    super(`Reflect task args error: ${message}`);
+    this.name = "ArgsError";
+  }
+}
+
+/** Decodes a signature's arguments into JavaScript values (§2.2). */
+export function decodeArgs(args: Arg[] | null): unknown[] {
+  const list = args ?? [];
+  const values: unknown[] = [];
+  for (const arg of list) {
+    try {
+      values.push(decodeValue(arg.type, arg.value));
+    } catch (error) {
+      throw new ArgsError(error instanceof Error ? error.message : String(error));
+    }
+  }
+  return values;
+}
+
+/** Checks the declared argument types; its error is a normal task error, so retries apply. */
+function checkDeclaredArgs(def: TaskDefinition, args: Arg[] | null): void {
+  const declared = def.options.args;
+  if (!declared) return;
+  const list = args ?? [];
+  if (list.length < declared.length) {
+    throw new TypeError("reflect: Call with too few input arguments");
+  }
+  if (list.length > declared.length) {
+    throw new TypeError("reflect: Call with too many input arguments");
+  }
+  list.forEach((arg, i) => {
+    if (arg.type !== declared[i]) {
+      throw new TypeError(`reflect: Call using ${arg.type} as type ${declared[i]}`);
+    }
+  });
+}
+
+/** Calls the task with decoded arguments and returns its results in wire form. */
+export async function invokeTask(
+  def: TaskDefinition,
+  signature: Signature,
+  values: unknown[],
+  signal: AbortSignal,
+): Promise<TaskResult[]> {
+  checkDeclaredArgs(def, signature.args);
+  const fn = def.fn;
+  const returned = (fn as Partial<ContextTask>)[CONTEXT]
+    ? await fn({ signature, signal }, ...values)
+    : await fn(...values);
+  return toResults(returned, def.options.results);
+}
+
+/** Turns a task's return value into typed results (§2.4). */
+export function toResults(returned: unknown, types?: TypeName[]): TaskResult[] {
+  if (returned === undefined) return [];
+  const values: unknown[] = returned instanceof Results ? returned.values : [returned];
+  return values.map((value, i) => {
+    if (value instanceof Typed) {
+      return { type: value.type, value: encodeValue(value.type, value.value) };
+    }
+    const type = types?.[i] ?? inferType(value);
+    return { type, value: encodeValue(type, value) };
+  });
+}

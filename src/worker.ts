@@ -1,0 +1,466 @@
+/**
+ * The Worker: takes messages from the broker and processes them in machinery's order (§5.2):
+ * RECEIVED, STARTED, the call, then SUCCESS with callbacks and chords, RETRY, or FAILURE.
+ * Bad messages are set aside with a reason; no good message is lost.
+ *
+ * @module
+ */
+import type { Delivery } from "./broker.ts";
+import type { Server } from "./server.ts";
+import { decodeSignature, type Signature } from "./signature.ts";
+import { isSuccess, type TaskResult } from "./state.ts";
+import { ArgsError, decodeArgs, invokeTask, type TaskDefinition } from "./task.ts";
+import { fibonacciNext, RetryTaskLaterError } from "./retry.ts";
+import { errorText, WorkerQuitAbruptlyError } from "./errors.ts";
+import { etaFromDate } from "./signature.ts";
+import { humanReadable } from "./types.ts";
+import { decodeResults } from "./state.ts";
+import { onShutdownSignals } from "./runtime.ts";
+import { redactURL } from "./urls.ts";
+
+/** Options for a worker. */
+export interface WorkerOptions {
+  /** Listen for SIGINT/SIGTERM (default: unless the config says `noUnixSignals`). */
+  handleSignals?: boolean;
+}
+
+/** Thrown by `process` when the backend failed before the task ran: the message is retried. */
+class NotStartedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "NotStartedError";
+  }
+}
+
+const MAX_REQUEUE_DELAY_MS = 30_000;
+const MAX_BACKOFF_ENTRIES = 10_000;
+
+/** Processes tasks from one queue with a bounded concurrency. */
+export class Worker {
+  /** The server whose tasks and backend it uses. */
+  readonly server: Server;
+  /** The consumer tag (the AMQP consumer tag; Redis ignores it). */
+  readonly consumerTag: string;
+  /** The most tasks processed at once. */
+  readonly concurrency: number;
+  readonly #customQueue: string;
+  readonly #handleSignals: boolean;
+  #errorHandler?: (error: Error) => void;
+  #preTaskHandler?: (signature: Signature) => void;
+  #postTaskHandler?: (signature: Signature) => void;
+  #stopFetching = new AbortController();
+  #abortTasks = new AbortController();
+  readonly #inFlight = new Set<Promise<void>>();
+  readonly #requeueAttempts = new Map<string, number>();
+  #launched?: Promise<void>;
+  #abrupt = false;
+
+  /** Use `server.newWorker` or `server.newCustomQueueWorker`. */
+  constructor(
+    server: Server,
+    consumerTag: string,
+    concurrency: number,
+    customQueue: string,
+    options: WorkerOptions = {},
+  ) {
+    this.server = server;
+    this.consumerTag = consumerTag;
+    this.concurrency = concurrency > 0 ? concurrency : 2 * (navigator.hardwareConcurrency || 1);
+    this.#customQueue = customQueue;
+    this.#handleSignals = options.handleSignals ?? !server.config.noUnixSignals;
+  }
+
+  /** The custom queue, or `""` for the default queue. */
+  customQueue(): string {
+    return this.#customQueue;
+  }
+
+  /** The queue this worker consumes. */
+  queue(): string {
+    return this.#customQueue || this.server.config.defaultQueue;
+  }
+
+  /** Called with a task's final error instead of logging it, and with broker errors. */
+  setErrorHandler(handler: (error: Error) => void): void {
+    this.#errorHandler = handler;
+  }
+
+  /** Called after STARTED, just before the task runs. */
+  setPreTaskHandler(handler: (signature: Signature) => void): void {
+    this.#preTaskHandler = handler;
+  }
+
+  /** Called after the task's outcome is recorded and its callbacks are sent. */
+  setPostTaskHandler(handler: (signature: Signature) => void): void {
+    this.#postTaskHandler = handler;
+  }
+
+  /** Number of tasks being processed now. */
+  get activeTasks(): number {
+    return this.#inFlight.size;
+  }
+
+  /**
+   * Consumes until `quit()` (or a first SIGINT/SIGTERM), then waits for running tasks and
+   * resolves. `abort()` (or a second signal) rejects it with `WorkerQuitAbruptlyError`.
+   */
+  launch(): Promise<void> {
+    this.#launched ??= this.#run();
+    return this.#launched;
+  }
+
+  /** Stops taking messages, waits for running tasks, and resolves when the worker has stopped. */
+  async quit(): Promise<void> {
+    this.#stopFetching.abort();
+    if (this.#launched) await this.#launched.catch(() => {});
+  }
+
+  /** Stops at once: running tasks see their signal aborted and their messages are not acked. */
+  abort(): void {
+    this.#abrupt = true;
+    this.#stopFetching.abort();
+    this.#abortTasks.abort(new WorkerQuitAbruptlyError());
+  }
+
+  async #run(): Promise<void> {
+    const { config, logger } = this.server;
+    logger.info("Launching a worker with the following settings:");
+    logger.info(`- Broker: ${redactURL(config.broker)}`);
+    logger.info(
+      this.#customQueue
+        ? `- CustomQueue: ${this.#customQueue}`
+        : `- DefaultQueue: ${config.defaultQueue}`,
+    );
+    logger.info(`- ResultBackend: ${redactURL(config.resultBackend)}`);
+    const removeSignals = this.#handleSignals ? this.#listenForSignals() : () => {};
+    try {
+      await this.#consumeUntilStopped();
+      if (!this.#abrupt) await this.#drain();
+    } finally {
+      removeSignals();
+    }
+    if (this.#abrupt) throw new WorkerQuitAbruptlyError();
+  }
+
+  #listenForSignals(): () => void {
+    let count = 0;
+    return onShutdownSignals((signal) => {
+      count++;
+      if (count === 1) {
+        this.server.logger.warn(`Signal received: ${signal}`);
+        this.server.logger.warn("Waiting for running tasks to finish before shutting down");
+        this.#stopFetching.abort();
+      } else {
+        this.abort();
+      }
+    });
+  }
+
+  async #consumeUntilStopped(): Promise<void> {
+    let backoffSeconds = 0;
+    while (!this.#stopFetching.signal.aborted) {
+      try {
+        await this.server.broker.consume(
+          {
+            queue: this.queue(),
+            capacity: this.concurrency,
+            consumerTag: this.consumerTag,
+            signal: this.#stopFetching.signal,
+          },
+          (delivery) => this.#track(this.#handle(delivery)),
+        );
+        backoffSeconds = 0;
+      } catch (error) {
+        this.#reportBrokerError(error);
+        backoffSeconds = fibonacciNext(backoffSeconds);
+        this.server.logger.warn(`Retrying in ${backoffSeconds} seconds`);
+        await sleep(backoffSeconds * 1000, this.#stopFetching.signal);
+      }
+    }
+  }
+
+  #reportBrokerError(error: unknown): void {
+    const err = error instanceof Error ? error : new Error(String(error));
+    if (this.#errorHandler) this.#errorHandler(err);
+    else this.server.logger.warn(`Broker failed with error: ${err.message}`);
+  }
+
+  #track(work: Promise<void>): void {
+    this.#inFlight.add(work);
+    work.finally(() => this.#inFlight.delete(work));
+  }
+
+  async #drain(): Promise<void> {
+    const abortedTasks = aborted(this.#abortTasks.signal);
+    while (this.#inFlight.size > 0 && !this.#abrupt) {
+      await Promise.race([...this.#inFlight, abortedTasks]);
+    }
+  }
+
+  /** Decides what happens to one message; never throws. */
+  async #handle(delivery: Delivery): Promise<void> {
+    try {
+      await this.#handleDelivery(delivery);
+    } catch (error) {
+      // A broker call (ack/requeue) failed: the broker redelivers the message later.
+      this.#reportBrokerError(error);
+    }
+  }
+
+  async #handleDelivery(delivery: Delivery): Promise<void> {
+    const { config, logger } = this.server;
+    const body = delivery.body;
+    if (body.length > config.maxMessageBytes) {
+      const reason =
+        `Message of ${body.length} bytes exceeds the limit of ${config.maxMessageBytes} bytes`;
+      await this.#recordBadMessage(body, reason);
+      await delivery.reject(reason);
+      return;
+    }
+    let signature: Signature;
+    try {
+      signature = decodeSignature(body);
+    } catch (error) {
+      const reason = `Could not unmarshal '${preview(body)}' into a task signature: ${
+        errorText(error)
+      }`;
+      logger.error(reason);
+      await this.#recordBadMessage(body, reason);
+      await delivery.reject(reason);
+      return;
+    }
+    if (!this.server.isTaskRegistered(signature.name)) {
+      await this.#handleUnregistered(delivery, signature);
+      return;
+    }
+    if (this.#abortTasks.signal.aborted) return; // quitting abruptly: leave it to the broker
+    try {
+      await this.process(signature);
+    } catch (error) {
+      if (this.#abortTasks.signal.aborted) return;
+      if (error instanceof NotStartedError) {
+        this.#reportBrokerError(error);
+        await delivery.requeue(this.#requeueDelay(signature.uuid));
+        return;
+      }
+      this.#reportBrokerError(error);
+    }
+    if (this.#abortTasks.signal.aborted) return;
+    this.#requeueAttempts.delete(signature.uuid);
+    await delivery.ack();
+  }
+
+  async #handleUnregistered(delivery: Delivery, signature: Signature): Promise<void> {
+    if (signature.ignoreWhenTaskNotRegistered) {
+      this.server.logger.warn(
+        `Task not registered with this worker. Dropping message: ${signature.uuid}`,
+      );
+      await delivery.ack();
+      return;
+    }
+    const delay = this.#requeueDelay(signature.uuid);
+    this.server.logger.warn(
+      `Task not registered with this worker: "${signature.name}". Requeuing message ${signature.uuid} in ${delay} ms`,
+    );
+    await delivery.requeue(delay);
+  }
+
+  /** Exponential back-off per task (1 s, 2 s … 30 s), so unknown tasks never loop hot. */
+  #requeueDelay(uuid: string): number {
+    const attempts = (this.#requeueAttempts.get(uuid) ?? 0) + 1;
+    if (this.#requeueAttempts.size >= MAX_BACKOFF_ENTRIES) this.#requeueAttempts.clear();
+    this.#requeueAttempts.set(uuid, attempts);
+    return Math.min(MAX_REQUEUE_DELAY_MS, 1000 * 2 ** (attempts - 1));
+  }
+
+  /** A message that cannot run: record FAILURE under its UUID when one can be found. */
+  async #recordBadMessage(body: string, reason: string): Promise<void> {
+    const uuid = findUUID(body);
+    if (!uuid) return;
+    try {
+      const sig = decodeSignature(JSON.stringify({ UUID: uuid }));
+      await this.server.backend.setStateFailure(sig, reason);
+    } catch (error) {
+      this.#reportBrokerError(error);
+    }
+  }
+
+  /**
+   * Processes one decoded signature in machinery's order (§5.2). Rejects only for backend
+   * errors; task errors are recorded as RETRY or FAILURE.
+   */
+  async process(signature: Signature): Promise<void> {
+    const { backend } = this.server;
+    const def = this.server.isTaskRegistered(signature.name)
+      ? this.server.getRegisteredTask(signature.name)
+      : undefined;
+    if (!def) return;
+    try {
+      await backend.setStateReceived(signature);
+    } catch (error) {
+      throw new NotStartedError(
+        `Set state to 'received' for task ${signature.uuid} returned error: ${errorText(error)}`,
+      );
+    }
+    let values: unknown[];
+    try {
+      values = decodeArgs(signature.args);
+    } catch (error) {
+      if (!(error instanceof ArgsError)) throw error;
+      await this.#taskFailed(signature, error);
+      return;
+    }
+    try {
+      await backend.setStateStarted(signature);
+    } catch (error) {
+      throw new NotStartedError(
+        `Set state to 'started' for task ${signature.uuid} returned error: ${errorText(error)}`,
+      );
+    }
+    this.#preTaskHandler?.(signature);
+    try {
+      await this.#runTask(def, signature, values);
+    } finally {
+      this.#postTaskHandler?.(signature);
+    }
+  }
+
+  async #runTask(def: TaskDefinition, signature: Signature, values: unknown[]): Promise<void> {
+    let results: TaskResult[];
+    try {
+      results = await invokeTask(def, signature, values, this.#abortTasks.signal);
+    } catch (error) {
+      if (error instanceof RetryTaskLaterError) {
+        return this.#retryTaskIn(signature, error.retryInMs);
+      }
+      if (signature.retryCount > 0) return this.#taskRetry(signature);
+      return this.#taskFailed(signature, error);
+    }
+    await this.#taskSucceeded(signature, results);
+  }
+
+  async #taskRetry(signature: Signature): Promise<void> {
+    await this.server.backend.setStateRetry(signature);
+    signature.retryCount--;
+    signature.retryTimeout = fibonacciNext(signature.retryTimeout);
+    signature.eta = etaFromDate(new Date(Date.now() + signature.retryTimeout * 1000));
+    this.server.logger.warn(
+      `Task ${signature.uuid} failed. Going to retry in ${signature.retryTimeout} seconds.`,
+    );
+    await this.server.sendTask(signature);
+  }
+
+  async #retryTaskIn(signature: Signature, retryInMs: number): Promise<void> {
+    await this.server.backend.setStateRetry(signature);
+    signature.eta = etaFromDate(new Date(Date.now() + retryInMs));
+    this.server.logger.warn(
+      `Task ${signature.uuid} failed. Going to retry in ${Math.round(retryInMs / 1000)} seconds.`,
+    );
+    await this.server.sendTask(signature);
+  }
+
+  async #taskSucceeded(signature: Signature, results: TaskResult[]): Promise<void> {
+    const { backend, logger } = this.server;
+    try {
+      await backend.setStateSuccess(signature, results);
+    } catch (error) {
+      // A result that cannot be stored (NaN, say) fails the task rather than leaving it STARTED.
+      if (error instanceof Error && error.message.startsWith("json: unsupported value")) {
+        return this.#taskFailed(signature, error);
+      }
+      throw new Error(
+        `Set state to 'success' for task ${signature.uuid} returned error: ${errorText(error)}`,
+      );
+    }
+    logger.debug(`Processed task ${signature.uuid}. Results = ${describe(results)}`);
+    for (const callback of signature.onSuccess ?? []) {
+      if (!signature.immutable) {
+        callback.args = [
+          ...(callback.args ?? []),
+          ...results.map((r) => ({ name: "", type: r.type, value: r.value })),
+        ];
+      }
+      await this.#sendCallback(callback);
+    }
+    if (!signature.groupUUID || !signature.chordCallback) return;
+    await this.#maybeTriggerChord(signature);
+  }
+
+  async #maybeTriggerChord(signature: Signature): Promise<void> {
+    const { backend } = this.server;
+    const group = signature.groupUUID;
+    const completed = await backend.groupCompleted(group, signature.groupTaskCount);
+    if (!completed) return;
+    if (!(await backend.triggerChord(group))) return;
+    const states = await backend.groupTaskStates(group, signature.groupTaskCount);
+    const callback = signature.chordCallback!;
+    for (const state of states) {
+      if (!isSuccess(state)) return;
+      if (!callback.immutable) {
+        callback.args = [
+          ...(callback.args ?? []),
+          ...(state.results ?? []).map((r) => ({ name: "", type: r.type, value: r.value })),
+        ];
+      }
+    }
+    await this.server.sendTask(callback);
+  }
+
+  async #taskFailed(signature: Signature, error: unknown): Promise<void> {
+    const text = errorText(error);
+    await this.server.backend.setStateFailure(signature, text);
+    const err = error instanceof Error ? error : new Error(text);
+    if (this.#errorHandler) this.#errorHandler(err);
+    else this.server.logger.error(`Failed processing task ${signature.uuid}. Error = ${text}`);
+    for (const callback of signature.onError ?? []) {
+      callback.args = [{ name: "", type: "string", value: text }, ...(callback.args ?? [])];
+      await this.#sendCallback(callback);
+    }
+  }
+
+  async #sendCallback(callback: Signature): Promise<void> {
+    try {
+      await this.server.sendTask(callback);
+    } catch (error) {
+      this.#reportBrokerError(error);
+    }
+  }
+}
+
+function describe(results: TaskResult[]): string {
+  try {
+    return humanReadable(decodeResults(results));
+  } catch {
+    return "[]";
+  }
+}
+
+function preview(body: string): string {
+  return body.length > 200 ? `${body.slice(0, 200)}…` : body;
+}
+
+/** Best effort: the UUID of a message that does not decode, so its failure can be recorded. */
+function findUUID(body: string): string | undefined {
+  const match = /"uuid"\s*:\s*"([A-Za-z0-9_.:-]{1,200})"/i.exec(body.slice(0, 4096));
+  return match?.[1];
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+}
