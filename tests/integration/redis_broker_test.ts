@@ -1,0 +1,216 @@
+/**
+ * The Redis broker's own guarantees: capacity, a graceful close gives unsettled messages back in
+ * order, delayed requeues come back, killed connections lose nothing, an unreachable Redis is
+ * reported clearly at start, and delayed tasks run close to their ETA.
+ */
+import { after, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { newSignature, resolveConfig, Server, silentLogger } from "../../mod.ts";
+import type { Delivery } from "../../src/broker.ts";
+import { createBroker, RedisBackend, RedisBroker } from "../../src/redis.ts";
+import { waitFor } from "../helpers.ts";
+import {
+  deleteRedisKeys,
+  rawClient,
+  REDIS_URL,
+  redisSkipReason,
+  uniqueName,
+} from "./redis_support.ts";
+
+const skip = await redisSkipReason();
+
+describe("redis broker", { skip }, () => {
+  const keyPrefix = `${uniqueName("machinery:test")}:`;
+  const queues: string[] = [];
+  const written: string[] = [];
+
+  function setup(extra: { clientName?: string } = {}) {
+    const queue = uniqueName("broker_queue");
+    queues.push(queue);
+    const config = {
+      defaultQueue: queue,
+      resultsExpireIn: 300,
+      noUnixSignals: true,
+      redis: { delayedTasksKey: `${keyPrefix}delayed_tasks`, clientName: extra.clientName ?? "" },
+    };
+    return { queue, config };
+  }
+
+  after(async () => {
+    await deleteRedisKeys([...queues, ...written], [keyPrefix]);
+  });
+
+  it("holds at most `capacity` and gives unsettled messages back in order on close", {
+    timeout: 10_000,
+  }, async () => {
+    const { queue, config } = setup();
+    const redis = rawClient();
+    const broker = new RedisBroker(REDIS_URL, { config, keyPrefix });
+    try {
+      const bodies = Array.from({ length: 5 }, (_, i) => `{"UUID":"m${i}"}`);
+      await redis.rpush(queue, ...bodies);
+      const got: Delivery[] = [];
+      const stop = new AbortController();
+      const consuming = broker.consume(
+        { queue, capacity: 3, consumerTag: "t", signal: stop.signal },
+        (d) => got.push(d),
+      );
+      await waitFor(() => got.length === 3, "three deliveries");
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(got.length, 3);
+      assert.deepEqual(got.map((d) => d.body), bodies.slice(0, 3));
+      await got[1].ack();
+      await waitFor(() => got.length === 4, "a fourth after an ack");
+      await assert.rejects(got[1].ack(), /already settled/);
+      stop.abort();
+      await consuming;
+      await broker.close();
+      await broker.close();
+      assert.deepEqual(await redis.lrange(queue, 0, -1), [
+        bodies[0],
+        bodies[2],
+        bodies[3],
+        bodies[4],
+      ]);
+    } finally {
+      await broker.close();
+      redis.disconnect();
+    }
+  });
+
+  it("requeues with a delay through the requeued set, and rejects to the dead letters", {
+    timeout: 10_000,
+  }, async () => {
+    const { queue, config } = setup();
+    const redis = rawClient();
+    const broker = new RedisBroker(REDIS_URL, { config, keyPrefix });
+    try {
+      await redis.rpush(queue, '{"UUID":"again"}', '{"UUID":"bad"}');
+      const seen: { body: string; at: number }[] = [];
+      const stop = new AbortController();
+      const requeuedAt = Date.now();
+      const consuming = broker.consume(
+        { queue, capacity: 5, consumerTag: "t", signal: stop.signal },
+        (d) => {
+          seen.push({ body: d.body, at: Date.now() });
+          if (d.body.includes("bad")) d.reject("no good");
+          else if (seen.filter((s) => s.body === d.body).length === 1) d.requeue(300);
+          else d.ack();
+        },
+      );
+      await waitFor(() => seen.length === 3, "the requeued message came back");
+      const back = seen[2];
+      assert.equal(back.body, '{"UUID":"again"}');
+      assert.ok(back.at - requeuedAt >= 290, `back after ${back.at - requeuedAt} ms`);
+      assert.ok(back.at - requeuedAt < 1000, `back after ${back.at - requeuedAt} ms`);
+      const dead = await broker.getDeadLetters(queue);
+      assert.equal(dead.length, 1);
+      assert.equal(dead[0].body, '{"UUID":"bad"}');
+      assert.equal(dead[0].reason, "no good");
+      stop.abort();
+      await consuming;
+    } finally {
+      await broker.close();
+      redis.disconnect();
+    }
+  });
+
+  it("loses no task when its connections are killed mid-run", { timeout: 30_000 }, async () => {
+    const clientName = uniqueName("killme");
+    const { config } = setup({ clientName });
+    const redis = rawClient();
+    const server = new Server({
+      config,
+      broker: new RedisBroker(REDIS_URL, { config, keyPrefix, onError: () => {} }),
+      backend: new RedisBackend(REDIS_URL, { config, keyPrefix, onError: () => {} }),
+      logger: silentLogger,
+    });
+    server.registerTask("sleepy", async (ms: number) => {
+      await new Promise((r) => setTimeout(r, ms));
+      return ms;
+    });
+    const worker = server.newWorker("killed", 5);
+    const launched = worker.launch();
+    try {
+      const sigs = Array.from(
+        { length: 60 },
+        () => newSignature("sleepy", [{ name: "", type: "int64", value: 20 }]),
+      );
+      written.push(...sigs.map((s) => s.uuid));
+      for (const sig of sigs.slice(0, 30)) await server.sendTask(sig);
+      await waitFor(async () => {
+        const s = await server.backend.getState(sigs[5].uuid);
+        return s.state === "SUCCESS";
+      }, "some tasks ran");
+      const list = String(await redis.call("CLIENT", "LIST"));
+      const ids = list.split("\n").filter((l) => l.includes(`name=${clientName}`))
+        .map((l) => /id=(\d+)/.exec(l)![1]);
+      assert.ok(ids.length >= 3, `found ${ids.length} connections`);
+      for (const id of ids) await redis.call("CLIENT", "KILL", "ID", id);
+      for (const sig of sigs.slice(30)) await server.sendTask(sig);
+      await waitFor(
+        async () => {
+          const states = await Promise.all(sigs.map((s) => server.backend.getState(s.uuid)));
+          return states.every((s) => s.state === "SUCCESS");
+        },
+        "every task SUCCESS after the kill",
+        25_000,
+      );
+    } finally {
+      await worker.quit();
+      await launched;
+      await server.close();
+      redis.disconnect();
+    }
+  });
+
+  it("says clearly when Redis is unreachable at start", async () => {
+    const config = resolveConfig({ redis: { connectTimeout: 2 } });
+    await assert.rejects(createBroker("redis://:s3cret@127.0.0.1:1/0", config), (error: Error) => {
+      assert.equal(error.name, "RedisConnectionError");
+      assert.match(
+        error.message,
+        /Could not connect to Redis at "redis:\/\/:\*\*\*@127\.0\.0\.1:1\/0"/,
+      );
+      assert.doesNotMatch(error.message, /s3cret/);
+      return true;
+    });
+  });
+
+  it("runs delayed tasks within a few ms of their ETA", { timeout: 15_000 }, async () => {
+    const { config } = setup();
+    const server = new Server({
+      config,
+      broker: new RedisBroker(REDIS_URL, { config, keyPrefix }),
+      backend: new RedisBackend(REDIS_URL, { config, keyPrefix }),
+      logger: silentLogger,
+    });
+    const lateness: number[] = [];
+    server.registerTask("late", (etaMs: number) => {
+      lateness.push(Date.now() - etaMs);
+    });
+    const worker = server.newWorker("late", 10);
+    const launched = worker.launch();
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      const N = 20;
+      for (let i = 0; i < N; i++) {
+        const etaMs = Date.now() + 150 + i * 37;
+        const sig = newSignature("late", [{ name: "", type: "int64", value: etaMs }], {
+          eta: new Date(etaMs).toISOString(),
+        });
+        written.push(sig.uuid);
+        await server.sendTask(sig);
+      }
+      await waitFor(() => lateness.length === N, "every delayed task ran");
+      lateness.sort((a, b) => a - b);
+      const median = lateness[N >> 1];
+      assert.ok(lateness[0] >= 0, "a task ran early");
+      assert.ok(median <= 10, `median lateness ${median} ms`);
+    } finally {
+      await worker.quit();
+      await launched;
+      await server.close();
+    }
+  });
+});
