@@ -330,6 +330,8 @@ export class Worker {
     try {
       results = await invokeTask(def, signature, values, this.#abortTasks.signal);
     } catch (error) {
+      // Aborted by an abrupt quit: record nothing; the unacked message runs again elsewhere.
+      if (this.#abortTasks.signal.aborted) return;
       if (error instanceof RetryTaskLaterError) {
         return this.#retryTaskIn(signature, error.retryInMs);
       }

@@ -71,6 +71,11 @@ export class MemoryBroker implements Broker {
     return Promise.resolve();
   }
 
+  /** Puts raw bytes on a queue, as a foreign sender would (interop and bad-input tests). */
+  publishRaw(queue: string, body: string): void {
+    this.#push(queue, { body, redelivered: false });
+  }
+
   /** Holds a message until its ETA; a timer that fires early is re-armed, so it never runs early. */
   #delay(queue: string, body: string, eta: bigint): void {
     const ms = Number((eta - nowNanos()) / 1_000_000n) + 1;
