@@ -218,7 +218,7 @@ export class Session {
       channel: plain,
       declareExchange,
       declareQueue(plan: QueuePlan, maxAgeMs = Infinity): Promise<void> {
-        const key = plan.queue;
+        const key = `${plan.queue}\u0000${plan.bindExchange}\u0000${plan.bindingKey}`;
         const now = Date.now();
         const known = live.declared.get(key);
         if (known && now - known.at < maxAgeMs) return known.done;
@@ -261,7 +261,9 @@ export class Session {
         });
       },
       forget(queue: string): void {
-        live.declared.delete(queue);
+        for (const key of live.declared.keys()) {
+          if (key.startsWith(`${queue}\u0000`)) live.declared.delete(key);
+        }
       },
     };
   }
