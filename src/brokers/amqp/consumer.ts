@@ -171,23 +171,31 @@ class Consumer {
     });
   }
 
-  /** Stops fetching; the channel stays open until every handed-out delivery is settled. */
+  /**
+   * Stops fetching: cancels the consumer, then resolves. Deliveries that arrived before the
+   * cancel was confirmed were handed out too; the channel stays open until every handed-out
+   * delivery is settled.
+   */
   #stop(): void {
     if (this.#stopping || this.#finished) return;
     this.#stopping = true;
-    this.#resolve();
     if (this.#tag !== undefined) this.#cancel();
   }
 
   #cancel(): void {
-    this.channel.cancel(this.#tag!).catch(() => {}).then(() => this.#maybeClose());
+    this.channel.cancel(this.#tag!).catch(() => {}).then(() => {
+      this.#resolve();
+      this.#maybeClose();
+    });
   }
 
   #maybeClose(): void {
     if (!this.#stopping || this.#unsettled > 0 || this.#finished) return;
     this.#finished = true;
     this.untrack();
-    closeQuietly(this.conn);
+    // The channel first: its close waits for the acks sent before it, which a connection close
+    // could overtake.
+    this.channel.close().catch(() => {}).then(() => closeQuietly(this.conn));
   }
 
   #finish(error: Error): void {
@@ -195,7 +203,8 @@ class Consumer {
     this.#finished = true;
     this.untrack();
     closeQuietly(this.conn);
-    if (this.#stopping) return; // already resolved
-    this.#reject(error);
+    // Stopping and the connection went: nothing is left to fetch either way.
+    if (this.#stopping) this.#resolve();
+    else this.#reject(error);
   }
 }
