@@ -22,6 +22,8 @@ type Loader = () => Promise<AdapterModule>;
 const memory: Loader = () => import("./memory.ts");
 const amqp: Loader = () => import("./amqp.ts");
 const redis: Loader = () => import("./redis.ts");
+const memcache: Loader = () => import("./memcache.ts");
+const mongodb: Loader = () => import("./mongodb.ts");
 
 /** Scheme → loader, for brokers. */
 const BROKERS: Record<string, Loader> = {
@@ -43,6 +45,9 @@ const BACKENDS: Record<string, Loader> = {
   redis,
   rediss: redis,
   "redis+socket": redis,
+  memcache,
+  mongodb,
+  "mongodb+srv": mongodb,
 };
 
 /** The broker for a URL such as `redis://127.0.0.1:6379` or `amqp://guest:guest@host/`. */
