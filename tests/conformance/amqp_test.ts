@@ -1,19 +1,24 @@
 /**
- * The contract suite on RabbitMQ: the AMQP broker with the AMQP result backend, and with the
- * memory backend. Skipped with a printed reason when RabbitMQ is not reachable, unless
- * `REQUIRE_SERVICES=1`.
+ * The contract suite on RabbitMQ: the AMQP broker with the AMQP result backend, with the memory
+ * backend, and with the Redis backend (the seed article's setup). Skipped with a printed reason
+ * when a server is not reachable, unless `REQUIRE_SERVICES=1`.
  */
 import { conformanceSuite } from "./suite.ts";
-import { MemoryBackend } from "../../mod.ts";
+import { type Backend, MemoryBackend } from "../../mod.ts";
 import { AMQPBackend, AMQPBroker } from "../../src/amqp.ts";
+import { RedisBackend } from "../../src/redis.ts";
 import { silentLogger } from "../../src/log.ts";
 import { AMQP_URL, amqpSkipReason, deleteAMQP, uniqueName } from "../integration/amqp_support.ts";
+import { deleteRedisKeys, REDIS_URL, redisSkipReason } from "../integration/redis_support.ts";
 
-const skip = await amqpSkipReason();
+const amqpSkip = await amqpSkipReason();
+const redisSkip = amqpSkip || await redisSkipReason();
 
-for (const backendKind of ["amqp", "memory"] as const) {
+for (const backendKind of ["amqp", "memory", "redis"] as const) {
   const exchange = uniqueName("conformance_exchange");
-  conformanceSuite(`amqp broker + ${backendKind} backend`, (config) => {
+  const keyPrefix = `${uniqueName("machinery:test")}:`;
+  conformanceSuite(`amqp broker + ${backendKind} backend`, (input) => {
+    const config = { ...input, resultsExpireIn: 60 };
     const queue = config.defaultQueue!;
     const broker = new AMQPBroker({
       urls: [AMQP_URL],
@@ -23,13 +28,25 @@ for (const backendKind of ["amqp", "memory"] as const) {
       prefetchCount: 10,
       logger: silentLogger,
     });
-    const backend = backendKind === "amqp"
-      ? new AMQPBackend({ url: AMQP_URL, exchange, resultsExpireIn: 60 })
-      : new MemoryBackend();
+    let backend: Backend;
+    if (backendKind === "amqp") {
+      backend = new AMQPBackend({ url: AMQP_URL, exchange, resultsExpireIn: 60 });
+    } else if (backendKind === "redis") {
+      backend = new RedisBackend(REDIS_URL, { config, keyPrefix });
+    } else {
+      backend = new MemoryBackend();
+    }
     return Promise.resolve({
       broker,
       backend,
-      cleanup: () => deleteAMQP([queue, `${queue}.dead_letters`], [exchange]),
+      cleanup: async () => {
+        // State queues (AMQP) and keys (Redis) are named by task UUIDs and expire after 60 s.
+        await deleteAMQP([queue, `${queue}.dead_letters`], [exchange]);
+        if (backendKind === "redis") await deleteRedisKeys([], [keyPrefix]);
+      },
     });
-  }, { skip, config: { amqp: { exchange } } });
+  }, {
+    skip: backendKind === "redis" ? redisSkip : amqpSkip,
+    config: { amqp: { exchange } },
+  });
 }
