@@ -216,8 +216,13 @@ class Parser {
     const t = this.text;
     const start = this.pos + 1;
     let p = start;
+    const n = t.length;
     // Fast path: no escapes, the common case for keys and values.
     for (;;) {
+      if (p >= n) {
+        this.pos = p;
+        throw this.invalid("");
+      }
       const c = t.charCodeAt(p);
       if (c === 0x22) {
         this.pos = p + 1;
@@ -226,7 +231,7 @@ class Parser {
       if (c === 0x5c) break;
       if (c < 0x20) {
         this.pos = p;
-        throw Number.isNaN(c) ? this.invalid("") : this.invalid("in string literal");
+        throw this.invalid("in string literal");
       }
       p++;
     }
