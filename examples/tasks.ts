@@ -42,10 +42,10 @@ export function panicTask(): string {
 }
 
 /** Logs a countdown, one line a second, then returns no results. */
-export const longRunningTask = withContext(async (ctx, seconds = 10) => {
+export const longRunningTask = withContext(async (ctx, seconds?: number) => {
   const log = (m: string) => console.error(`INFO: ${m}`);
   log("Long running task started");
-  for (let i = seconds; i > 0; i--) {
+  for (let i = seconds ?? 10; i > 0; i--) {
     log(String(i));
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(resolve, 1000);
