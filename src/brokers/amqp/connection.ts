@@ -75,7 +75,7 @@ export async function dial(urls: AMQPURL[], options: DialOptions = {}): Promise<
           vhost: url.vhost,
           heartbeat: options.heartbeatSeconds ?? 10,
         },
-        { timeout: options.connectTimeoutMs ?? 5000, noDelay: true },
+        { timeout: options.connectTimeoutMs ?? 5000 },
       );
       conn.on("error", () => {
         // Reported through `close`, which always follows.

@@ -21,6 +21,7 @@ import {
   openChannel,
 } from "./connection.ts";
 import type { QueuePlan } from "./topology.ts";
+import { AckBatcher } from "./ack_batcher.ts";
 
 /** What a consume run needs from the broker. */
 export interface ConsumerSetup {
@@ -88,6 +89,7 @@ class Consumer {
   #stopping = false;
   #finished = false;
   #tag: string | undefined;
+  readonly #acks: AckBatcher;
   #resolve!: () => void;
   #reject!: (error: Error) => void;
 
@@ -98,7 +100,9 @@ class Consumer {
     readonly options: ConsumeOptions,
     readonly handler: (delivery: Delivery) => void,
     readonly untrack: () => void,
-  ) {}
+  ) {
+    this.#acks = new AckBatcher(channel);
+  }
 
   run(): Promise<void> {
     const done = new Promise<void>((resolve, reject) => {
@@ -152,21 +156,25 @@ class Consumer {
       })();
     };
     const channel = this.channel;
+    const acks = this.#acks;
     const queue = this.options.queue;
+    acks.track(message);
     this.handler({
       body: message.content.toString("utf8"),
       redelivered: message.fields.redelivered,
-      ack: () => settle(() => channel.ack(message)),
+      ack: () => settle(() => acks.ack(message)),
       requeue: (delayMs) =>
         settle(async () => {
-          if (delayMs <= 0) return channel.nack(message, false, true);
-          await this.setup.requeueLater(queue, message, delayMs);
-          channel.ack(message);
+          if (delayMs > 0) await this.setup.requeueLater(queue, message, delayMs);
+          acks.settleNow(message, () => {
+            if (delayMs > 0) channel.ack(message);
+            else channel.nack(message, false, true);
+          });
         }),
       reject: (reason) =>
         settle(async () => {
           await this.setup.deadLetter(queue, message, reason);
-          channel.ack(message);
+          acks.settleNow(message, () => channel.ack(message));
         }),
     });
   }

@@ -62,6 +62,7 @@ interface Live {
   declared: Map<string, { at: number; done: Promise<void> }>;
   exchanges: Map<string, Promise<void>>;
   closed: boolean;
+  scope?: SessionScope;
 }
 
 /** What an operation inside `run` gets. */
@@ -118,7 +119,7 @@ export class Session {
       let live: Live | undefined;
       try {
         live = await this.#connect();
-        const work = operation(this.#scope(live), attempt);
+        const work = operation(live.scope ??= this.#scope(live), attempt);
         this.#inFlight.add(work);
         try {
           return await work;
