@@ -168,7 +168,9 @@ describe("amqp broker behaviours", { skip }, () => {
       );
       const dead = await waitFor(
         () =>
-          withChannel((ch) => ch.get(`${queue}.dead_letters`, { noAck: true })).catch(() => false),
+          withChannel((ch) => ch.get(`${queue}.dead_letters`, { noAck: true })).catch(() =>
+            false as const
+          ),
         "the dead letter",
       );
       assert.equal(dead.content.toString(), "not json");
