@@ -167,10 +167,10 @@ describe("amqp broker behaviours", { skip }, () => {
         (d) => d.reject("Could not unmarshal 'not json' into a task signature"),
       );
       const dead = await waitFor(
-        () =>
-          withChannel((ch) => ch.get(`${queue}.dead_letters`, { noAck: true })).catch(() =>
-            false as const
-          ),
+        async () =>
+          (await withChannel((ch) => ch.get(`${queue}.dead_letters`, { noAck: true })).catch(
+            () => false,
+          )) || undefined,
         "the dead letter",
       );
       assert.equal(dead.content.toString(), "not json");
