@@ -169,7 +169,7 @@ describe("amqp broker behaviours", { skip }, () => {
       const dead = await waitFor(
         async () =>
           (await withChannel((ch) => ch.get(`${queue}.dead_letters`, { noAck: true })).catch(
-            () => false,
+            () => undefined,
           )) || undefined,
         "the dead letter",
       );
