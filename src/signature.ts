@@ -262,32 +262,33 @@ function numberText(v: unknown): string | null {
 }
 
 /**
- * Decodes a Go `int`/`int64`/`uint8` field. Returns undefined (leaving the zero value) after
+ * Decodes a Go `int`/`int64`/`uint8` field (`base` + `field` is Go's error path). Returns undefined (leaving the zero value) after
  * recording a type error, or for null. Values beyond 2^53 are refused rather than rounded.
  */
 export function decodeGoInt(
   v: unknown,
   goType: "int" | "int64" | "uint8",
   struct: string,
-  path: readonly string[],
+  base: readonly string[],
+  field: string,
   st: GoDecodeState,
 ): number | undefined {
   if (v === null || v === undefined) return undefined;
   const text = numberText(v);
   if (text === null) {
-    st.save(unmarshalTypeText(jsonKind(v), struct, path, goType));
+    st.save(unmarshalTypeText(jsonKind(v), struct, [...base, field], goType));
     return undefined;
   }
   let n: bigint;
   try {
     n = goType === "uint8" ? parseGoUint64(text) : parseGoInt64(text);
   } catch {
-    st.save(unmarshalTypeText("number " + text, struct, path, goType));
+    st.save(unmarshalTypeText("number " + text, struct, [...base, field], goType));
     return undefined;
   }
   const max = goType === "uint8" ? 255n : 9007199254740991n;
   if (n > max || n < -9007199254740991n) {
-    st.save(unmarshalTypeText("number " + text, struct, path, goType));
+    st.save(unmarshalTypeText("number " + text, struct, [...base, field], goType));
     return undefined;
   }
   return Number(n);
@@ -297,12 +298,13 @@ export function decodeGoInt(
 export function decodeGoString(
   v: unknown,
   struct: string,
-  path: readonly string[],
+  base: readonly string[],
+  field: string,
   st: GoDecodeState,
 ): string | undefined {
   if (typeof v === "string") return v;
   if (v !== null && v !== undefined) {
-    st.save(unmarshalTypeText(jsonKind(v), struct, path, "string"));
+    st.save(unmarshalTypeText(jsonKind(v), struct, [...base, field], "string"));
   }
   return undefined;
 }
@@ -311,11 +313,14 @@ export function decodeGoString(
 export function decodeGoBool(
   v: unknown,
   struct: string,
-  path: readonly string[],
+  base: readonly string[],
+  field: string,
   st: GoDecodeState,
 ): boolean | undefined {
   if (typeof v === "boolean") return v;
-  if (v !== null && v !== undefined) st.save(unmarshalTypeText(jsonKind(v), struct, path, "bool"));
+  if (v !== null && v !== undefined) {
+    st.save(unmarshalTypeText(jsonKind(v), struct, [...base, field], "bool"));
+  }
   return undefined;
 }
 
@@ -400,79 +405,108 @@ export function decodeSignatureValue(obj: unknown): Signature {
 }
 
 function zeroSignature(): Signature {
-  return newSignature("", null, { uuid: "" });
+  return {
+    uuid: "",
+    name: "",
+    routingKey: "",
+    eta: null,
+    groupUUID: "",
+    groupTaskCount: 0,
+    args: null,
+    headers: null,
+    priority: 0,
+    immutable: false,
+    retryCount: 0,
+    retryTimeout: 0,
+    onSuccess: null,
+    onError: null,
+    chordCallback: null,
+    brokerMessageGroupId: "",
+    sqsReceiptHandle: "",
+    stopTaskDeletionOnError: false,
+    ignoreWhenTaskNotRegistered: false,
+  };
 }
 
-function decodeSig(obj: Record<string, unknown>, base: string[], st: GoDecodeState): Signature {
+function decodeSig(
+  obj: Record<string, unknown>,
+  base: readonly string[],
+  st: GoDecodeState,
+): Signature {
   const sig = zeroSignature();
   for (const key in obj) {
     const field = SIGNATURE_FIELDS.match(key);
     if (field === undefined) continue;
     const v = obj[key];
-    const path = [...base, field];
     switch (field) {
       case "UUID":
-        sig.uuid = decodeGoString(v, "Signature", path, st) ?? sig.uuid;
+        sig.uuid = decodeGoString(v, "Signature", base, field, st) ?? sig.uuid;
         break;
       case "Name":
-        sig.name = decodeGoString(v, "Signature", path, st) ?? sig.name;
+        sig.name = decodeGoString(v, "Signature", base, field, st) ?? sig.name;
         break;
       case "RoutingKey":
-        sig.routingKey = decodeGoString(v, "Signature", path, st) ?? sig.routingKey;
+        sig.routingKey = decodeGoString(v, "Signature", base, field, st) ?? sig.routingKey;
         break;
       case "ETA":
         sig.eta = decodeGoTime(v);
         break;
       case "GroupUUID":
-        sig.groupUUID = decodeGoString(v, "Signature", path, st) ?? sig.groupUUID;
+        sig.groupUUID = decodeGoString(v, "Signature", base, field, st) ?? sig.groupUUID;
         break;
       case "GroupTaskCount":
-        sig.groupTaskCount = decodeGoInt(v, "int", "Signature", path, st) ?? sig.groupTaskCount;
+        sig.groupTaskCount = decodeGoInt(v, "int", "Signature", base, field, st) ??
+          sig.groupTaskCount;
         break;
       case "Args":
-        sig.args = decodeArgs(v, path, st);
+        sig.args = decodeArgs(v, [...base, field], st);
         break;
       case "Headers":
         if (v === null) sig.headers = null;
         else if (isJsonObject(v)) sig.headers = v;
-        else st.save(unmarshalTypeText(jsonKind(v), "Signature", path, "tasks.Headers"));
+        else {st.save(
+            unmarshalTypeText(jsonKind(v), "Signature", [...base, field], "tasks.Headers"),
+          );}
         break;
       case "Priority":
-        sig.priority = decodeGoInt(v, "uint8", "Signature", path, st) ?? sig.priority;
+        sig.priority = decodeGoInt(v, "uint8", "Signature", base, field, st) ?? sig.priority;
         break;
       case "Immutable":
-        sig.immutable = decodeGoBool(v, "Signature", path, st) ?? sig.immutable;
+        sig.immutable = decodeGoBool(v, "Signature", base, field, st) ?? sig.immutable;
         break;
       case "RetryCount":
-        sig.retryCount = decodeGoInt(v, "int", "Signature", path, st) ?? sig.retryCount;
+        sig.retryCount = decodeGoInt(v, "int", "Signature", base, field, st) ?? sig.retryCount;
         break;
       case "RetryTimeout":
-        sig.retryTimeout = decodeGoInt(v, "int", "Signature", path, st) ?? sig.retryTimeout;
+        sig.retryTimeout = decodeGoInt(v, "int", "Signature", base, field, st) ?? sig.retryTimeout;
         break;
       case "OnSuccess":
-        sig.onSuccess = decodeSigList(v, path, st);
+        sig.onSuccess = decodeSigList(v, [...base, field], st);
         break;
       case "OnError":
-        sig.onError = decodeSigList(v, path, st);
+        sig.onError = decodeSigList(v, [...base, field], st);
         break;
       case "ChordCallback":
         if (v === null) sig.chordCallback = null;
-        else if (isJsonObject(v)) sig.chordCallback = decodeSig(v, path, st);
-        else st.save(unmarshalTypeText(jsonKind(v), "Signature", path, "tasks.Signature"));
+        else if (isJsonObject(v)) sig.chordCallback = decodeSig(v, [...base, field], st);
+        else {
+          st.save(unmarshalTypeText(jsonKind(v), "Signature", [...base, field], "tasks.Signature"));
+        }
         break;
       case "BrokerMessageGroupId":
-        sig.brokerMessageGroupId = decodeGoString(v, "Signature", path, st) ??
+        sig.brokerMessageGroupId = decodeGoString(v, "Signature", base, field, st) ??
           sig.brokerMessageGroupId;
         break;
       case "SQSReceiptHandle":
-        sig.sqsReceiptHandle = decodeGoString(v, "Signature", path, st) ?? sig.sqsReceiptHandle;
+        sig.sqsReceiptHandle = decodeGoString(v, "Signature", base, field, st) ??
+          sig.sqsReceiptHandle;
         break;
       case "StopTaskDeletionOnError":
-        sig.stopTaskDeletionOnError = decodeGoBool(v, "Signature", path, st) ??
+        sig.stopTaskDeletionOnError = decodeGoBool(v, "Signature", base, field, st) ??
           sig.stopTaskDeletionOnError;
         break;
       case "IgnoreWhenTaskNotRegistered":
-        sig.ignoreWhenTaskNotRegistered = decodeGoBool(v, "Signature", path, st) ??
+        sig.ignoreWhenTaskNotRegistered = decodeGoBool(v, "Signature", base, field, st) ??
           sig.ignoreWhenTaskNotRegistered;
         break;
     }
@@ -496,8 +530,8 @@ function decodeArgs(v: unknown, path: string[], st: GoDecodeState): Arg[] | null
         const x = item[key];
         if (field === "Value") arg.value = x;
         else if (field === "Name") {
-          arg.name = decodeGoString(x, "Arg", [...path, field], st) ?? arg.name;
-        } else arg.type = decodeGoString(x, "Arg", [...path, field], st) ?? arg.type;
+          arg.name = decodeGoString(x, "Arg", path, field, st) ?? arg.name;
+        } else arg.type = decodeGoString(x, "Arg", path, field, st) ?? arg.type;
       }
     } else if (item !== null) {
       st.save(unmarshalTypeText(jsonKind(item), "Signature", path, "tasks.Arg"));

@@ -227,6 +227,7 @@ const STATE_FIELDS = new GoFields([
   "TTL",
 ]);
 const RESULT_FIELDS = new GoFields(["Type", "Value"]);
+const NO_PATH: readonly string[] = [];
 const GROUP_FIELDS = new GoFields([
   "GroupUUID",
   "TaskUUIDs",
@@ -278,28 +279,27 @@ export function decodeTaskState(text: string): TaskState {
         const field = STATE_FIELDS.match(key);
         if (field === undefined) continue;
         const v = o[key];
-        const path = [field];
         switch (field) {
           case "TaskUUID":
-            s.taskUUID = decodeGoString(v, "TaskState", path, st) ?? s.taskUUID;
+            s.taskUUID = decodeGoString(v, "TaskState", NO_PATH, field, st) ?? s.taskUUID;
             break;
           case "TaskName":
-            s.taskName = decodeGoString(v, "TaskState", path, st) ?? s.taskName;
+            s.taskName = decodeGoString(v, "TaskState", NO_PATH, field, st) ?? s.taskName;
             break;
           case "State":
-            s.state = (decodeGoString(v, "TaskState", path, st) ?? s.state) as StateName;
+            s.state = (decodeGoString(v, "TaskState", NO_PATH, field, st) ?? s.state) as StateName;
             break;
           case "Results":
             s.results = decodeResultList(v, st);
             break;
           case "Error":
-            s.error = decodeGoString(v, "TaskState", path, st) ?? s.error;
+            s.error = decodeGoString(v, "TaskState", NO_PATH, field, st) ?? s.error;
             break;
           case "CreatedAt":
             s.createdAt = decodeGoTime(v) ?? s.createdAt; // null leaves a time.Time unchanged
             break;
           case "TTL":
-            s.ttl = decodeGoInt(v, "int64", "TaskState", path, st) ?? s.ttl;
+            s.ttl = decodeGoInt(v, "int64", "TaskState", NO_PATH, field, st) ?? s.ttl;
             break;
         }
       }
@@ -329,7 +329,7 @@ function decodeResultList(v: unknown, st: GoDecodeState): TaskResult[] | null {
       const field = RESULT_FIELDS.match(key);
       if (field === "Value") r.value = item[key];
       else if (field === "Type") {
-        r.type = decodeGoString(item[key], "TaskResult", [...path, field], st) ?? r.type;
+        r.type = decodeGoString(item[key], "TaskResult", path, field, st) ?? r.type;
       }
     }
     out.push(r);
@@ -355,30 +355,29 @@ export function decodeGroupMeta(text: string): GroupMeta {
         const field = GROUP_FIELDS.match(key);
         if (field === undefined) continue;
         const v = o[key];
-        const path = [field];
         switch (field) {
           case "GroupUUID":
-            m.groupUUID = decodeGoString(v, "GroupMeta", path, st) ?? m.groupUUID;
+            m.groupUUID = decodeGoString(v, "GroupMeta", NO_PATH, field, st) ?? m.groupUUID;
             break;
           case "TaskUUIDs":
             if (v === null) m.taskUUIDs = null;
             else if (!Array.isArray(v)) {
-              st.save(unmarshalTypeText(jsonKind(v), "GroupMeta", path, "[]string"));
+              st.save(unmarshalTypeText(jsonKind(v), "GroupMeta", [field], "[]string"));
             } else {
-              m.taskUUIDs = v.map((x) => decodeGoString(x, "GroupMeta", path, st) ?? "");
+              m.taskUUIDs = v.map((x) => decodeGoString(x, "GroupMeta", NO_PATH, field, st) ?? "");
             }
             break;
           case "ChordTriggered":
-            m.chordTriggered = decodeGoBool(v, "GroupMeta", path, st) ?? m.chordTriggered;
+            m.chordTriggered = decodeGoBool(v, "GroupMeta", NO_PATH, field, st) ?? m.chordTriggered;
             break;
           case "Lock":
-            m.lock = decodeGoBool(v, "GroupMeta", path, st) ?? m.lock;
+            m.lock = decodeGoBool(v, "GroupMeta", NO_PATH, field, st) ?? m.lock;
             break;
           case "CreatedAt":
             m.createdAt = decodeGoTime(v) ?? m.createdAt;
             break;
           case "TTL":
-            m.ttl = decodeGoInt(v, "int64", "GroupMeta", path, st) ?? m.ttl;
+            m.ttl = decodeGoInt(v, "int64", "GroupMeta", NO_PATH, field, st) ?? m.ttl;
             break;
         }
       }
