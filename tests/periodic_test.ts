@@ -374,6 +374,53 @@ describe("periodic scheduler", () => {
     }
   });
 
+  it("gives up a claim the lock has not answered by the next tick", {
+    timeout: 15_000,
+  }, async () => {
+    const sender = new RecordingSender();
+    const events: TickEvent[] = [];
+    const s = scheduler(sender, {
+      lock: { acquire: () => new Promise(() => {}), close: () => Promise.resolve() },
+      onTick: (e) => events.push(e),
+    });
+    s.registerPeriodicTask(EVERY_SECOND, "stuck", newSignature("stuck"));
+    await waitFor(() => events.some((e) => e.outcome === "failed"), "a claim given up");
+    assert.match(sender.errors[0], /error is the lock did not answer before the next tick$/);
+    // The claim now pending is given up at once by close.
+    const started = Date.now();
+    await s.close();
+    assert.ok(Date.now() - started < 500, `close took ${Date.now() - started} ms`);
+    assert.equal(sender.sent.length, 0);
+  });
+
+  it("does not send a tick claimed only after the next one was due", {
+    timeout: 15_000,
+  }, async () => {
+    let offset = 0;
+    const inner = new MemoryLock();
+    const sender = new RecordingSender();
+    const events: TickEvent[] = [];
+    const s = scheduler(sender, {
+      now: () => Date.now() + offset,
+      lock: {
+        acquire: (k, v) => {
+          if (offset === 0) offset = 1_500; // the answer comes "late"
+          return inner.acquire(k, v);
+        },
+        close: () => Promise.resolve(),
+      },
+      onTick: (e) => events.push(e),
+    });
+    try {
+      s.registerPeriodicTask(EVERY_SECOND, "slowlock", newSignature("slowlock"));
+      await waitFor(() => events.length >= 1, "a tick");
+      assert.equal(events[0].outcome, "missed");
+      assert.equal(sender.sent.length, 0);
+    } finally {
+      await s.close();
+    }
+  });
+
   it(
     "close waits for a tick being sent and closes the lock once",
     { timeout: 15_000 },

@@ -115,9 +115,10 @@ export interface TickEvent {
   readonly tick: Date;
   /**
    * `sent`: this scheduler claimed the tick and sent it. `taken`: the lock said another
-   * scheduler (or an earlier wake of this one) has the tick. `failed`: claimed, but the lock or
-   * the send failed (logged; not retried). `missed`: the process woke after the next tick was
-   * due, so this tick is skipped.
+   * scheduler (or an earlier wake of this one) has the tick. `failed`: the lock failed or did not
+   * answer before the next tick, or the send failed (logged; not retried). `missed`: the
+   * process woke, or got the lock's answer, only once the next tick was due, so this tick is
+   * skipped.
    */
   readonly outcome: "sent" | "taken" | "failed" | "missed";
   /** The error, for `failed`. */
@@ -170,6 +171,7 @@ export class Scheduler {
   readonly #now: () => number;
   readonly #entries = new Map<string, Entry>();
   readonly #inFlight = new Set<Promise<void>>();
+  readonly #stop = new AbortController();
   #closing?: Promise<void>;
 
   /** Makes a scheduler that sends through `server`. */
@@ -267,9 +269,13 @@ export class Scheduler {
     return true;
   }
 
-  /** Stops every registration, waits for the ticks being sent, and closes the lock. Idempotent. */
+  /**
+   * Stops every registration, gives up the claims still waiting for the lock, waits for the
+   * ticks being sent, and closes the lock. Idempotent.
+   */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      this.#stop.abort();
       for (const name of [...this.#entries.keys()]) this.remove(name);
       await Promise.allSettled([...this.#inFlight]);
       await this.#lock.close();
@@ -307,17 +313,21 @@ export class Scheduler {
     }
     this.#arm(entry, following);
     // A schedule with no later tick still claims a value after this tick's.
-    const value = lockValue(following ?? new Date(tick.getTime() + 1000));
-    const firing = this.#fire(entry, tick, value);
+    const next = following ?? new Date(tick.getTime() + 1000);
+    const firing = this.#fire(entry, tick, next);
     this.#inFlight.add(firing);
     firing.finally(() => this.#inFlight.delete(firing));
   }
 
-  async #fire(entry: Entry, tick: Date, value: bigint): Promise<void> {
+  /**
+   * Claims `tick` (whose successor is `next`) and sends it. A tick is only ever started before
+   * `next`: a lock that answers later (Redis unreachable for a while) does not make it late.
+   */
+  async #fire(entry: Entry, tick: Date, next: Date): Promise<void> {
     const { name } = entry.definition;
-    let claimed: boolean;
+    let claimed: boolean | "late" | "stopped";
     try {
-      claimed = await this.#lock.acquire(entry.lockKey, value);
+      claimed = await this.#claim(entry.lockKey, lockValue(next), next.getTime());
     } catch (error) {
       this.#logger.error(
         `periodic task failed. task name is: ${name}. error is ${errorText(error)}`,
@@ -325,8 +335,20 @@ export class Scheduler {
       this.#event(entry, tick, "failed", error);
       return;
     }
+    if (claimed === "stopped") return;
+    if (claimed === "late") {
+      const error = new Error("the lock did not answer before the next tick");
+      this.#logger.error(`periodic task failed. task name is: ${name}. error is ${error.message}`);
+      this.#event(entry, tick, "failed", error);
+      return;
+    }
     if (!claimed) {
       this.#event(entry, tick, "taken");
+      return;
+    }
+    if (this.#now() >= next.getTime()) {
+      // Claimed, but only once the next tick was due: skip it rather than send it late.
+      this.#event(entry, tick, "missed");
       return;
     }
     try {
@@ -339,6 +361,32 @@ export class Scheduler {
       return;
     }
     this.#event(entry, tick, "sent");
+  }
+
+  /** The lock's answer, or "late" at `deadline`, or "stopped" when the scheduler closes. */
+  #claim(key: string, value: bigint, deadline: number): Promise<boolean | "late" | "stopped"> {
+    const signal = this.#stop.signal;
+    if (signal.aborted) return Promise.resolve("stopped");
+    return new Promise((resolve, reject) => {
+      let done = false;
+      const finish = (settle: () => void) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        signal.removeEventListener("abort", onStop);
+        settle();
+      };
+      const onStop = () => finish(() => resolve("stopped"));
+      const timer = setTimeout(
+        () => finish(() => resolve("late")),
+        Math.min(Math.max(0, deadline - this.#now()), MAX_TIMER_MS),
+      );
+      signal.addEventListener("abort", onStop, { once: true });
+      this.#lock.acquire(key, value).then(
+        (claimed) => finish(() => resolve(claimed)),
+        (error) => finish(() => reject(error)),
+      );
+    });
   }
 
   async #send(definition: PeriodicDefinition): Promise<void> {
