@@ -67,17 +67,15 @@ export function isTypeName(s: string): s is TypeName {
   return TYPE_SET.has(s);
 }
 
-type SmallInt = "int8" | "int16" | "int32" | "uint8" | "uint16" | "uint32";
-type WideInt = "int" | "int64" | "uint" | "uint64";
-
 /**
  * The JS type of a decoded value: 64-bit integers are a number when safe, else a bigint;
  * `[]uint8`/`[]byte` are a `Uint8Array`; other slices are arrays.
  */
 export type ValueOf<T extends TypeName> = T extends "bool" ? boolean
   : T extends "string" ? string
-  : T extends WideInt ? number | bigint
-  : T extends SmallInt | "float32" | "float64" ? number
+  : T extends "int" | "int64" | "uint" | "uint64" ? number | bigint
+  : T extends "int8" | "int16" | "int32" | "uint8" | "uint16" | "uint32" | "float32" | "float64"
+    ? number
   : T extends "[]uint8" | "[]byte" ? Uint8Array
   : T extends `[]${infer E extends ScalarTypeName}` ? ValueOf<E>[]
   : never;
