@@ -46,7 +46,8 @@ import { redactPassword } from "../../urls.ts";
 import { closeRedis, openRedis, throttledStderr } from "../../brokers/redis/connection.ts";
 import { defineScripts, runScript } from "../../brokers/redis/scripts.ts";
 import { withChordMutex } from "./chord_mutex.ts";
-import { BACKEND_SCRIPTS, GROUP_COMPLETED, MERGE_STATE, TRIGGER_CHORD } from "./scripts.ts";
+import { BACKEND_SCRIPTS, GROUP_COMPLETED, MERGE_STATES, TRIGGER_CHORD } from "./scripts.ts";
+import { Batcher } from "../../brokers/redis/batcher.ts";
 
 export { ChordLockError } from "./chord_mutex.ts";
 
@@ -71,6 +72,15 @@ export class RedisBackend implements Backend {
   readonly #onError: (error: Error) => void;
   #client?: Promise<Redis>;
   #closed?: Promise<void>;
+  readonly #merges = new Batcher<{ uuid: string; pieces: string[] }>(async (items) => {
+    const client = await this.#redis();
+    await runScript(
+      client,
+      MERGE_STATES,
+      items.map((i) => i.uuid),
+      [this.#ttl, ...items.flatMap((i) => i.pieces)],
+    );
+  });
 
   /** Makes a backend for `url` (`redis://`, `rediss://`, `redis+socket://`); connects lazily. */
   constructor(url = "redis://127.0.0.1:6379", options: RedisBackendOptions = {}) {
@@ -190,11 +200,18 @@ export class RedisBackend implements Backend {
     return this.#merge(failureState(signature, error));
   }
 
-  /** Writes a state with Go's merge (TaskName and CreatedAt of the stored state), in one script. */
-  async #merge(state: TaskState): Promise<void> {
-    const pieces = splitState(state);
-    const client = await this.#redis();
-    await runScript(client, MERGE_STATE, [state.taskUUID], [...pieces, this.#ttl]);
+  /**
+   * Writes a state with Go's merge (TaskName and CreatedAt of the stored state) in a script;
+   * the writes of one event-loop turn share one script call.
+   */
+  #merge(state: TaskState): Promise<void> {
+    let pieces: string[];
+    try {
+      pieces = splitState(state);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#merges.add({ uuid: state.taskUUID, pieces });
   }
 
   async getState(taskUUID: string): Promise<TaskState> {

@@ -54,6 +54,39 @@ return 1
 };
 
 /**
+ * MERGE_STATE for many tasks in one call. KEYS: the task UUIDs. ARGV: ttl, then five pieces per
+ * key, in key order.
+ */
+export const MERGE_STATES: ScriptDef = {
+  name: "machineryMergeStates",
+  keys: -1,
+  lua: `
+${STRING_AT}
+local ttl = ARGV[1]
+for i, key in ipairs(KEYS) do
+  local a = 1 + (i - 1) * 5
+  local name, created = ARGV[a + 2], ARGV[a + 4]
+  local old = redis.call('GET', key)
+  if old then
+    local _, e = string.find(old, '"TaskName":', 1, true)
+    if e then name = string_at(old, e + 1) or name end
+    local last
+    local pos = 1
+    while true do
+      local _, e2 = string.find(old, '"CreatedAt":', pos, true)
+      if not e2 then break end
+      last = e2
+      pos = e2 + 1
+    end
+    if last then created = string_at(old, last + 1) or created end
+  end
+  redis.call('SET', key, ARGV[a + 1] .. name .. ARGV[a + 3] .. created .. ARGV[a + 5], 'EX', ttl)
+end
+return #KEYS
+`,
+};
+
+/**
  * The group-completion check, O(1) amortised per finished member. The members' UUIDs are copied
  * once from the group meta into a list; a cursor remembers how many members, in group order,
  * were seen completed (SUCCESS or FAILURE). Each call reads states from the cursor on and stops
@@ -128,4 +161,9 @@ return 1
 };
 
 /** Every backend script. */
-export const BACKEND_SCRIPTS: ScriptDef[] = [MERGE_STATE, GROUP_COMPLETED, TRIGGER_CHORD];
+export const BACKEND_SCRIPTS: ScriptDef[] = [
+  MERGE_STATE,
+  MERGE_STATES,
+  GROUP_COMPLETED,
+  TRIGGER_CHORD,
+];

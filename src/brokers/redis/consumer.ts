@@ -12,8 +12,9 @@
 import type { Redis } from "ioredis";
 import type { Delivery } from "../../broker.ts";
 import type { BrokerKeys } from "./keys.ts";
+import { Batcher } from "./batcher.ts";
 import {
-  ACK,
+  ACK_MANY,
   BEAT,
   FETCH,
   REJECT,
@@ -67,6 +68,7 @@ export class QueueConsumer {
   #blocked = false;
   #loopDone = false;
   #retired?: Promise<void>;
+  readonly #acks: Batcher<string>;
   #readyListener = () => {
     this.#needsReconcile = true;
     this.#refreshBlockingId();
@@ -76,6 +78,9 @@ export class QueueConsumer {
   constructor(options: ConsumerOptions) {
     this.#o = options;
     this.#proc = options.keys.processing(options.id);
+    this.#acks = new Batcher((bodies) =>
+      runScript(options.commands, ACK_MANY, [this.#proc], bodies)
+    );
   }
 
   /** The processing list's key. */
@@ -254,7 +259,7 @@ export class QueueConsumer {
     const delivery: Delivery = {
       body,
       redelivered: false,
-      ack: () => settle(() => runScript(commands, ACK, [proc], [body])),
+      ack: () => settle(() => this.#acks.add(body)),
       requeue: (delayMs) =>
         settle(() =>
           delayMs > 0

@@ -15,7 +15,7 @@ import type { Redis } from "ioredis";
 export interface ScriptDef {
   /** The command name given to ioredis `defineCommand`. */
   readonly name: string;
-  /** How many of the arguments are keys. */
+  /** How many of the arguments are keys; -1: any number (the call passes them all as keys). */
   readonly keys: number;
   /** The script source. */
   readonly lua: string;
@@ -49,6 +49,17 @@ export const ACK: ScriptDef = {
   name: "machineryAck",
   keys: 1,
   lua: `return redis.call('LREM', KEYS[1], 1, ARGV[1])`,
+};
+
+/** Ack many: drops one copy of each body. KEYS: processing. ARGV: the bodies. */
+export const ACK_MANY: ScriptDef = {
+  name: "machineryAckMany",
+  keys: 1,
+  lua: `
+local n = 0
+for _, body in ipairs(ARGV) do n = n + redis.call('LREM', KEYS[1], 1, body) end
+return n
+`,
 };
 
 /**
@@ -263,6 +274,7 @@ function utf8Length(s: string): number {
 const ALL = [
   FETCH,
   ACK,
+  ACK_MANY,
   REQUEUE,
   REQUEUE_LATER,
   REJECT,
@@ -276,7 +288,12 @@ const ALL = [
 
 /** Registers every broker script on a client (once per client). */
 export function defineScripts(client: Redis, scripts: ScriptDef[] = ALL): void {
-  for (const s of scripts) client.defineCommand(s.name, { numberOfKeys: s.keys, lua: s.lua });
+  for (const s of scripts) {
+    client.defineCommand(
+      s.name,
+      s.keys >= 0 ? { numberOfKeys: s.keys, lua: s.lua } : { lua: s.lua },
+    );
+  }
 }
 
 /** Runs a script defined with {@linkcode defineScripts}. */
@@ -289,5 +306,6 @@ export function runScript<T = unknown>(
   const fn = (client as unknown as Record<string, (...a: (string | number)[]) => Promise<T>>)[
     script.name
   ];
+  if (script.keys < 0) return fn.call(client, keys.length, ...keys, ...args);
   return fn.call(client, ...keys, ...args);
 }

@@ -1,0 +1,335 @@
+/**
+ * `deno task bench:redis` (or `bun bench/redis.ts`): this project's Redis broker and backend
+ * against BullMQ, in one run, on the same Redis and the same runtime.
+ *
+ * - end-to-end: send N no-op tasks (results stored) until all are SUCCESS; BullMQ: `addBulk`
+ *   plus a Worker at the same concurrency. In both, the worker is a separate process and the
+ *   sender is this one.
+ * - enqueue: N `sendTask` calls (PENDING state + RPUSH) with no worker.
+ * - latency: enqueue-to-start p50/p99 at a steady 1,000 tasks/s.
+ * - delayed: how late tasks with an ETA start, p50/p99.
+ * - memory: the worker process's RSS when idle and its peak during the end-to-end run.
+ *
+ * Prints a table, writes JSON to `bench/results/`, and ends with
+ * `redis end-to-end vs BullMQ: <ratio>x`.
+ *
+ * Env: REDIS_URL (redis://127.0.0.1:6379), BENCH_N (20000), BENCH_CONCURRENCY (100).
+ */
+import process from "node:process";
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { Redis } from "ioredis";
+import { Queue } from "bullmq";
+import { newSignature, Server, silentLogger } from "../mod.ts";
+import { RedisBackend, RedisBroker } from "../src/redis.ts";
+
+const URL_ = process.env.REDIS_URL || "redis://127.0.0.1:6379";
+const N = Number(process.env.BENCH_N || "20000");
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY || "100");
+const WORKER = fileURLToPath(new URL("./redis_worker.ts", import.meta.url));
+const RUN = crypto.randomUUID().slice(0, 8);
+const runtime = "Deno" in globalThis ? "deno" : "bun";
+/**
+ * V8 flags for both worker processes on Deno: a 2 MB young generation. V8 otherwise grows it to
+ * tens of MB under a high allocation rate, which costs RSS and buys no throughput here.
+ */
+const V8_FLAGS = process.env.BENCH_V8_FLAGS ?? "--max-semi-space-size=2";
+
+const wallNow = () => performance.timeOrigin + performance.now();
+
+interface WorkerReport {
+  idleRss: number;
+  peakRss: number;
+  delays: { p50: number; p99: number; max: number };
+}
+
+interface Child {
+  idle: Promise<number>;
+  done: Promise<WorkerReport>;
+  process: ChildProcess;
+}
+
+function spawnWorker(mode: string, queue: string, keyPrefix: string, n: number): Child {
+  const g = globalThis as unknown as { Deno?: { execPath(): string } };
+  const [cmd, args] = g.Deno
+    ? [g.Deno.execPath(), ["run", "-A", ...(V8_FLAGS ? [`--v8-flags=${V8_FLAGS}`] : []), WORKER]]
+    : [process.execPath, [WORKER]];
+  const child = spawn(cmd, args, {
+    env: {
+      ...process.env,
+      MODE: mode,
+      REDIS_URL: URL_,
+      QUEUE: queue,
+      KEY_PREFIX: keyPrefix,
+      N: String(n),
+      CONCURRENCY: String(CONCURRENCY),
+    },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let idleRss = 0;
+  let resolveIdle: (rss: number) => void;
+  let resolveDone: (r: WorkerReport) => void;
+  let rejectAll: (e: Error) => void;
+  const idle = new Promise<number>((res, rej) => {
+    resolveIdle = res;
+    rejectAll = rej;
+  });
+  const done = new Promise<WorkerReport>((res, rej) => {
+    resolveDone = res;
+    const prev = rejectAll;
+    rejectAll = (e) => {
+      prev(e);
+      rej(e);
+    };
+  });
+  idle.catch(() => {});
+  let buffer = "";
+  child.stdout!.on("data", (chunk) => {
+    buffer += String(chunk);
+    let nl;
+    while ((nl = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+      const msg = JSON.parse(line);
+      if (msg.idleRss) {
+        idleRss = msg.idleRss;
+        resolveIdle(msg.idleRss);
+      }
+      if (msg.done) resolveDone({ idleRss, peakRss: msg.peakRss, delays: msg.delays });
+    }
+  });
+  child.on("exit", (code) => rejectAll(new Error(`The ${mode} worker exited with code ${code}`)));
+  return { idle, done, process: child };
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const t = new Promise<never>((_, rej) => {
+    timer = setTimeout(() => rej(new Error(`Timed out: ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([p, t]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function ourServer(queue: string, keyPrefix: string): Server {
+  const config = {
+    defaultQueue: queue,
+    resultsExpireIn: 600,
+    noUnixSignals: true,
+    redis: { delayedTasksKey: `${keyPrefix}delayed_tasks` },
+  };
+  return new Server({
+    config,
+    broker: new RedisBroker(URL_, { config, keyPrefix }),
+    backend: new RedisBackend(URL_, { config, keyPrefix }),
+    logger: silentLogger,
+  });
+}
+
+/** Sends `count` tasks with at most `window` sends in flight; `arg(i)` is the task argument. */
+async function sendMany(
+  server: Server,
+  count: number,
+  uuids: string[],
+  arg: (i: number) => number,
+  eta?: (i: number) => string,
+  window = 1000,
+): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < count) {
+      const i = next++;
+      const sig = newSignature("noop", [{ name: "", type: "float64", value: arg(i) }], {
+        eta: eta?.(i) ?? null,
+      });
+      uuids.push(sig.uuid);
+      await server.sendTask(sig);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(window, count) }, lane));
+}
+
+async function cleanup(redis: Redis, keys: string[], prefix: string): Promise<void> {
+  for (let i = 0; i < keys.length; i += 1000) {
+    const chunk = keys.slice(i, i + 1000);
+    if (chunk.length) await redis.unlink(...chunk);
+  }
+  let cursor = "0";
+  do {
+    const [nextCursor, found] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+    cursor = nextCursor;
+    if (found.length) await redis.unlink(...found);
+  } while (cursor !== "0");
+}
+
+const MB = 1024 * 1024;
+const redis = new Redis(URL_);
+redis.on("error", () => {});
+const results: Record<string, unknown> = {
+  runtime,
+  n: N,
+  concurrency: CONCURRENCY,
+  v8Flags: runtime === "deno" ? V8_FLAGS : "",
+  date: new Date().toISOString(),
+};
+
+// 1. This project, end to end.
+{
+  const queue = `bench_ours_${RUN}`;
+  const prefix = `machinery:bench_${RUN}:`;
+  const child = spawnWorker("machinery", queue, prefix, N);
+  const idleRss = await withTimeout(child.idle, 30_000, "our worker to start");
+  const server = ourServer(queue, prefix);
+  const uuids: string[] = [];
+  const t0 = performance.now();
+  await sendMany(server, N, uuids, () => wallNow());
+  const tSent = performance.now();
+  const report = await withTimeout(child.done, 300_000, "our worker to finish");
+  const t1 = performance.now();
+  const sample = await Promise.all(
+    uuids.filter((_, i) => i % 997 === 0).map((id) => server.backend.getState(id)),
+  );
+  if (!sample.every((s) => s.state === "SUCCESS")) throw new Error("A task is not SUCCESS");
+  await server.close();
+  await cleanup(redis, [...uuids, queue], prefix);
+  results.ours = {
+    endToEndPerSec: N / ((t1 - t0) / 1000),
+    sendPhasePerSec: N / ((tSent - t0) / 1000),
+    idleRssMB: idleRss / MB,
+    peakRssMB: report.peakRss / MB,
+  };
+}
+
+// 2. BullMQ, end to end.
+{
+  const queue = `bench_bull_${RUN}`;
+  const prefix = `bullbench_${RUN}`;
+  const child = spawnWorker("bullmq", queue, `${prefix}:`, N);
+  const idleRss = await withTimeout(child.idle, 30_000, "the BullMQ worker to start");
+  const parsed = new URL(URL_);
+  const q = new Queue(queue, {
+    connection: { host: parsed.hostname, port: Number(parsed.port || 6379) },
+    prefix,
+  });
+  q.on("error", () => {});
+  await q.waitUntilReady();
+  const t0 = performance.now();
+  for (let i = 0; i < N; i += 1000) {
+    const jobs = Array.from(
+      { length: Math.min(1000, N - i) },
+      () => ({ name: "noop", data: { t: wallNow() } }),
+    );
+    await q.addBulk(jobs);
+  }
+  const report = await withTimeout(child.done, 300_000, "the BullMQ worker to finish");
+  const t1 = performance.now();
+  await q.obliterate({ force: true }).catch(() => {});
+  await q.close();
+  await cleanup(redis, [], `${prefix}:`);
+  results.bullmq = {
+    endToEndPerSec: N / ((t1 - t0) / 1000),
+    idleRssMB: idleRss / MB,
+    peakRssMB: report.peakRss / MB,
+  };
+}
+
+// 3. This project, enqueue only.
+{
+  const queue = `bench_enqueue_${RUN}`;
+  const prefix = `machinery:bench_${RUN}:`;
+  const server = ourServer(queue, prefix);
+  const uuids: string[] = [];
+  const t0 = performance.now();
+  await sendMany(server, N, uuids, () => wallNow());
+  const t1 = performance.now();
+  await server.close();
+  await cleanup(redis, [...uuids, queue], prefix);
+  (results.ours as Record<string, number>).enqueuePerSec = N / ((t1 - t0) / 1000);
+}
+
+// 4. Enqueue-to-start latency at a steady rate.
+{
+  const L = 3000;
+  const queue = `bench_latency_${RUN}`;
+  const prefix = `machinery:bench_${RUN}:`;
+  const child = spawnWorker("machinery", queue, prefix, L);
+  await withTimeout(child.idle, 30_000, "our worker to start");
+  const server = ourServer(queue, prefix);
+  const uuids: string[] = [];
+  for (let i = 0; i < L; i += 10) {
+    await sendMany(server, 10, uuids, () => wallNow(), undefined, 10);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const report = await withTimeout(child.done, 120_000, "the latency run");
+  await server.close();
+  await cleanup(redis, [...uuids, queue], prefix);
+  Object.assign(results.ours as object, {
+    latencyP50Ms: report.delays.p50,
+    latencyP99Ms: report.delays.p99,
+  });
+}
+
+// 5. Delayed-task lateness.
+{
+  const D = 500;
+  const queue = `bench_delayed_${RUN}`;
+  const prefix = `machinery:bench_${RUN}:`;
+  const child = spawnWorker("machinery", queue, prefix, D);
+  await withTimeout(child.idle, 30_000, "our worker to start");
+  const server = ourServer(queue, prefix);
+  const uuids: string[] = [];
+  const base = Date.now() + 1000;
+  const etaMs = (i: number) => base + i * 7;
+  await sendMany(server, D, uuids, etaMs, (i) => new Date(etaMs(i)).toISOString(), 50);
+  const report = await withTimeout(child.done, 60_000, "the delayed run");
+  await server.close();
+  await cleanup(redis, [...uuids, queue], prefix);
+  Object.assign(results.ours as object, {
+    delayedLatenessP50Ms: report.delays.p50,
+    delayedLatenessP99Ms: report.delays.p99,
+  });
+}
+
+redis.disconnect();
+
+const ours = results.ours as Record<string, number>;
+const bull = results.bullmq as Record<string, number>;
+const ratio = ours.endToEndPerSec / bull.endToEndPerSec;
+results.ratio = ratio;
+
+const f0 = (x: number) => Math.round(x).toLocaleString("en-US");
+const f1 = (x: number) => x.toFixed(1);
+const rows: [string, string, string][] = [
+  ["end-to-end (tasks/s)", f0(ours.endToEndPerSec), f0(bull.endToEndPerSec)],
+  ["enqueue (tasks/s)", f0(ours.enqueuePerSec), "-"],
+  ["enqueue-to-start p50 (ms)", f1(ours.latencyP50Ms), "-"],
+  ["enqueue-to-start p99 (ms)", f1(ours.latencyP99Ms), "-"],
+  ["delayed lateness p50 (ms)", f1(ours.delayedLatenessP50Ms), "-"],
+  ["delayed lateness p99 (ms)", f1(ours.delayedLatenessP99Ms), "-"],
+  ["worker RSS idle (MB)", f1(ours.idleRssMB), f1(bull.idleRssMB)],
+  ["worker RSS peak (MB)", f1(ours.peakRssMB), f1(bull.peakRssMB)],
+];
+const w0 = Math.max(...rows.map((r) => r[0].length), 6);
+const w1 = Math.max(...rows.map((r) => r[1].length), 9);
+const w2 = Math.max(...rows.map((r) => r[2].length), 6);
+console.log(
+  `Redis benchmark: ${runtime}, N=${N}, concurrency ${CONCURRENCY}${
+    runtime === "deno" && V8_FLAGS ? `, workers run with --v8-flags=${V8_FLAGS}` : ""
+  }\n`,
+);
+console.log(`| ${"metric".padEnd(w0)} | ${"machinery".padStart(w1)} | ${"BullMQ".padStart(w2)} |`);
+console.log(`|${"-".repeat(w0 + 2)}|${"-".repeat(w1 + 1)}:|${"-".repeat(w2 + 1)}:|`);
+for (const [a, b, c] of rows) {
+  console.log(`| ${a.padEnd(w0)} | ${b.padStart(w1)} | ${c.padStart(w2)} |`);
+}
+const dir = fileURLToPath(new URL("./results/", import.meta.url));
+mkdirSync(dir, { recursive: true });
+const file = `${dir}redis-${runtime}-${new Date().toISOString().replace(/[:.]/g, "-")}.json`;
+writeFileSync(file, JSON.stringify(results, null, 2) + "\n");
+console.log(`\nResults written to ${file}`);
+console.log(`redis end-to-end vs BullMQ: ${ratio.toFixed(2)}x`);
+process.exit(0);
