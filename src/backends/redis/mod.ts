@@ -46,7 +46,13 @@ import { redactPassword } from "../../urls.ts";
 import { closeRedis, openRedis, throttledStderr } from "../../brokers/redis/connection.ts";
 import { defineScripts, runScript } from "../../brokers/redis/scripts.ts";
 import { withChordMutex } from "./chord_mutex.ts";
-import { BACKEND_SCRIPTS, GROUP_COMPLETED, MERGE_STATES, TRIGGER_CHORD } from "./scripts.ts";
+import {
+  BACKEND_SCRIPTS,
+  GROUP_COMPLETED,
+  MERGE_STATES,
+  SET_MANY,
+  TRIGGER_CHORD,
+} from "./scripts.ts";
 import { Batcher } from "../../brokers/redis/batcher.ts";
 
 export { ChordLockError } from "./chord_mutex.ts";
@@ -72,6 +78,13 @@ export class RedisBackend implements Backend {
   readonly #onError: (error: Error) => void;
   #client?: Promise<Redis>;
   #closed?: Promise<void>;
+  readonly #sets = new Batcher<{ key: string; value: string }>(async (items) => {
+    const client = await this.#redis();
+    await runScript(client, SET_MANY, items.map((i) => i.key), [
+      this.#ttl,
+      ...items.map((i) => i.value),
+    ]);
+  });
   readonly #merges = new Batcher<{ uuid: string; pieces: string[] }>(async (items) => {
     const client = await this.#redis();
     await runScript(
@@ -176,8 +189,7 @@ export class RedisBackend implements Backend {
 
   async setStatePending(signature: Signature): Promise<void> {
     const state = pendingState(signature);
-    const client = await this.#redis();
-    await client.set(state.taskUUID, encodeTaskState(state), "EX", this.#ttl);
+    await this.#sets.add({ key: state.taskUUID, value: encodeTaskState(state) });
   }
 
   setStateReceived(signature: Signature): Promise<void> {

@@ -53,6 +53,16 @@ return 1
 `,
 };
 
+/** `SET key value EX ttl` for many keys. KEYS: the keys. ARGV: ttl, then the values in order. */
+export const SET_MANY: ScriptDef = {
+  name: "machinerySetMany",
+  keys: -1,
+  lua: `
+for i, key in ipairs(KEYS) do redis.call('SET', key, ARGV[i + 1], 'EX', ARGV[1]) end
+return #KEYS
+`,
+};
+
 /**
  * MERGE_STATE for many tasks in one call. KEYS: the task UUIDs. ARGV: ttl, then five pieces per
  * key, in key order.
@@ -164,6 +174,7 @@ return 1
 export const BACKEND_SCRIPTS: ScriptDef[] = [
   MERGE_STATE,
   MERGE_STATES,
+  SET_MANY,
   GROUP_COMPLETED,
   TRIGGER_CHORD,
 ];

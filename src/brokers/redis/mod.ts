@@ -47,6 +47,7 @@ import { type Config, type ConfigInput, delayedTasksKey, resolveConfig } from ".
 import { nowNanos } from "../../go_time.ts";
 import { decodeSignature, encodeSignature, etaUnixNanos, type Signature } from "../../signature.ts";
 import { redactPassword } from "../../urls.ts";
+import { Batcher } from "./batcher.ts";
 import { closeRedis, openRedis, throttledStderr } from "./connection.ts";
 import { QueueConsumer } from "./consumer.ts";
 import { DelayedMover } from "./delayed.ts";
@@ -107,6 +108,17 @@ export class RedisBroker implements Broker {
   #mover?: DelayedMover;
   #recoveryTimer?: ReturnType<typeof setInterval>;
   #closed?: Promise<void>;
+  /** The RPUSHes of one event-loop turn, sent as one RPUSH per queue, in call order. */
+  readonly #pushes = new Batcher<{ queue: string; body: string }>(async (items) => {
+    const client = await this.#client();
+    const byQueue = new Map<string, string[]>();
+    for (const { queue, body } of items) {
+      const list = byQueue.get(queue);
+      if (list) list.push(body);
+      else byQueue.set(queue, [body]);
+    }
+    await Promise.all([...byQueue].map(([queue, bodies]) => client.rpush(queue, ...bodies)));
+  }, 1000);
 
   /** Makes a broker for `url` (`redis://`, `rediss://`, `redis+socket://`); connects lazily. */
   constructor(url = "redis://127.0.0.1:6379", options: RedisBrokerOptions = {}) {
@@ -158,45 +170,15 @@ export class RedisBroker implements Broker {
     this.adjustRoutingKey(signature);
     const body = encodeSignature(signature);
     const eta = etaUnixNanos(signature);
-    const client = await this.#client();
     if (eta !== null && eta > nowNanos()) {
+      const client = await this.#client();
       await runScript(client, DELAY, [this.#delayedKey], [
         eta.toString(),
         body,
         this.#keys.channel,
       ]);
     } else {
-      await client.rpush(signature.routingKey, body);
-    }
-  }
-
-  /**
-   * Publishes many tasks in one round trip per 1,000 (ETA tasks go to the delayed set). Not in
-   * the Broker contract: senders of large batches and the benchmark use it.
-   */
-  async publishBatch(signatures: Signature[]): Promise<void> {
-    const client = await this.#client();
-    const now = nowNanos();
-    for (let i = 0; i < signatures.length; i += 1000) {
-      const pipeline = client.pipeline();
-      const byQueue = new Map<string, string[]>();
-      for (const signature of signatures.slice(i, i + 1000)) {
-        this.adjustRoutingKey(signature);
-        const body = encodeSignature(signature);
-        const eta = etaUnixNanos(signature);
-        if (eta !== null && eta > now) {
-          pipeline.zadd(this.#delayedKey, eta.toString(), body);
-          pipeline.publish(this.#keys.channel, eta.toString());
-        } else {
-          const list = byQueue.get(signature.routingKey) ?? [];
-          list.push(body);
-          byQueue.set(signature.routingKey, list);
-        }
-      }
-      for (const [queue, bodies] of byQueue) pipeline.rpush(queue, ...bodies);
-      const results = await pipeline.exec();
-      const failed = results?.find(([error]) => error);
-      if (failed) throw failed[0];
+      await this.#pushes.add({ queue: signature.routingKey, body });
     }
   }
 
