@@ -17,6 +17,8 @@ import { resolve as resolvePath } from "node:path";
 import { pathToFileURL } from "node:url";
 import {
   type Arg,
+  type Backend,
+  backendFromURL,
   type Config,
   ConfigError,
   configFromEnv,
@@ -26,6 +28,7 @@ import {
   decodeValue,
   encodeTaskState,
   etaFromDate,
+  JsonNumber,
   type Logger,
   newSignature,
   parseJson,
@@ -80,12 +83,12 @@ class CommandError extends Error {
 // Help
 
 const CONNECTION_HELP = `Connection options:
-  --broker URL            broker URL (env BROKER; default amqp://guest:guest@localhost:5672/)
-  --result-backend URL    result backend URL (env RESULT_BACKEND; default redis://127.0.0.1:6379)
-  --queue NAME            default queue (env DEFAULT_QUEUE; default machinery_tasks)
-  --config FILE           a machinery YAML config file (broker, result_backend, default_queue, amqp, redis…)
-  Flags beat environment variables (BROKER, RESULT_BACKEND, DEFAULT_QUEUE, AMQP_*, REDIS_* …),
-  which beat the config file. URL schemes: memory://, redis://, amqp:// and the other adapters'.`;
+  --broker URL               env BROKER; default amqp://guest:guest@localhost:5672/
+  --result-backend URL       env RESULT_BACKEND; default redis://127.0.0.1:6379
+  --queue NAME               the default queue; env DEFAULT_QUEUE; default machinery_tasks
+  --config FILE              a machinery YAML config file (broker, result_backend, amqp: …)
+  Flags beat environment variables (also AMQP_*, REDIS_*, RESULTS_EXPIRE_IN …), which beat the
+  config file. Schemes: memory:// (this process only), redis://, rediss://, amqp://, amqps://.`;
 
 const COMMAND_HELP: Record<string, string> = {
   demo: `machinery demo [--long-running-seconds N] [--concurrency N] [--verbose]
@@ -153,7 +156,7 @@ Logs go to stderr, results to stdout. Exit status: 0 ok, 1 failure, 2 usage erro
 }
 
 function commandHelp(command: string): string {
-  const text = COMMAND_HELP[command];
+  const text = COMMAND_HELP[command].replace(/^(?=.)/gm, "  ");
   return command === "demo" ? `Usage:\n${text}` : `Usage:\n${text}\n\n${CONNECTION_HELP}`;
 }
 
@@ -275,27 +278,60 @@ async function loadConfig(values: Values): Promise<Config> {
   return resolveConfig(CLI_DEFAULTS, fromFile, fromEnv, fromFlags);
 }
 
-async function openServer(config: ConfigInput, logger: Logger): Promise<Server> {
+/**
+ * Builds the server and makes sure the broker and the backend answer, so that an unreachable
+ * one fails at once with a clear message (adapters with a `connect()` method are connected).
+ */
+async function openServer(config: Config, logger: Logger): Promise<Server> {
+  let server: Server;
   try {
-    return await Server.fromConfig(config, logger);
+    server = await Server.fromConfig(config, logger);
   } catch (error) {
     if (error instanceof URLError || error instanceof ConfigError) throw error;
     throw new CommandError(`Cannot connect: ${errorMessage(error)}`, { cause: error });
   }
+  try {
+    await connect(server.broker, "broker", config.broker);
+    await connect(server.backend, "result backend", config.resultBackend);
+  } catch (error) {
+    await closeQuietly(server);
+    throw error;
+  }
+  return server;
 }
 
-/** Closes the server, giving up after `CLOSE_GRACE_MS` (a broken connection must not hang us). */
-async function closeServer(server: Server): Promise<void> {
+/** Calls `client.connect()` when the adapter has one. */
+async function connect(client: object, what: string, url: string): Promise<void> {
+  const connectable = client as { connect?: () => Promise<void> };
+  if (typeof connectable.connect !== "function") return;
+  try {
+    await connectable.connect();
+  } catch (error) {
+    throw new CommandError(
+      `Cannot connect to the ${what} at "${redactPassword(url)}": ${errorMessage(error)}`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Closes a server or backend with errors ignored, giving up after `CLOSE_GRACE_MS`: a broken
+ * connection must not keep us from exiting.
+ */
+async function closeQuietly(client: { close(): Promise<void> }): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const grace = new Promise<void>((resolve) => {
     timer = setTimeout(resolve, CLOSE_GRACE_MS);
   });
   try {
-    await Promise.race([server.close().catch(() => {}), grace]);
+    await Promise.race([client.close().catch(() => {}), grace]);
   } finally {
     clearTimeout(timer);
   }
 }
+
+/** Set by a SIGINT/SIGTERM outside the worker: we are closing and exiting, errors are moot. */
+let interrupted = false;
 
 /** True for brokers that live inside this process, which no other process can reach. */
 function isInProcess(url: string): boolean {
@@ -316,15 +352,17 @@ async function withServer(
   const server = await openServer(config, logger);
   const stopListening = interruptible
     ? onShutdownSignals((signal) => {
+      if (interrupted) return;
+      interrupted = true;
       logger.warn(`Signal received: ${signal}`);
-      closeServer(server).finally(() => exit(FAILURE));
+      closeQuietly(server).finally(() => exit(FAILURE));
     })
     : () => {};
   try {
     return await body(server);
   } finally {
     stopListening();
-    await closeServer(server);
+    await closeQuietly(server);
   }
 }
 
@@ -387,8 +425,11 @@ async function worker(argv: string[]): Promise<number> {
     if (tasksModule !== undefined) await loadTasksModule(server, tasksModule);
     const worker = server.newWorker(name, concurrency, { handleSignals: true });
     setExampleHandlers(worker, logger);
+    // launch() installs its signal listeners before it returns; tests wait for this line.
+    const running = worker.launch();
+    logger.info(`Waiting for tasks on ${worker.queue()} (Ctrl+C to stop)`);
     try {
-      await worker.launch();
+      await running;
     } catch (error) {
       if (error instanceof WorkerQuitAbruptlyError) {
         logger.warn(error.message);
@@ -581,11 +622,28 @@ function scalarValue(type: string, text: string): unknown {
   } catch {
     throw new Error(`"${text}" is not a number`);
   }
-  if (typeof value === "string" || typeof value === "boolean" || value === null) {
-    throw new Error(`"${text}" is not a number`);
+  if (!(value instanceof JsonNumber)) throw new Error(`"${text}" is not a number`);
+  // Go wraps narrow integers silently; on the command line an out-of-range value is a mistake.
+  const bits = INT_BITS[type];
+  if (bits !== undefined && /^-?\d+$/.test(value.text)) {
+    const n = BigInt(value.text);
+    const [min, max] = type.startsWith("u")
+      ? [0n, (1n << BigInt(bits)) - 1n]
+      : [-(1n << BigInt(bits - 1)), (1n << BigInt(bits - 1)) - 1n];
+    if (n < min || n > max) throw new Error(`${value.text} is out of range for ${type}`);
   }
   return value;
 }
+
+/** The width of the integer types narrower than 64 bits. */
+const INT_BITS: Record<string, number> = {
+  int8: 8,
+  int16: 16,
+  int32: 32,
+  uint8: 8,
+  uint16: 16,
+  uint32: 32,
+};
 
 async function state(argv: string[]): Promise<number> {
   const { values, positionals } = parse("state", argv);
@@ -595,22 +653,31 @@ async function state(argv: string[]): Promise<number> {
     throw new UsageError(`Unexpected argument "${positionals[1]}" for state`);
   }
   const uuid = positionals[0];
-  const logger = consoleLogger(values.verbose === true);
   const config = await loadConfig(values);
-  return await withServer(config, logger, async (server) => {
-    try {
-      print(encodeTaskState(await server.backend.getState(uuid)));
-      return OK;
-    } catch (error) {
-      if (error instanceof Error && error.name === "StateNotFoundError") {
-        console.error(`No state stored for task ${uuid}`);
-        return FAILURE;
-      }
-      throw new CommandError(`Cannot read the state of task ${uuid}: ${errorMessage(error)}`, {
-        cause: error,
-      });
+  // Only the result backend is needed: a broker that is down must not stop us reading states.
+  let backend: Backend;
+  try {
+    backend = await backendFromURL(config.resultBackend, config);
+  } catch (error) {
+    if (error instanceof URLError || error instanceof ConfigError) throw error;
+    throw new CommandError(`Cannot connect: ${errorMessage(error)}`, { cause: error });
+  }
+  try {
+    await connect(backend, "result backend", config.resultBackend);
+    print(encodeTaskState(await backend.getState(uuid)));
+    return OK;
+  } catch (error) {
+    if (error instanceof Error && error.name === "StateNotFoundError") {
+      console.error(`No state stored for task ${uuid}`);
+      return FAILURE;
     }
-  });
+    if (error instanceof CommandError) throw error;
+    throw new CommandError(`Cannot read the state of task ${uuid}: ${errorMessage(error)}`, {
+      cause: error,
+    });
+  } finally {
+    await closeQuietly(backend);
+  }
 }
 
 function help(command?: string): number {
@@ -662,7 +729,8 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`Run "machinery ${COMMANDS[command!] ? `${command} ` : ""}--help" for usage.`);
       return USAGE;
     }
-    console.error(`machinery: ${errorMessage(error)}`);
+    // After an interrupt, errors come from the server closing under a running command.
+    if (!interrupted) console.error(`machinery: ${errorMessage(error)}`);
     return FAILURE;
   }
 }

@@ -3,19 +3,35 @@
  * the demo's §10.4 lines, usage errors, `send` on the memory broker, help, the worker's signal
  * handling and `--tasks`, and the HelloWorld example.
  */
-import { describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { waitFor } from "./helpers.ts";
+import {
+  deleteRedisKeys,
+  REDIS_URL,
+  redisSkipReason,
+  uniqueName,
+} from "./integration/redis_support.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const IS_DENO = "Deno" in globalThis;
 const TIMEOUT = 60_000;
 
 /** Variables that would change what the CLI connects to; the tests set them explicitly. */
-const CONFIG_VARS = ["BROKER", "RESULT_BACKEND", "DEFAULT_QUEUE", "CLI_FIXTURE_MODE"];
+const CONFIG_VARS = [
+  "BROKER",
+  "RESULT_BACKEND",
+  "DEFAULT_QUEUE",
+  "RESULTS_EXPIRE_IN",
+  "REDIS_DELAYED_TASKS_KEY",
+  "CLI_FIXTURE_MODE",
+];
 
 interface Child {
   process: ChildProcess;
@@ -57,7 +73,12 @@ function start(
  * the signal (exit code null) even when it handles the signal and exits with its own code.
  */
 function signal(child: Child, name: "SIGINT" | "SIGTERM"): void {
-  process.kill(child.process.pid!, name);
+  try {
+    process.kill(child.process.pid!, name);
+  } catch (error) {
+    // Already gone: the caller's check of the exit code says why.
+    if ((error as { code?: string }).code !== "ESRCH") throw error;
+  }
 }
 
 /** Runs the CLI to completion. */
@@ -137,6 +158,8 @@ describe("cli", () => {
       [["send", "add", "--arg", "int65:1"], /"int65" is not one of the types/],
       [["send", "add", "--arg", "int64:1.5"], /Invalid --arg "int64:1.5"/],
       [["send", "add", "--arg", "bool:maybe"], /Invalid --arg "bool:maybe"/],
+      [["send", "add", "--arg", "int8:300"], /300 is out of range for int8/],
+      [["send", "add", "--arg", "[]int64:1,x"], /"x" is not a number/],
       [["send", "add", "--timeout", "5", ...MEMORY], /--timeout needs --wait/],
       [["send", "add", "--eta", "tomorrow", ...MEMORY], /Invalid value "tomorrow" for --eta/],
       [["send", "add", "--eta", "2030-01-01T00:00:00Z", "--delay", "1"], /cannot be used together/],
@@ -195,6 +218,32 @@ describe("cli", () => {
     assert.match(env.stderr, /nosuch:\/\/x/);
   });
 
+  it(
+    "the config file is beaten by the environment and by flags",
+    { timeout: TIMEOUT },
+    async () => {
+      const dir = await mkdtemp(join(tmpdir(), "machinery-cli-"));
+      try {
+        const file = join(dir, "config.yml");
+        await writeFile(file, "broker: nosuch://file\nresult_backend: memory://\n");
+        const fromFile = await cli(["send", "add", "--config", file]);
+        assert.equal(fromFile.code, 2);
+        assert.match(fromFile.stderr, /nosuch:\/\/file/);
+        const envWins = await cli(["send", "add", "--config", file], { BROKER: "memory://" });
+        assert.equal(envWins.code, 0, envWins.stderr);
+        const flagWins = await cli(["send", "add", "--config", file, "--broker", "memory://"], {
+          BROKER: "nosuch://env",
+        });
+        assert.equal(flagWins.code, 0, flagWins.stderr);
+        const missing = await cli(["send", "add", "--config", join(dir, "missing.yml")]);
+        assert.equal(missing.code, 1);
+        assert.match(missing.stderr, /Cannot read the config file/);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+  );
+
   it("worker: the first signal drains and exits 0", { timeout: TIMEOUT }, async () => {
     const child = start(
       "cli.ts",
@@ -240,7 +289,7 @@ describe("cli", () => {
       "--tasks",
       "./tests/fixtures/cli_tasks_named.ts",
     ]);
-    await waitFor(() => child.stderr().includes("Launching a worker"), "the worker to launch");
+    await waitFor(() => child.stderr().includes("Waiting for tasks on"), "the worker to launch");
     signal(child, "SIGTERM");
     const { code } = await child.exited;
     assert.equal(code, 0, child.stderr());
@@ -266,5 +315,138 @@ describe("cli", () => {
     const { code } = await child.exited;
     assert.equal(code, 0, child.stderr());
     assert.equal(child.stdout(), "Hi, i'm worker@localhost\n");
+  });
+});
+
+const redisSkip = await redisSkipReason();
+/** Bun 1.3's node:test ignores the `skip` option but honours `describe.skip`. */
+const describeRedis = redisSkip ? describe.skip : describe;
+
+describeRedis("cli against Redis", () => {
+  const queue = uniqueName("cli_test");
+  const delayedKey = `${queue}_delayed`;
+  const idleQueue = `${queue}_idle`;
+  const env = {
+    BROKER: REDIS_URL,
+    RESULT_BACKEND: REDIS_URL,
+    DEFAULT_QUEUE: queue,
+    REDIS_DELAYED_TASKS_KEY: delayedKey,
+    RESULTS_EXPIRE_IN: "300",
+  };
+  const uuids: string[] = [];
+  let worker: Child;
+
+  // Bun runs the hooks of a skipped suite: they check the skip themselves.
+  before(async () => {
+    if (redisSkip) return;
+    worker = start(
+      "cli.ts",
+      ["worker", "--long-running-seconds", "1", "--tasks", "tests/fixtures/cli_tasks_named.ts"],
+      env,
+      120_000,
+    );
+    await waitFor(() => worker.stderr().includes("Waiting for tasks on"), "the worker to launch");
+  }, { timeout: TIMEOUT });
+
+  after(async () => {
+    if (redisSkip) return;
+    if (worker) {
+      signal(worker, "SIGTERM");
+      const { code } = await worker.exited;
+      assert.equal(code, 0, worker.stderr());
+    }
+    await deleteRedisKeys([delayedKey, ...uuids], [queue]);
+  }, { timeout: TIMEOUT });
+
+  it("send without TASK runs machinery's sequence", { timeout: TIMEOUT }, async () => {
+    const { code, stdout, stderr } = await cli(["send"], env);
+    assert.equal(code, 0, stderr);
+    const lines = stdout.trimEnd().split("\n");
+    assert.equal(lines.length, EXPECTED_DEMO_LINES.length, stdout);
+    EXPECTED_DEMO_LINES.forEach((expected, i) => {
+      if (typeof expected === "string") assert.equal(lines[i], expected);
+      else assert.match(lines[i], expected);
+    });
+  });
+
+  it(
+    "send TASK --wait prints the UUID, then the results as JSON",
+    { timeout: TIMEOUT },
+    async () => {
+      const add = await cli(["send", "add", "--arg", "int64:1", "--arg", "int64:2", "--wait"], env);
+      assert.equal(add.code, 0, add.stderr);
+      const [uuid, results, ...rest] = add.stdout.split("\n");
+      uuids.push(uuid);
+      assert.match(uuid, /^task_[0-9a-f-]{36}$/);
+      assert.equal(results, "[3]");
+      assert.deepEqual(rest, [""]);
+
+      const state = await cli(["state", uuid], env);
+      assert.equal(state.code, 0, state.stderr);
+      assert.match(
+        state.stdout,
+        new RegExp(
+          `^\\{"TaskUUID":"${uuid}","TaskName":"add","State":"SUCCESS",` +
+            `"Results":\\[\\{"Type":"int64","Value":3\\}\\],"Error":"","CreatedAt":"[^"]+","TTL":0\\}\\n$`,
+        ),
+      );
+
+      const split = await cli(["send", "split", "--arg", "string:héllo", "--wait"], env);
+      assert.equal(split.code, 0, split.stderr);
+      uuids.push(split.stdout.split("\n")[0]);
+      assert.equal(split.stdout.split("\n")[1], '[["h","é","l","l","o"]]');
+
+      const sum = await cli(["send", "sum_floats", "--arg", "[]float64:1.5,2.5", "--wait"], env);
+      assert.equal(sum.code, 0, sum.stderr);
+      uuids.push(sum.stdout.split("\n")[0]);
+      assert.equal(sum.stdout.split("\n")[1], "[4]");
+
+      // A task from the --tasks module, registered under its export name.
+      const shout = await cli(["send", "shout", "--arg", "string:hi", "--wait"], env);
+      assert.equal(shout.code, 0, shout.stderr);
+      uuids.push(shout.stdout.split("\n")[0]);
+      assert.equal(shout.stdout.split("\n")[1], '["HI"]');
+    },
+  );
+
+  it("a failed task exits 1 with its error on stderr", { timeout: TIMEOUT }, async () => {
+    const { code, stdout, stderr } = await cli(["send", "panic_task", "--wait"], env);
+    assert.equal(code, 1, stderr);
+    const lines = stdout.trimEnd().split("\n");
+    uuids.push(lines[0]);
+    assert.equal(lines.length, 1, stdout);
+    assert.match(stderr, /failed: oops/);
+  });
+
+  it("--delay holds the task back", { timeout: TIMEOUT }, async () => {
+    const started = Date.now();
+    const { code, stdout, stderr } = await cli(
+      ["send", "add", "--arg", "int64:2", "--arg", "int64:3", "--delay", "1", "--wait"],
+      env,
+    );
+    assert.equal(code, 0, stderr);
+    uuids.push(stdout.split("\n")[0]);
+    assert.equal(stdout.split("\n")[1], "[5]");
+    assert.ok(Date.now() - started >= 1000, "not before the delay");
+  });
+
+  it("--timeout gives up with exit 1", { timeout: TIMEOUT }, async () => {
+    const { code, stdout, stderr } = await cli(
+      ["send", "add", "--wait", "--timeout", "0.5", "--queue", idleQueue],
+      env,
+    );
+    uuids.push(stdout.split("\n")[0]);
+    assert.equal(code, 1, stderr);
+    assert.match(stderr, /Timeout reached/);
+    await deleteRedisKeys([], [idleQueue]);
+  });
+
+  it("an unreachable broker exits 1 with a clear message", { timeout: TIMEOUT }, async () => {
+    const url = "redis://:secret@127.0.0.1:1";
+    const { code, stderr } = await cli(["send", "add", "--broker", url, "--result-backend", url]);
+    assert.equal(code, 1, stderr);
+    assert.match(stderr, /connect/i);
+    assert.match(stderr, /127\.0\.0\.1:1/);
+    assert.doesNotMatch(stderr, /secret/);
   });
 });
