@@ -13,7 +13,11 @@
  * Prints a table, writes JSON to `bench/results/`, and ends with
  * `redis end-to-end vs BullMQ: <ratio>x`.
  *
- * Env: REDIS_URL (redis://127.0.0.1:6379), BENCH_N (20000), BENCH_CONCURRENCY (100).
+ * The end-to-end runs alternate (ours, BullMQ, ours, BullMQ …) and the best of each counts, so a
+ * burst of load from other processes does not decide the ratio.
+ *
+ * Env: REDIS_URL (redis://127.0.0.1:6379), BENCH_N (20000), BENCH_CONCURRENCY (100),
+ * BENCH_ROUNDS (2), BENCH_V8_FLAGS (`--max-semi-space-size=2`; empty for none).
  */
 import process from "node:process";
 import { type ChildProcess, spawn } from "node:child_process";
@@ -27,6 +31,7 @@ import { RedisBackend, RedisBroker } from "../src/redis.ts";
 const URL_ = process.env.REDIS_URL || "redis://127.0.0.1:6379";
 const N = Number(process.env.BENCH_N || "20000");
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY || "100");
+const ROUNDS = Number(process.env.BENCH_ROUNDS || "2");
 const WORKER = fileURLToPath(new URL("./redis_worker.ts", import.meta.url));
 const RUN = crypto.randomUUID().slice(0, 8);
 const runtime = "Deno" in globalThis ? "deno" : "bun";
@@ -177,9 +182,9 @@ const results: Record<string, unknown> = {
   date: new Date().toISOString(),
 };
 
-// 1. This project, end to end.
-{
-  const queue = `bench_ours_${RUN}`;
+// 1 and 2. End to end: this project and BullMQ, alternating, best of ROUNDS each.
+async function oursEndToEnd(round: number): Promise<Record<string, number>> {
+  const queue = `bench_ours_${RUN}_${round}`;
   const prefix = `machinery:bench_${RUN}:`;
   const child = spawnWorker("machinery", queue, prefix, N);
   const idleRss = await withTimeout(child.idle, 30_000, "our worker to start");
@@ -196,7 +201,7 @@ const results: Record<string, unknown> = {
   if (!sample.every((s) => s.state === "SUCCESS")) throw new Error("A task is not SUCCESS");
   await server.close();
   await cleanup(redis, [...uuids, queue], prefix);
-  results.ours = {
+  return {
     endToEndPerSec: N / ((t1 - t0) / 1000),
     sendPhasePerSec: N / ((tSent - t0) / 1000),
     idleRssMB: idleRss / MB,
@@ -204,10 +209,9 @@ const results: Record<string, unknown> = {
   };
 }
 
-// 2. BullMQ, end to end.
-{
-  const queue = `bench_bull_${RUN}`;
-  const prefix = `bullbench_${RUN}`;
+async function bullEndToEnd(round: number): Promise<Record<string, number>> {
+  const queue = `bench_bull_${RUN}_${round}`;
+  const prefix = `bullbench_${RUN}_${round}`;
   const child = spawnWorker("bullmq", queue, `${prefix}:`, N);
   const idleRss = await withTimeout(child.idle, 30_000, "the BullMQ worker to start");
   const parsed = new URL(URL_);
@@ -230,12 +234,29 @@ const results: Record<string, unknown> = {
   await q.obliterate({ force: true }).catch(() => {});
   await q.close();
   await cleanup(redis, [], `${prefix}:`);
-  results.bullmq = {
+  return {
     endToEndPerSec: N / ((t1 - t0) / 1000),
     idleRssMB: idleRss / MB,
     peakRssMB: report.peakRss / MB,
   };
 }
+
+const oursRounds: Record<string, number>[] = [];
+const bullRounds: Record<string, number>[] = [];
+for (let round = 0; round < ROUNDS; round++) {
+  oursRounds.push(await oursEndToEnd(round));
+  bullRounds.push(await bullEndToEnd(round));
+}
+const best = (rounds: Record<string, number>[]) =>
+  rounds.reduce((a, b) => (b.endToEndPerSec > a.endToEndPerSec ? b : a));
+const summary = (rounds: Record<string, number>[]) => ({
+  ...best(rounds),
+  idleRssMB: Math.max(...rounds.map((r) => r.idleRssMB)),
+  peakRssMB: Math.max(...rounds.map((r) => r.peakRssMB)),
+  rounds: rounds.map((r) => r.endToEndPerSec),
+});
+results.ours = summary(oursRounds);
+results.bullmq = summary(bullRounds);
 
 // 3. This project, enqueue only.
 {
@@ -317,7 +338,7 @@ const w0 = Math.max(...rows.map((r) => r[0].length), 6);
 const w1 = Math.max(...rows.map((r) => r[1].length), 9);
 const w2 = Math.max(...rows.map((r) => r[2].length), 6);
 console.log(
-  `Redis benchmark: ${runtime}, N=${N}, concurrency ${CONCURRENCY}${
+  `Redis benchmark: ${runtime}, N=${N}, concurrency ${CONCURRENCY}, best of ${ROUNDS} rounds${
     runtime === "deno" && V8_FLAGS ? `, workers run with --v8-flags=${V8_FLAGS}` : ""
   }\n`,
 );
