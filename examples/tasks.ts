@@ -6,14 +6,20 @@
  */
 import { results, type Server, typed, withContext } from "../mod.ts";
 
-/** The sum of the arguments, from 0. */
-export function add(...args: number[]): number {
-  return args.reduce((a, b) => a + b, 0);
+/** The sum of the arguments, from 0 (exact in bigint when an int64 is beyond 2^53). */
+export function add(...args: (number | bigint)[]): number | bigint {
+  if (args.some((a) => typeof a === "bigint")) {
+    return args.reduce<bigint>((a, b) => a + BigInt(b), 0n);
+  }
+  return (args as number[]).reduce((a, b) => a + b, 0);
 }
 
-/** The product of the arguments, from 1. */
-export function multiply(...args: number[]): number {
-  return args.reduce((a, b) => a * b, 1);
+/** The product of the arguments, from 1 (exact in bigint when an int64 is beyond 2^53). */
+export function multiply(...args: (number | bigint)[]): number | bigint {
+  if (args.some((a) => typeof a === "bigint")) {
+    return args.reduce<bigint>((a, b) => a * BigInt(b), 1n);
+  }
+  return (args as number[]).reduce((a, b) => a * b, 1);
 }
 
 /** The sum of a list of integers. */

@@ -7,6 +7,8 @@
 
 /** A minimal levelled logger. */
 export interface Logger {
+  /** When false, callers skip building debug messages (they can be costly per task). */
+  readonly verbose?: boolean;
   /** Detail for debugging. */
   debug(message: string): void;
   /** Normal operation. */
@@ -20,6 +22,7 @@ export interface Logger {
 /** Writes `LEVEL: message` lines to stderr; `debug` only when `verbose`. */
 export function consoleLogger(verbose = false): Logger {
   return {
+    verbose,
     debug: (m) => verbose && console.error(`DEBUG: ${m}`),
     info: (m) => console.error(`INFO: ${m}`),
     warn: (m) => console.error(`WARNING: ${m}`),
@@ -29,6 +32,7 @@ export function consoleLogger(verbose = false): Logger {
 
 /** Discards everything (tests, embedding). */
 export const silentLogger: Logger = {
+  verbose: false,
   debug: () => {},
   info: () => {},
   warn: () => {},

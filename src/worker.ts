@@ -13,8 +13,7 @@ import { ArgsError, decodeArgs, invokeTask, type TaskDefinition } from "./task.t
 import { fibonacciNext, RetryTaskLaterError } from "./retry.ts";
 import { errorText, WorkerQuitAbruptlyError } from "./errors.ts";
 import { etaFromDate } from "./signature.ts";
-import { humanReadable } from "./types.ts";
-import { decodeResults } from "./state.ts";
+import { humanReadableResults } from "./state.ts";
 import { onShutdownSignals } from "./runtime.ts";
 import { redactURL } from "./urls.ts";
 
@@ -374,7 +373,9 @@ export class Worker {
         `Set state to 'success' for task ${signature.uuid} returned error: ${errorText(error)}`,
       );
     }
-    logger.debug(`Processed task ${signature.uuid}. Results = ${describe(results)}`);
+    if (logger.verbose !== false) {
+      logger.debug(`Processed task ${signature.uuid}. Results = ${describe(results)}`);
+    }
     for (const callback of signature.onSuccess ?? []) {
       if (!signature.immutable) {
         callback.args = [
@@ -431,7 +432,7 @@ export class Worker {
 
 function describe(results: TaskResult[]): string {
   try {
-    return humanReadable(decodeResults(results));
+    return humanReadableResults(results);
   } catch {
     return "[]";
   }

@@ -1,4 +1,5 @@
 /** Shared test helpers: waiting on conditions with a deadline, and service URLs. */
+import { describe } from "node:test";
 
 /**
  * Polls `check` every 10 ms until it returns a truthy value, and returns that value. Fails with
@@ -26,4 +27,21 @@ export function env(name: string): string | undefined {
   const g = globalThis as any;
   if (g.Deno) return g.Deno.env.get(name);
   return g.process?.env?.[name];
+}
+
+/**
+ * `describe` that skips visibly when `skip` is a reason. Bun's `node:test` ignores the `skip`
+ * option, so suites must use `describe.skip`, which both runtimes honour.
+ */
+export function describeUnless(
+  skip: string | false | undefined,
+  name: string,
+  fn: () => void,
+): void {
+  if (skip) {
+    console.error(`SKIP ${name}: ${skip}`);
+    describe.skip(`${name} (skipped: ${skip})`, fn);
+  } else {
+    describe(name, fn);
+  }
 }

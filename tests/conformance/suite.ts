@@ -3,7 +3,7 @@
  * plus the behaviours every adapter must keep (retries through the delay path, callbacks,
  * unregistered tasks, malformed messages). Adapter tests call `conformanceSuite` with a factory.
  */
-import { after, before, describe, it } from "node:test";
+import { after, before, it } from "node:test";
 import assert from "node:assert/strict";
 import {
   type Backend,
@@ -19,7 +19,7 @@ import {
   silentLogger,
   type Worker,
 } from "../../mod.ts";
-import { waitFor } from "../helpers.ts";
+import { describeUnless, waitFor } from "../helpers.ts";
 
 /** A broker and backend made for one suite run, on `config` (which holds a unique queue). */
 export interface Pair {
@@ -86,7 +86,7 @@ export function registerTestTasks(server: Server, counters: Map<string, unknown>
 
 /** Runs the contract suite against the pair the factory makes. */
 export function conformanceSuite(name: string, factory: PairFactory, options: SuiteOptions = {}) {
-  describe(`conformance: ${name}`, { skip: options.skip ?? false }, () => {
+  describeUnless(options.skip, `conformance: ${name}`, () => {
     const queue = `conformance_${crypto.randomUUID().slice(0, 8)}`;
     const counters = new Map<string, unknown>();
     let server: Server;
