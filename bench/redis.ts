@@ -51,6 +51,7 @@ interface WorkerReport {
 
 interface Child {
   idle: Promise<number>;
+  exited: Promise<void>;
   done: Promise<WorkerReport>;
   process: ChildProcess;
 }
@@ -105,7 +106,8 @@ function spawnWorker(mode: string, queue: string, keyPrefix: string, n: number):
     }
   });
   child.on("exit", (code) => rejectAll(new Error(`The ${mode} worker exited with code ${code}`)));
-  return { idle, done, process: child };
+  const exited = new Promise<void>((res) => child.once("exit", () => res()));
+  return { idle, done, exited, process: child };
 }
 
 async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -200,6 +202,7 @@ async function oursEndToEnd(round: number): Promise<Record<string, number>> {
   );
   if (!sample.every((s) => s.state === "SUCCESS")) throw new Error("A task is not SUCCESS");
   await server.close();
+  await child.exited;
   await cleanup(redis, [...uuids, queue], prefix);
   return {
     endToEndPerSec: N / ((t1 - t0) / 1000),
@@ -233,6 +236,7 @@ async function bullEndToEnd(round: number): Promise<Record<string, number>> {
   const t1 = performance.now();
   await q.obliterate({ force: true }).catch(() => {});
   await q.close();
+  await child.exited;
   await cleanup(redis, [], `${prefix}:`);
   return {
     endToEndPerSec: N / ((t1 - t0) / 1000),
@@ -287,6 +291,7 @@ results.bullmq = summary(bullRounds);
   }
   const report = await withTimeout(child.done, 120_000, "the latency run");
   await server.close();
+  await child.exited;
   await cleanup(redis, [...uuids, queue], prefix);
   Object.assign(results.ours as object, {
     latencyP50Ms: report.delays.p50,
@@ -308,6 +313,7 @@ results.bullmq = summary(bullRounds);
   await sendMany(server, D, uuids, etaMs, (i) => new Date(etaMs(i)).toISOString(), 50);
   const report = await withTimeout(child.done, 60_000, "the delayed run");
   await server.close();
+  await child.exited;
   await cleanup(redis, [...uuids, queue], prefix);
   Object.assign(results.ours as object, {
     delayedLatenessP50Ms: report.delays.p50,
