@@ -22,6 +22,7 @@ import { resolveConfig } from "../../src/config.ts";
 import { isValidKey } from "../../src/backends/memcache/keys.ts";
 import { encodeRequest, Opcode, storeExtras } from "../../src/backends/memcache/protocol.ts";
 import { splitServer } from "../../src/backends/memcache/client.ts";
+import { describeUnless } from "../helpers.ts";
 import { MEMCACHE_URL, memcacheSkipReason, RawMemcache } from "./memcache_support.ts";
 
 const utf8 = new TextEncoder();
@@ -137,7 +138,7 @@ interface Vectors {
   group_metas: Record<string, string>;
 }
 
-describe("memcache backend on memcached", { skip }, () => {
+describeUnless(skip, "memcache backend on memcached", () => {
   const ttl = 300;
   let backend: MemcacheBackend;
   let raw: RawMemcache;

@@ -67,6 +67,12 @@ export interface MongoDBBackendOptions {
   database?: string;
   /** Connect and server selection timeout in milliseconds (default 10000, as Go's). */
   connectTimeoutMs?: number;
+  /**
+   * A `MongoClient` of the `mongodb` package to use instead of dialling `url` (machinery's
+   * `MongoDB.Client`). The backend connects it if needed but does not close it: its owner does.
+   * Typed loosely so that the driver's types stay out of this signature.
+   */
+  client?: object;
 }
 
 interface Collections {
@@ -91,6 +97,7 @@ export class MongoDBBackend implements Backend {
   readonly #ttl: number;
   readonly #timeoutMs: number;
   #client?: MongoClient;
+  readonly #given?: MongoClient;
   #ready?: Promise<Collections>;
   #closed?: Promise<void>;
 
@@ -101,6 +108,7 @@ export class MongoDBBackend implements Backend {
     this.config = resolveConfig(options.config);
     this.#ttl = resultsExpireSeconds(this.config);
     this.#timeoutMs = options.connectTimeoutMs ?? 10_000;
+    this.#given = options.client as MongoClient | undefined;
   }
 
   /** Builds one from a resolved config (`resultBackend` URL, `resultsExpireIn`). */
@@ -123,11 +131,11 @@ export class MongoDBBackend implements Backend {
   }
 
   async #open(): Promise<Collections> {
-    const client = new MongoClient(this.url, {
+    const client = this.#given ?? new MongoClient(this.url, {
       connectTimeoutMS: this.#timeoutMs,
       serverSelectionTimeoutMS: this.#timeoutMs,
     });
-    this.#client = client;
+    if (!this.#given) this.#client = client;
     await client.connect();
     const db = client.db(this.database);
     const tasks = db.collection<TaskDocument>(TASKS_COLLECTION);
@@ -250,7 +258,7 @@ export class MongoDBBackend implements Backend {
     await groups.deleteOne({ _id: groupUUID });
   }
 
-  /** Closes the client. Idempotent. */
+  /** Closes the client it dialled (not one given in the options). Idempotent. */
   close(): Promise<void> {
     this.#closed ??= (async () => {
       await this.#ready?.catch(() => undefined);
