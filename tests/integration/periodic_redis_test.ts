@@ -4,7 +4,7 @@
  * 10 seconds, which must send each tick exactly once. The processes run on the runtime running
  * the test (Deno or Bun).
  */
-import { after, describe, it } from "node:test";
+import { after, it } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -12,6 +12,7 @@ import { decodeSignature } from "../../mod.ts";
 import { RedisLock } from "../../src/locks/redis.ts";
 import { RedisConnectionError } from "../../src/redis.ts";
 import { lockName, lockValue } from "../../src/lock.ts";
+import { describeUnless } from "../helpers.ts";
 import {
   deleteRedisKeys,
   rawClient,
@@ -100,7 +101,7 @@ async function goLock(
   return false;
 }
 
-describe("redis periodic lock", { skip }, () => {
+describeUnless(skip, "redis periodic lock", () => {
   const keys: string[] = [];
   after(async () => {
     await deleteRedisKeys(keys);
@@ -168,7 +169,7 @@ describe("redis periodic lock", { skip }, () => {
   });
 });
 
-describe("three scheduler processes on one Redis", { skip }, () => {
+describeUnless(skip, "three scheduler processes on one Redis", () => {
   const queue = uniqueName("periodic_queue");
   const name = uniqueName("periodic_three");
   const key = lockName(name, EVERY_SECOND);
