@@ -68,18 +68,30 @@ export {
   encodeValue,
   humanReadable,
   inferType,
+  type ScalarTypeName,
+  type SliceTypeName,
   TYPE_NAMES,
   TypeDecodeError,
   type TypeName,
 } from "./src/types.ts";
-export { JsonNumber, parseJson, stringifyGo } from "./src/json.ts";
 export {
+  JsonNumber,
+  parseJson,
+  type ParseJsonOptions,
+  stringifyGo,
+  type StringifyGoOptions,
+} from "./src/json.ts";
+export {
+  type AnyFunction,
   type ContextTask,
   Results,
   results,
+  type TaskArgs,
   type TaskContext,
+  type TaskDefinition,
   type TaskFunction,
   type TaskOptions,
+  type TaskResultValues,
   Typed,
   typed,
   withContext,

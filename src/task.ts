@@ -17,13 +17,15 @@ export interface TaskContext {
   readonly signal: AbortSignal;
 }
 
+/** Any function (the widest task shape). */
 // deno-lint-ignore no-explicit-any
-type AnyFunction = (...args: any[]) => unknown;
+export type AnyFunction = (...args: any[]) => unknown;
 
-const CONTEXT = Symbol.for("machinery.withContext");
-
-/** A task function whose first parameter is its `TaskContext`. */
-export type ContextTask<F extends AnyFunction = AnyFunction> = F & { readonly [CONTEXT]: true };
+/** A task function whose first parameter is its `TaskContext` (made by `withContext`). */
+export type ContextTask<F extends AnyFunction = AnyFunction> = F & {
+  /** Marks the function; the worker passes the context first. */
+  readonly machineryContext: true;
+};
 
 /** Anything that can be registered as a task. */
 export type TaskFunction = AnyFunction;
@@ -44,7 +46,7 @@ export type TaskFunction = AnyFunction;
 export function withContext<A extends unknown[], R>(
   fn: (ctx: TaskContext, ...args: A) => R,
 ): ContextTask<(ctx: TaskContext, ...args: A) => R> {
-  return Object.assign(fn, { [CONTEXT]: true as const });
+  return Object.assign(fn, { machineryContext: true as const });
 }
 
 /** The positional arguments a task takes (its context excluded). */
@@ -173,7 +175,7 @@ export async function invokeTask(
 ): Promise<TaskResult[]> {
   checkDeclaredArgs(def, signature.args);
   const fn = def.fn;
-  const returned = (fn as Partial<ContextTask>)[CONTEXT]
+  const returned = (fn as Partial<ContextTask>).machineryContext
     ? await fn({ signature, signal }, ...values)
     : await fn(...values);
   return toResults(returned, def.options.results);
