@@ -208,13 +208,22 @@ export class RedisBroker implements Broker {
       onError: this.#onError,
     });
     this.#consumers.add(consumer);
-    const loop = consumer.run(signal, handler);
+    const loop = (async () => {
+      try {
+        await consumer.run(signal, handler);
+      } finally {
+        // Retired already (nothing unsettled): wait for it, so `close` never races its script.
+        if (consumer.retired) {
+          await consumer.retire().catch(() => {});
+          this.#consumers.delete(consumer);
+        }
+      }
+    })();
     this.#loops.add(loop);
     try {
       await loop;
     } finally {
       this.#loops.delete(loop);
-      if (consumer.retired) this.#consumers.delete(consumer);
     }
   }
 
