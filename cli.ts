@@ -32,7 +32,10 @@ import {
   type Logger,
   newSignature,
   parseJson,
+  type PeriodicDefinition,
   resolveConfig,
+  scheduleFromFlag,
+  schedulesFromYaml,
   Server,
   stringifyGo,
   TaskFailedError,
@@ -98,6 +101,7 @@ const COMMAND_HELP: Record<string, string> = {
   --concurrency N            tasks the worker runs at once (default 0: twice the CPU count)`,
   worker: `machinery worker [--broker URL] [--result-backend URL] [--queue NAME] [--concurrency N]
                  [--name NAME] [--config FILE] [--tasks MODULE] [--verbose]
+                 [--periodic TASK=SPEC]...
   Runs a worker with machinery's example tasks (add, multiply, sum_ints, sum_floats, concat, split,
   panic_task, long_running_task) and HelloWorld. The first SIGINT/SIGTERM stops taking tasks, waits
   for the running ones and exits 0; a second one aborts them and exits 1.
@@ -107,6 +111,11 @@ const COMMAND_HELP: Record<string, string> = {
                              if MODULE default-exports a function, it is called with the Server
                              instead (to register tasks itself). A path is relative to the current
                              directory.
+  --periodic TASK=SPEC       also send TASK (no arguments) at every tick of the cron SPEC, e.g.
+                             "add=@every 10s" or "report=CRON_TZ=Europe/Paris 0 6 * * *";
+                             repeatable. The config file's periodic_tasks section does the same
+                             with arguments, groups, chains and chords. Workers that share a Redis
+                             broker or backend (or the lock URL, env LOCK) send each tick once.
   --long-running-seconds N   how long long_running_task counts down (default 10)`,
   send: `machinery send [connection options]
   Runs machinery's example send sequence against a worker on the same broker and backend.
@@ -185,6 +194,7 @@ const OPTIONS: Record<string, Options> = {
     concurrency: { type: "string" },
     name: { type: "string" },
     tasks: { type: "string" },
+    periodic: { type: "string", multiple: true },
     "long-running-seconds": { type: "string" },
   },
   send: {
@@ -276,6 +286,25 @@ async function loadConfig(values: Values): Promise<Config> {
     defaultQueue: str(values, "queue"),
   };
   return resolveConfig(CLI_DEFAULTS, fromFile, fromEnv, fromFlags);
+}
+
+/** The periodic registrations of the config file's periodic_tasks section, then of --periodic. */
+async function loadPeriodic(values: Values): Promise<PeriodicDefinition[]> {
+  const defs: PeriodicDefinition[] = [];
+  const file = str(values, "config");
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = await readFile(file, "utf8");
+    } catch (error) {
+      throw new CommandError(`Cannot read the config file "${file}": ${errorMessage(error)}`);
+    }
+    defs.push(...schedulesFromYaml(text));
+  }
+  for (const text of (values.periodic as string[] | undefined) ?? []) {
+    defs.push(scheduleFromFlag(text));
+  }
+  return defs;
 }
 
 /**
@@ -420,9 +449,14 @@ async function worker(argv: string[]): Promise<number> {
   const tasksModule = str(values, "tasks");
   const logger = consoleLogger(values.verbose === true);
   const config = await loadConfig(values);
+  const periodic = await loadPeriodic(values);
   return await withServer(config, logger, async (server) => {
     registerExampleTasks(server, longRunningSeconds);
     if (tasksModule !== undefined) await loadTasksModule(server, tasksModule);
+    for (const def of periodic) {
+      server.scheduler.register(def);
+      logger.info(`Periodic ${def.kind} "${def.name}" on "${def.spec}"`);
+    }
     const worker = server.newWorker(name, concurrency, { handleSignals: true });
     setExampleHandlers(worker, logger);
     // launch() installs its signal listeners before it returns; tests wait for this line.

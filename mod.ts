@@ -129,3 +129,23 @@ export {
 } from "./src/brokers/memory/mod.ts";
 export { MemoryBackend, type MemoryBackendOptions } from "./src/backends/memory/mod.ts";
 export { consoleLogger, type Logger, silentLogger } from "./src/log.ts";
+export {
+  defaultLockURL,
+  type Lock,
+  lockFromURL,
+  lockName,
+  lockValue,
+  MemoryLock,
+  type MemoryLockOptions,
+} from "./src/lock.ts";
+export { CronSpecError, parseSchedule, type Schedule } from "./src/periodic/schedule.ts";
+export {
+  type PeriodicDefinition,
+  type PeriodicEntry,
+  type PeriodicKind,
+  type PeriodicSender,
+  Scheduler,
+  type SchedulerOptions,
+  type TickEvent,
+} from "./src/periodic/scheduler.ts";
+export { scheduleFromFlag, schedulesFromConfig, schedulesFromYaml } from "./src/periodic/config.ts";

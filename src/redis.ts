@@ -30,6 +30,7 @@ export {
   type RedisDeadLetter,
 } from "./brokers/redis/mod.ts";
 export { ChordLockError, RedisBackend, type RedisBackendOptions } from "./backends/redis/mod.ts";
+export { RedisLock, type RedisLockOptions } from "./locks/redis.ts";
 
 /** The Redis broker for `redis://`, `rediss://` and `redis+socket://`; connects before it resolves. */
 export async function createBroker(url: string, config: Config): Promise<Broker> {

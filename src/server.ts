@@ -23,6 +23,8 @@ import { ClosedError, SendError, TaskNotRegisteredError } from "./errors.ts";
 import { consoleLogger, type Logger } from "./log.ts";
 import { Worker, type WorkerOptions } from "./worker.ts";
 import { backendFromURL, brokerFromURL } from "./from_url.ts";
+import { defaultLockURL, type Lock, lockFromURL } from "./lock.ts";
+import { type PeriodicEntry, Scheduler } from "./periodic/scheduler.ts";
 
 /** A signature that remembers its task's result types, so `sendTask` can type `get()`. */
 export type TypedSignature<T extends unknown[]> = Signature & { readonly __results?: T };
@@ -45,6 +47,16 @@ export interface ServerOptions {
   backend: Backend;
   /** Where logs go (default: stderr). */
   logger?: Logger;
+  /**
+   * Decides which process sends each periodic tick (default: an in-process `MemoryLock`); pass
+   * a `RedisLock` to share ticks between processes. The server owns it and closes it.
+   */
+  lock?: Lock;
+  /**
+   * Put in the periodic lock keys where Go puts its binary's basename (default `""`): set it to
+   * a Go scheduler's binary name to share that scheduler's ticks.
+   */
+  lockBinaryName?: string;
 }
 
 /** Registers tasks, sends tasks and workflows, and makes workers. */
@@ -58,8 +70,12 @@ export class Server {
   /** The logger. */
   readonly logger: Logger;
   readonly #tasks = new Map<string, TaskDefinition>();
+  readonly #lock?: Lock;
+  readonly #lockBinaryName: string;
+  #scheduler?: Scheduler;
   #prePublishHandler?: (signature: Signature) => void;
   #closed = false;
+  #closing?: Promise<void>;
 
   /** Makes a server around a broker and a backend. */
   constructor(options: ServerOptions) {
@@ -67,18 +83,28 @@ export class Server {
     this.broker = options.broker;
     this.backend = options.backend;
     this.logger = options.logger ?? consoleLogger();
+    this.#lock = options.lock;
+    this.#lockBinaryName = options.lockBinaryName ?? "";
   }
 
   /**
    * Makes a server from configuration alone: the broker and the result backend come from the
-   * `broker` and `resultBackend` URLs, each adapter loaded only when its scheme is used.
+   * `broker` and `resultBackend` URLs, each adapter loaded only when its scheme is used. The
+   * periodic lock comes from `lock`, or else from the Redis broker or backend URL (it connects
+   * at the first periodic tick), or else it is the in-process lock.
    */
   static async fromConfig(config: ConfigInput = {}, logger?: Logger): Promise<Server> {
     const resolved = resolveConfig(config);
     const broker = await brokerFromURL(resolved.broker, resolved);
     try {
       const backend = await backendFromURL(resolved.resultBackend, resolved);
-      return new Server({ config: resolved, broker, backend, logger });
+      try {
+        const lock = await lockFromURL(defaultLockURL(resolved), resolved);
+        return new Server({ config: resolved, broker, backend, logger, lock });
+      } catch (error) {
+        await backend.close();
+        throw error;
+      }
     } catch (error) {
       await broker.close();
       throw error;
@@ -198,6 +224,74 @@ export class Server {
     return new ChainAsyncResult<T>(chain.tasks.map((sig) => new AsyncResult(sig, this.backend)));
   }
 
+  /**
+   * The periodic scheduler, made on first use with the server's lock: `register(definition)`,
+   * `list()`, `get(name)`, `remove(name)`.
+   */
+  get scheduler(): Scheduler {
+    this.#checkOpen();
+    this.#scheduler ??= new Scheduler(this, {
+      lock: this.#lock,
+      binaryName: this.#lockBinaryName,
+      logger: this.logger,
+    });
+    return this.#scheduler;
+  }
+
+  /**
+   * Sends a fresh copy of `signature` (new UUIDs) at every tick of the cron `spec`: five fields
+   * (`0 6 * * ?`) or six with seconds first, descriptors (`@hourly`, `@every 1m`), a
+   * `CRON_TZ=` prefix. Each tick is claimed from the lock first, so processes sharing a Redis
+   * lock send it once. A registration with the same `name` replaces the earlier one.
+   *
+   * @throws {CronSpecError} when the spec is malformed.
+   */
+  registerPeriodicTask(spec: string, name: string, signature: Signature): PeriodicEntry {
+    return this.scheduler.registerPeriodicTask(spec, name, signature);
+  }
+
+  /** Sends a new group of copies at every tick of `spec` (see `registerPeriodicTask`). */
+  registerPeriodicGroup(
+    spec: string,
+    name: string,
+    sendConcurrency: number,
+    ...signatures: Signature[]
+  ): PeriodicEntry {
+    return this.scheduler.registerPeriodicGroup(spec, name, sendConcurrency, ...signatures);
+  }
+
+  /** Sends a new chain of copies at every tick of `spec` (see `registerPeriodicTask`). */
+  registerPeriodicChain(spec: string, name: string, ...signatures: Signature[]): PeriodicEntry {
+    return this.scheduler.registerPeriodicChain(spec, name, ...signatures);
+  }
+
+  /** Sends a new chord of copies at every tick of `spec` (see `registerPeriodicTask`). */
+  registerPeriodicChord(
+    spec: string,
+    name: string,
+    sendConcurrency: number,
+    callback: Signature,
+    ...signatures: Signature[]
+  ): PeriodicEntry {
+    return this.scheduler.registerPeriodicChord(
+      spec,
+      name,
+      sendConcurrency,
+      callback,
+      ...signatures,
+    );
+  }
+
+  /** The periodic registrations, with their next ticks. */
+  listPeriodic(): PeriodicEntry[] {
+    return this.#scheduler?.list() ?? [];
+  }
+
+  /** Stops the periodic registration `name`; false when there is none. */
+  removePeriodic(name: string): boolean {
+    return this.#scheduler?.remove(name) ?? false;
+  }
+
   /** A worker on the default queue. `concurrency` 0 means twice the number of CPUs. */
   newWorker(consumerTag: string, concurrency: number, options: WorkerOptions = {}): Worker {
     return new Worker(this, consumerTag, concurrency, "", options);
@@ -213,11 +307,18 @@ export class Server {
     return new Worker(this, consumerTag, concurrency, queue, options);
   }
 
-  /** Closes the broker and the backend. Idempotent. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await Promise.allSettled([this.broker.close(), this.backend.close()]);
+  /**
+   * Stops the periodic registrations (a tick being sent finishes), then closes the lock, the
+   * broker and the backend. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      if (this.#scheduler) await this.#scheduler.close();
+      else await this.#lock?.close();
+      this.#closed = true;
+      await Promise.allSettled([this.broker.close(), this.backend.close()]);
+    })();
+    return this.#closing;
   }
 
   /** Closes the server at the end of an `await using` block. */
