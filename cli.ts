@@ -91,7 +91,8 @@ const CONNECTION_HELP = `Connection options:
   --queue NAME               the default queue; env DEFAULT_QUEUE; default machinery_tasks
   --config FILE              a machinery YAML config file (broker, result_backend, amqp: …)
   Flags beat environment variables (also AMQP_*, REDIS_*, RESULTS_EXPIRE_IN …), which beat the
-  config file. Schemes: memory:// (this process only), redis://, rediss://, amqp://, amqps://.`;
+  config file. Schemes: memory:// (this process only), redis://, rediss://, redis+socket://,
+  amqp://, amqps://; result backends also memcache://, mongodb://, mongodb+srv://.`;
 
 const COMMAND_HELP: Record<string, string> = {
   demo: `machinery demo [--long-running-seconds N] [--concurrency N] [--verbose]
