@@ -27,21 +27,28 @@ export { AMQPBackend, type AMQPBackendOptions, AMQPBroker, type AMQPBrokerOption
 
 /**
  * The AMQP broker for `amqp://` and `amqps://` URLs; several URLs joined by
- * `config.multipleBrokerSeparator` are tried in order.
+ * `config.multipleBrokerSeparator` are tried in order. Connects before it resolves, so an
+ * unreachable RabbitMQ fails here, at once, with an error naming the URLs (passwords hidden).
  */
-export function createBroker(url: string, config: Config): Promise<Broker> {
+export async function createBroker(url: string, config: Config): Promise<Broker> {
+  const broker = AMQPBroker.fromConfig(url, config);
   try {
-    return Promise.resolve(AMQPBroker.fromConfig(url, config));
+    await broker.connect();
   } catch (error) {
-    return Promise.reject(error);
+    await broker.close();
+    throw error;
   }
+  return broker;
 }
 
-/** The AMQP result backend for an `amqp://` or `amqps://` URL. */
-export function createBackend(url: string, config: Config): Promise<Backend> {
+/** The AMQP result backend for an `amqp://` or `amqps://` URL; connects before it resolves. */
+export async function createBackend(url: string, config: Config): Promise<Backend> {
+  const backend = AMQPBackend.fromConfig(url, config);
   try {
-    return Promise.resolve(AMQPBackend.fromConfig(url, config));
+    await backend.connect();
   } catch (error) {
-    return Promise.reject(error);
+    await backend.close();
+    throw error;
   }
+  return backend;
 }

@@ -67,7 +67,7 @@ export class AMQPBackend implements Backend {
   readonly #expiresMs: number;
   #closed = false;
 
-  /** Makes a backend; nothing connects until the first call. */
+  /** Makes a backend; nothing connects until `connect` or the first call. */
   constructor(options: AMQPBackendOptions) {
     const urls = parseAMQPURLs(options.url, "");
     this.#session = new Session(urls, { retryForMs: options.retryForMs ?? 30_000 });
@@ -84,6 +84,16 @@ export class AMQPBackend implements Backend {
       exchangeType: config.amqp.exchangeType,
       resultsExpireIn: resultsExpireSeconds(config),
     });
+  }
+
+  /**
+   * Connects now, so that an unreachable RabbitMQ is reported at start: dials once and rejects
+   * with an `AMQPError` naming the URL (password hidden). Idempotent. A connection lost later is
+   * reopened with back-off by the next call.
+   */
+  async connect(): Promise<void> {
+    this.#checkOpen();
+    await this.#session.connect();
   }
 
   #plan(name: string): QueuePlan {

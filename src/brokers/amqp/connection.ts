@@ -8,7 +8,7 @@
 import { connect } from "amqplib";
 import type { Channel, ChannelModel, ConfirmChannel } from "amqplib";
 import type { AMQPURL } from "../../urls.ts";
-import { redactURL } from "../../urls.ts";
+import { redactPassword } from "../../urls.ts";
 
 /** A RabbitMQ operation failed; `cause` holds the client's error. */
 export class AMQPError extends Error {
@@ -57,12 +57,13 @@ export function describeError(error: unknown): string {
 }
 
 /**
- * Opens a connection to the first of `urls` that accepts one. The connection has an `error`
- * listener attached before anything else can happen on it; its `close` event is the one to
- * watch.
+ * Opens a connection to the first of `urls` that accepts one, trying each once, in order. The
+ * connection has an `error` listener attached before anything else can happen on it; its `close`
+ * event is the one to watch. When none answers, the error names every URL (passwords hidden)
+ * with the reason it failed.
  */
 export async function dial(urls: AMQPURL[], options: DialOptions = {}): Promise<ChannelModel> {
-  let last: unknown;
+  const failures: { url: AMQPURL; error: unknown }[] = [];
   for (const url of urls) {
     try {
       const conn = await connect(
@@ -82,13 +83,14 @@ export async function dial(urls: AMQPURL[], options: DialOptions = {}): Promise<
       });
       return conn;
     } catch (error) {
-      last = error;
+      failures.push({ url, error });
     }
   }
-  const where = urls.map((u) => redactURL(u.url)).join(", ");
-  throw new AMQPError(`Could not connect to RabbitMQ at ${where}: ${describeError(last)}`, {
-    cause: last,
-  });
+  const last = failures[failures.length - 1]?.error;
+  const where = failures.length === 1
+    ? `${redactPassword(failures[0].url.url)}: ${describeError(last)}`
+    : failures.map((f) => `${redactPassword(f.url.url)} (${describeError(f.error)})`).join(", ");
+  throw new AMQPError(`Could not connect to RabbitMQ at ${where}`, { cause: last });
 }
 
 /** Opens a channel with an `error` listener (channel errors are followed by `close`). */

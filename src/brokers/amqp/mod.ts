@@ -79,7 +79,7 @@ export class AMQPBroker implements Broker {
   readonly #consumers = new Set<ChannelModel>();
   #closed = false;
 
-  /** Makes a broker; nothing connects until the first publish or consume. */
+  /** Makes a broker; nothing connects until `connect`, the first publish or a consume. */
   constructor(options: AMQPBrokerOptions) {
     this.#urls = options.urls.flatMap((u) => parseAMQPURLs(u, ""));
     this.#topology = {
@@ -115,6 +115,16 @@ export class AMQPBroker implements Broker {
       autoDelete: config.amqp.autoDelete,
       delayedQueue: config.amqp.delayedQueue,
     });
+  }
+
+  /**
+   * Connects now, so that an unreachable RabbitMQ is reported at start: dials the URLs once, in
+   * order, and rejects with an `AMQPError` naming them (passwords hidden) when none answers.
+   * Idempotent. A connection lost later is reopened with back-off by the next publish.
+   */
+  async connect(): Promise<void> {
+    this.#checkOpen();
+    await this.#session.connect();
   }
 
   adjustRoutingKey(signature: Signature): void {

@@ -102,6 +102,15 @@ export class Session {
   }
 
   /**
+   * Makes sure a connection is open: dials every URL once, in order, unless one is open already,
+   * and rejects at once (no retrying) when none answers. Idempotent.
+   */
+  async connect(): Promise<void> {
+    if (this.#closed) throw new AMQPError("The AMQP connection is closed");
+    await this.#connect();
+  }
+
+  /**
    * Runs `operation` on a live connection. If the connection or a channel is lost on the way
    * (RabbitMQ restarting, a network failure), it reconnects with back-off (100 ms doubling to
    * 5 s) and runs the operation again, for up to `retryForMs`; `retry: false` fails at once.
