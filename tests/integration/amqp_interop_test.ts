@@ -17,7 +17,7 @@ import {
   stateQueuePlan,
   type TopologySettings,
 } from "../../src/brokers/amqp/topology.ts";
-import { waitFor } from "../helpers.ts";
+import { describeUnless, waitFor } from "../helpers.ts";
 import { AMQP_URL, amqpSkipReason, deleteAMQP, uniqueName, withChannel } from "./amqp_support.ts";
 
 const vectors = JSON.parse(
@@ -80,7 +80,7 @@ describe("amqp topology names and arguments (§4.4, §15.5)", () => {
   });
 });
 
-describe("amqp interop with Go's bytes (§15)", { skip }, () => {
+describeUnless(skip, "amqp interop with Go's bytes (§15)", () => {
   const exchange = uniqueName("interop_exchange");
   const queue = uniqueName("interop_tasks");
   const sendQueue = uniqueName("interop_sent");

@@ -2,7 +2,7 @@
  * kill -9 a worker process mid-task: RabbitMQ redelivers its unacked tasks to a new worker,
  * which completes them. The worker runs under the same runtime as the test (Deno or Bun).
  */
-import { after, describe, it } from "node:test";
+import { after, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import process from "node:process";
@@ -10,7 +10,7 @@ import type { Buffer } from "node:buffer";
 import { fileURLToPath } from "node:url";
 import { MemoryBackend, newSignature, Server, silentLogger } from "../../mod.ts";
 import { AMQPBroker } from "../../src/amqp.ts";
-import { waitFor } from "../helpers.ts";
+import { describeUnless, waitFor } from "../helpers.ts";
 import { AMQP_URL, amqpSkipReason, deleteAMQP, uniqueName } from "./amqp_support.ts";
 
 const skip = await amqpSkipReason();
@@ -22,7 +22,7 @@ function workerCommand(): [string, string[]] {
   return [process.execPath, [fixture]];
 }
 
-describe("amqp worker killed with SIGKILL", { skip }, () => {
+describeUnless(skip, "amqp worker killed with SIGKILL", () => {
   const exchange = uniqueName("kill_exchange");
   const queue = uniqueName("kill_tasks");
 

@@ -3,13 +3,13 @@
  * and retry, the worker reconnects with back-off, and every task completes. RabbitMQ is started
  * again in a `finally`, whatever happens; the whole test is bounded in time.
  */
-import { after, describe, it } from "node:test";
+import { after, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { type AsyncResult, MemoryBackend, newSignature, Server, silentLogger } from "../../mod.ts";
 import { AMQPBroker } from "../../src/amqp.ts";
-import { waitFor } from "../helpers.ts";
+import { describeUnless, waitFor } from "../helpers.ts";
 import {
   AMQP_URL,
   amqpSkipReason,
@@ -41,7 +41,7 @@ async function ctlSkipReason(): Promise<string | false> {
 
 const skip = await ctlSkipReason();
 
-describe("amqp across a RabbitMQ restart", { skip }, () => {
+describeUnless(skip, "amqp across a RabbitMQ restart", () => {
   const exchange = uniqueName("restart_exchange");
   const queue = uniqueName("restart_tasks");
 
