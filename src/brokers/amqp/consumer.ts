@@ -43,6 +43,8 @@ export interface ConsumerSetup {
   deadLetter(queue: string, message: ConsumeMessage, reason: string): Promise<void>;
   /** Called with the connection once it is open, so the broker can close it on `close()`. */
   track(conn: ChannelModel): () => void;
+  /** Called with a stopped consumer's graceful close, so the broker's `close()` waits for it. */
+  closing(done: Promise<void>): void;
 }
 
 /** Runs one consume until the signal aborts (resolve) or the connection is lost (reject). */
@@ -202,8 +204,9 @@ class Consumer {
     this.#finished = true;
     this.untrack();
     // The channel first: its close waits for the acks sent before it, which a connection close
-    // could overtake.
-    this.channel.close().catch(() => {}).then(() => closeQuietly(this.conn));
+    // could overtake. The broker's `close` waits for this, so a process that exits right after
+    // its worker stopped does not lose the acks still queued in the client.
+    this.setup.closing(this.channel.close().catch(() => {}).then(() => closeQuietly(this.conn)));
   }
 
   #finish(error: Error): void {

@@ -77,6 +77,8 @@ export class AMQPBroker implements Broker {
   readonly #session: Session;
   readonly #logger: Logger;
   readonly #consumers = new Set<ChannelModel>();
+  /** Stopped consumers closing their channel and connection (acks first). */
+  readonly #closingConsumers = new Set<Promise<void>>();
   #closed = false;
 
   /** Makes a broker; nothing connects until `connect`, the first publish or a consume. */
@@ -196,6 +198,10 @@ export class AMQPBroker implements Broker {
           this.#consumers.add(conn);
           return () => this.#consumers.delete(conn);
         },
+        closing: (done) => {
+          this.#closingConsumers.add(done);
+          done.finally(() => this.#closingConsumers.delete(done));
+        },
       },
       options,
       handler,
@@ -274,7 +280,11 @@ export class AMQPBroker implements Broker {
     this.#closed = true;
     const consumers = [...this.#consumers];
     this.#consumers.clear();
-    await Promise.allSettled([this.#session.close(), ...consumers.map(closeQuietly)]);
+    await Promise.allSettled([
+      this.#session.close(),
+      ...consumers.map(closeQuietly),
+      ...this.#closingConsumers,
+    ]);
   }
 
   /** Closes the broker at the end of an `await using` block. */
