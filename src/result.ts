@@ -7,7 +7,7 @@
 import type { Backend } from "./backend.ts";
 import type { Signature } from "./signature.ts";
 import { decodeResults, isCompleted, isFailure, isSuccess, type TaskState } from "./state.ts";
-import { TaskFailedError, TimeoutReachedError } from "./errors.ts";
+import { StateNotFoundError, TaskFailedError, TimeoutReachedError } from "./errors.ts";
 import { ZERO_TIME } from "./go_time.ts";
 
 /** How `get` waits. */
@@ -64,6 +64,11 @@ function emptyState(uuid: string): TaskState {
   };
 }
 
+/** Each result's backend, so a chord's result can look at its group's metadata. */
+const backends = new WeakMap<AsyncResult, Backend>();
+/** The results whose last read found no state at all. */
+const missing = new WeakSet<AsyncResult>();
+
 /** The handle `sendTask` returns. `T` is the task's list of result values. */
 export class AsyncResult<T extends unknown[] = unknown[]> {
   /** The signature that was sent. */
@@ -76,6 +81,7 @@ export class AsyncResult<T extends unknown[] = unknown[]> {
     this.signature = signature;
     this.#backend = backend;
     this.#state = emptyState(signature.uuid);
+    backends.set(this, backend);
   }
 
   /**
@@ -86,8 +92,10 @@ export class AsyncResult<T extends unknown[] = unknown[]> {
     if (isCompleted(this.#state)) return this.#state;
     try {
       this.#state = await this.#backend.getState(this.signature.uuid);
+      missing.delete(this);
     } catch (error) {
       if (!(error instanceof Error && error.name === "StateNotFoundError")) throw error;
+      missing.add(this);
     }
     return this.#state;
   }
@@ -160,16 +168,43 @@ export class ChordAsyncResult<T extends unknown[] = unknown[]> {
     this.callbackResult = callbackResult;
   }
 
-  /** Waits for every member, then the callback; rejects with the first failure. */
+  /**
+   * Waits for every member, then the callback; rejects with the first failure. Rejects with
+   * `StateNotFoundError` when the group's metadata expired (ResultsExpireIn) before the callback
+   * was sent: the callback will then never be sent.
+   */
   async get(options: GetOptions = {}): Promise<T> {
     const waiter = new Waiter(options);
     for (const result of [...this.groupResults, this.callbackResult]) {
       for (;;) {
         const values = await result.touch();
         if (values) break;
+        if (missing.has(result)) await this.#checkGroup();
         await waiter.pause();
       }
     }
     return (await this.callbackResult.touch()) as T;
+  }
+
+  /** While a state is missing: rejects when the group's metadata is missing too. */
+  async #checkGroup(): Promise<void> {
+    const first = this.groupResults[0];
+    const backend = first && backends.get(first);
+    const group = first?.signature.groupUUID;
+    if (!backend || !group) return;
+    try {
+      await backend.groupTaskStates(group, this.groupResults.length);
+    } catch (error) {
+      // A member's state may be missing only for now (its message is still queued); the
+      // group's metadata is written once, before the members are sent, so it never comes back.
+      if (
+        error instanceof Error && error.name === "StateNotFoundError" &&
+        /^Group /.test(error.message)
+      ) {
+        throw new StateNotFoundError(
+          `Group "${group}" expired before its chord callback "${this.callbackResult.signature.uuid}" was sent (ResultsExpireIn): the callback will never be sent`,
+        );
+      }
+    }
   }
 }
