@@ -55,12 +55,23 @@ export interface SessionOptions extends DialOptions {
   retryForMs?: number;
 }
 
+interface Declaration {
+  /** When it was made (`Date.now()`). */
+  at: number;
+  /** Settles with the declaration. */
+  done: Promise<void>;
+  /** True once RabbitMQ answered it: callers need not wait. */
+  ok: boolean;
+}
+
 interface Live {
   conn: ChannelModel;
   confirm?: Promise<ConfirmChannel>;
+  /** The confirm channel once open (for publishing without waiting on `confirm`). */
+  confirmOpen?: ConfirmChannel;
   plain?: Promise<Channel>;
-  declared: Map<string, { at: number; done: Promise<void> }>;
-  exchanges: Map<string, Promise<void>>;
+  declared: Map<string, Declaration>;
+  exchanges: Map<string, Declaration>;
   closed: boolean;
   scope?: SessionScope;
 }
@@ -69,13 +80,18 @@ interface Live {
 export interface SessionScope {
   /** The channel for declarations and `basic.get`. */
   channel(): Promise<Channel>;
-  /** Declares the exchange once per connection (durable, not auto-delete, not internal). */
-  declareExchange(exchange: string, type: string): Promise<void>;
+  /**
+   * Declares the exchange once per connection (durable, not auto-delete, not internal).
+   * Returns `undefined` when RabbitMQ has already answered the declaration, so the caller need
+   * not wait (`await` takes a turn of the microtask queue even for a settled promise).
+   */
+  declareExchange(exchange: string, type: string): Promise<void> | undefined;
   /**
    * Declares and binds a queue once per connection; again once the last declaration is older
-   * than `maxAgeMs` (for queues with `x-expires`).
+   * than `maxAgeMs` (for queues with `x-expires`). Returns `undefined` when an answered
+   * declaration is still fresh.
    */
-  declareQueue(plan: QueuePlan, maxAgeMs?: number): Promise<void>;
+  declareQueue(plan: QueuePlan, maxAgeMs?: number): Promise<void> | undefined;
   /** Publishes and waits for RabbitMQ's confirm. */
   publish(
     exchange: string,
@@ -92,8 +108,12 @@ export class Session {
   readonly #urls: AMQPURL[];
   readonly #options: SessionOptions;
   #live?: Promise<Live>;
+  /** The connection `#live` resolved to, while it is open. */
+  #current?: Live;
   #closed = false;
-  readonly #inFlight = new Set<Promise<unknown>>();
+  /** Operations running now; `close` waits for them. */
+  #running = 0;
+  #whenIdle?: () => void;
 
   /** Makes a session; nothing connects until the first operation. */
   constructor(urls: AMQPURL[], options: SessionOptions = {}) {
@@ -115,27 +135,53 @@ export class Session {
    * (RabbitMQ restarting, a network failure), it reconnects with back-off (100 ms doubling to
    * 5 s) and runs the operation again, for up to `retryForMs`; `retry: false` fails at once.
    * A rejected request (a declaration that does not match, a nack) is never retried.
+   *
+   * On an open connection the first attempt starts at once, without an async frame of its own:
+   * a publisher may have thousands of operations waiting for confirms, and each frame kept alive
+   * that long is work for the garbage collector.
    */
-  async run<T>(
+  run<T>(
     operation: (scope: SessionScope, attempt: number) => Promise<T>,
     options: { retry?: boolean } = {},
   ): Promise<T> {
-    const deadline = Date.now() +
-      (options.retry === false ? 0 : this.#options.retryForMs ?? 30_000);
+    const started = Date.now();
+    const live = this.#current;
+    if (this.#closed || live === undefined || live.closed) {
+      return this.#retrying(operation, options, started, undefined);
+    }
+    this.#running++;
+    let work: Promise<T>;
+    try {
+      work = operation(live.scope ??= this.#scope(live), 1);
+    } catch (error) {
+      work = Promise.reject(error);
+    }
+    return work.then(this.#finished, (error) => {
+      this.#finished(undefined);
+      return this.#retrying(operation, options, started, { error, live });
+    });
+  }
+
+  /** Counts an operation done; the last one lets a waiting `close` go on. */
+  readonly #finished = <V>(value: V): V => {
+    if (--this.#running === 0) this.#whenIdle?.();
+    return value;
+  };
+
+  /** The attempts of `run` after a failed first one (or when no connection is open yet). */
+  async #retrying<T>(
+    operation: (scope: SessionScope, attempt: number) => Promise<T>,
+    options: { retry?: boolean },
+    started: number,
+    firstFailure: { error: unknown; live: Live | undefined } | undefined,
+  ): Promise<T> {
+    const deadline = started + (options.retry === false ? 0 : this.#options.retryForMs ?? 30_000);
     let delay = 100;
-    for (let attempt = 1;; attempt++) {
-      if (this.#closed) throw new AMQPError("The AMQP connection is closed");
-      let live: Live | undefined;
-      try {
-        live = await this.#connect();
-        const work = operation(live.scope ??= this.#scope(live), attempt);
-        this.#inFlight.add(work);
-        try {
-          return await work;
-        } finally {
-          this.#inFlight.delete(work);
-        }
-      } catch (error) {
+    let failure = firstFailure;
+    let attempt = failure ? 1 : 0;
+    for (;;) {
+      if (failure) {
+        const { error, live } = failure;
         if (error instanceof PublishNackedError || !isTransient(error) || this.#closed) {
           throw error;
         }
@@ -147,11 +193,28 @@ export class Session {
         }
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, 5000);
+        failure = undefined;
+      }
+      attempt++;
+      if (this.#closed) throw new AMQPError("The AMQP connection is closed");
+      let live: Live | undefined;
+      try {
+        live = this.#current;
+        if (live === undefined || live.closed) live = await this.#connect();
+        this.#running++;
+        try {
+          return await operation(live.scope ??= this.#scope(live), attempt);
+        } finally {
+          this.#finished(undefined);
+        }
+      } catch (error) {
+        failure = { error, live };
       }
     }
   }
 
   #forgetLive(live: Live): void {
+    if (this.#current === live) this.#current = undefined;
     this.#live?.then((current) => {
       if (current === live) this.#live = undefined;
     }, () => {});
@@ -172,6 +235,7 @@ export class Session {
         this.#forgetLive(live);
       });
       if (this.#closed) await closeQuietly(conn);
+      else this.#current = live;
       return live;
     })();
     this.#live = attempt;
@@ -202,39 +266,49 @@ export class Session {
       if (!live.confirm) {
         const opened = openConfirmChannel(live.conn);
         live.confirm = opened;
-        opened.then((ch) =>
+        opened.then((ch) => {
+          if (live.confirm === opened) live.confirmOpen = ch;
           ch.on("close", () => {
-            if (live.confirm === opened) live.confirm = undefined;
-          }), () => {
+            if (live.confirm === opened) {
+              live.confirm = undefined;
+              live.confirmOpen = undefined;
+            }
+          });
+        }, () => {
           if (live.confirm === opened) live.confirm = undefined;
         });
       }
       return live.confirm;
     };
-    const declareExchange = (exchange: string, type: string): Promise<void> => {
-      if (exchange === "") return Promise.resolve();
+    const declareExchange = (exchange: string, type: string): Promise<void> | undefined => {
+      if (exchange === "") return undefined;
       const key = `${exchange}\u0000${type}`;
-      let done = live.exchanges.get(key);
-      if (!done) {
-        done = plain().then((ch) =>
-          ch.assertExchange(exchange, type, { durable: true, autoDelete: false, internal: false })
-        ).then(() => {});
-        live.exchanges.set(key, done);
-        done.catch(() => live.exchanges.delete(key));
-      }
+      const known = live.exchanges.get(key);
+      if (known) return known.ok ? undefined : known.done;
+      const done = plain().then((ch) =>
+        ch.assertExchange(exchange, type, { durable: true, autoDelete: false, internal: false })
+      ).then(() => {
+        declaration.ok = true;
+      });
+      const declaration: Declaration = { at: Date.now(), done, ok: false };
+      live.exchanges.set(key, declaration);
+      done.catch(() => {
+        if (live.exchanges.get(key) === declaration) live.exchanges.delete(key);
+      });
       return done;
     };
     return {
       channel: plain,
       declareExchange,
-      declareQueue(plan: QueuePlan, maxAgeMs = Infinity): Promise<void> {
-        const key = `${plan.queue}\u0000${plan.bindExchange}\u0000${plan.bindingKey}`;
-        const now = Date.now();
+      declareQueue(plan: QueuePlan, maxAgeMs = Infinity): Promise<void> | undefined {
+        const key = declarationKey(plan);
+        const now = maxAgeMs === Infinity ? 0 : Date.now();
         const known = live.declared.get(key);
-        if (known && now - known.at < maxAgeMs) return known.done;
+        if (known && now - known.at < maxAgeMs) return known.ok ? undefined : known.done;
         // Per-task state queues would pile up here: forget them all now and then.
         if (live.declared.size >= DECLARED_LIMIT) live.declared.clear();
-        const done = (async () => {
+        const declaration: Declaration = { at: Date.now(), done: Promise.resolve(), ok: false };
+        declaration.done = (async () => {
           const ch = await plain();
           await ch.assertQueue(plan.queue, {
             durable: plan.durable,
@@ -245,30 +319,21 @@ export class Session {
           if (plan.bindExchange !== "") {
             await ch.bindQueue(plan.queue, plan.bindExchange, plan.bindingKey, plan.bindingArgs);
           }
+          declaration.ok = true;
         })();
-        live.declared.set(key, { at: now, done });
+        const done = declaration.done;
+        live.declared.set(key, declaration);
         done.catch(() => {
-          if (live.declared.get(key)?.done === done) live.declared.delete(key);
+          if (live.declared.get(key) === declaration) live.declared.delete(key);
         });
         return done;
       },
-      async publish(exchange, routingKey, body, properties): Promise<void> {
-        const ch = await confirm();
-        await new Promise<void>((resolve, reject) => {
-          try {
-            ch.publish(exchange, routingKey, toBuffer(body), toOptions(properties), (err) => {
-              if (!err) return resolve();
-              if (String(err?.message ?? err) !== "message nacked") {
-                return reject(
-                  new AMQPError(`Publish failed: ${describeError(err)}`, { cause: err }),
-                );
-              }
-              reject(new PublishNackedError(`Failed delivery: RabbitMQ refused the message`));
-            });
-          } catch (error) {
-            reject(new AMQPError(`Publish failed: ${describeError(error)}`, { cause: error }));
-          }
-        });
+      publish(exchange, routingKey, body, properties): Promise<void> {
+        const ch = live.confirmOpen;
+        if (ch) return publishConfirmed(ch, exchange, routingKey, body, properties);
+        return confirm().then((opened) =>
+          publishConfirmed(opened, exchange, routingKey, body, properties)
+        );
       },
       forget(queue: string): void {
         for (const key of live.declared.keys()) {
@@ -282,18 +347,46 @@ export class Session {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await Promise.allSettled([...this.#inFlight]);
+    if (this.#running > 0) await new Promise<void>((resolve) => this.#whenIdle = resolve);
     const live = await this.#live?.catch(() => undefined);
     this.#live = undefined;
     if (live) await closeQuietly(live.conn);
   }
 }
 
-/** A Node Buffer view of the bytes (amqplib wants a Buffer). */
+/** Publishes on a confirm channel; resolves with RabbitMQ's ack, rejects on a nack. */
+function publishConfirmed(
+  ch: ConfirmChannel,
+  exchange: string,
+  routingKey: string,
+  body: Uint8Array,
+  properties: PublishProperties,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    try {
+      ch.publish(exchange, routingKey, toBuffer(body), toOptions(properties), (err) => {
+        if (!err) return resolve();
+        if (String(err?.message ?? err) !== "message nacked") {
+          return reject(new AMQPError(`Publish failed: ${describeError(err)}`, { cause: err }));
+        }
+        reject(new PublishNackedError(`Failed delivery: RabbitMQ refused the message`));
+      });
+    } catch (error) {
+      reject(new AMQPError(`Publish failed: ${describeError(error)}`, { cause: error }));
+    }
+  });
+}
+
+/** A Node Buffer of the bytes (amqplib wants a Buffer): the same one, or a view. */
 export function toBuffer(bytes: Uint8Array): Buffer {
+  if (Buffer.isBuffer(bytes)) return bytes;
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
+/** The key a queue declaration is remembered by. */
+function declarationKey(plan: QueuePlan): string {
+  return `${plan.queue}\u0000${plan.bindExchange}\u0000${plan.bindingKey}`;
+}
 function toOptions(p: PublishProperties): Record<string, unknown> {
   const options: Record<string, unknown> = {};
   if (p.contentType) options.contentType = p.contentType;
