@@ -66,6 +66,10 @@ export class UnsupportedValueError extends Error {
 
 const DEFAULT_MAX_DEPTH = 1000;
 
+/** Object keys seen before, by length (up to 40 characters, 8 per length): see `parseKey`. */
+const KEY_CACHE: string[][] = Array.from({ length: 41 }, () => []);
+const KEYS_PER_LENGTH = 8;
+
 /**
  * Parses JSON text like `JSON.parse`, but every number becomes a {@link JsonNumber}.
  *
@@ -140,7 +144,7 @@ class Parser {
     const t = this.text;
     const obj: Record<string, unknown> = {};
     this.pos++; // {
-    this.skipWs();
+    if (t.charCodeAt(this.pos) <= 0x20) this.skipWs();
     if (t.charCodeAt(this.pos) === 0x7d) {
       this.pos++;
       this.depth--;
@@ -150,11 +154,11 @@ class Parser {
       if (t.charCodeAt(this.pos) !== 0x22) {
         throw this.invalid("looking for beginning of object key string");
       }
-      const key = this.parseString();
-      this.skipWs();
+      const key = this.parseKey();
+      if (t.charCodeAt(this.pos) <= 0x20) this.skipWs();
       if (t.charCodeAt(this.pos) !== 0x3a) throw this.invalid("after object key");
       this.pos++;
-      this.skipWs();
+      if (t.charCodeAt(this.pos) <= 0x20) this.skipWs();
       const value = this.parseValue();
       if (key === "__proto__") {
         // An assignment would replace the prototype; keep it as plain data instead.
@@ -167,11 +171,11 @@ class Parser {
       } else {
         obj[key] = value;
       }
-      this.skipWs();
+      if (t.charCodeAt(this.pos) <= 0x20) this.skipWs();
       const c = t.charCodeAt(this.pos);
       if (c === 0x2c) {
         this.pos++;
-        this.skipWs();
+        if (t.charCodeAt(this.pos) <= 0x20) this.skipWs();
         continue;
       }
       if (c === 0x7d) {
@@ -188,7 +192,7 @@ class Parser {
     const t = this.text;
     const arr: unknown[] = [];
     this.pos++; // [
-    this.skipWs();
+    if (t.charCodeAt(this.pos) <= 0x20) this.skipWs();
     if (t.charCodeAt(this.pos) === 0x5d) {
       this.pos++;
       this.depth--;
@@ -196,11 +200,11 @@ class Parser {
     }
     for (;;) {
       arr.push(this.parseValue());
-      this.skipWs();
+      if (t.charCodeAt(this.pos) <= 0x20) this.skipWs();
       const c = t.charCodeAt(this.pos);
       if (c === 0x2c) {
         this.pos++;
-        this.skipWs();
+        if (t.charCodeAt(this.pos) <= 0x20) this.skipWs();
         continue;
       }
       if (c === 0x5d) {
@@ -210,6 +214,40 @@ class Parser {
       }
       throw this.invalid("after array element");
     }
+  }
+
+  /**
+   * An object key, as {@link parseString} reads it. A plain key (no escapes) seen before comes
+   * back as the same string object: engines store a property under a string they have already
+   * interned much faster than under a fresh slice of the text.
+   */
+  parseKey(): string {
+    const t = this.text;
+    const start = this.pos + 1;
+    const quote = t.indexOf('"', start);
+    const length = quote - start;
+    if (quote < 0 || length >= KEY_CACHE.length) return this.parseString();
+    if (length === 0) {
+      this.pos = quote + 1;
+      return "";
+    }
+    const bucket = KEY_CACHE[length];
+    const last = t.charCodeAt(quote - 1);
+    for (let i = 0; i < bucket.length; i++) {
+      // A cached key holds no quote, backslash or control character: matching it means the
+      // text is that plain key, ending at `quote`.
+      const key = bucket[i];
+      if (key.charCodeAt(length - 1) === last && t.startsWith(key, start)) {
+        this.pos = quote + 1;
+        return key;
+      }
+    }
+    const key = this.parseString();
+    // No escapes (each one shortens the key): remember it.
+    if (key.length === length && this.pos === quote + 1 && bucket.length < KEYS_PER_LENGTH) {
+      bucket.push(key);
+    }
+    return key;
   }
 
   parseString(): string {
