@@ -279,6 +279,10 @@ export function decodeGoInt(
     st.save(unmarshalTypeText(jsonKind(v), struct, [...base, field], goType));
     return undefined;
   }
+  // Fast path for the usual small literal (plain digits, at most 15 of them, so exact as a
+  // number): the same value the bigint path below gives, without making bigints.
+  const small = smallIntText(text, goType !== "uint8");
+  if (small !== undefined && (goType !== "uint8" || small <= 255)) return small;
   let n: bigint;
   try {
     n = goType === "uint8" ? parseGoUint64(text) : parseGoInt64(text);
@@ -292,6 +296,22 @@ export function decodeGoInt(
     return undefined;
   }
   return Number(n);
+}
+
+/**
+ * The value of `text` when it is an optional `-` (if `signed`) then 1 to 15 ASCII digits, which
+ * Go's ParseInt and ParseUint read as that exact integer; otherwise undefined. `-0` gives 0.
+ */
+function smallIntText(text: string, signed: boolean): number | undefined {
+  const n = text.length;
+  let i = 0;
+  if (signed && n > 1 && text.charCodeAt(0) === 0x2d) i = 1;
+  if (n - i < 1 || n - i > 15) return undefined;
+  for (let j = i; j < n; j++) {
+    const c = text.charCodeAt(j);
+    if (c < 0x30 || c > 0x39) return undefined;
+  }
+  return Number(text) + 0;
 }
 
 /** Decodes a Go `string` field (null leaves it unset). */
