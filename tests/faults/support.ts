@@ -256,12 +256,19 @@ export const SCENARIOS = [
 /** The brokers every scenario runs on. */
 export const BROKERS = ["redis", "amqp"] as const;
 
-const ROWS_DIR = join(tmpdir(), `machinery-faults-${process.pid}`);
+// Keyed by the parent process: `deno test` runs every file in one process, but the Bun run
+// (`tests/bun_each.sh`) starts one process per file from the same shell.
+const ROWS_DIR = join(tmpdir(), `machinery-faults-${process.ppid}`);
 const ROWS_FILE = join(ROWS_DIR, "rows.jsonl");
-const STALE_MS = 3 * 3600_000;
+/** Rows older than this belong to an earlier run from the same shell. */
+const STALE_MS = 30 * 60_000;
 
-/** Adds a row to this process's table and prints it. */
+/** The scenario/broker pairs this process recorded a row for. */
+const recorded = new Set<string>();
+
+/** Adds a row to this run's table and prints it. */
 export function recordRow(row: Row): void {
+  recorded.add(`${row.scenario}/${row.broker}`);
   mkdirSync(ROWS_DIR, { recursive: true });
   appendFileSync(ROWS_FILE, JSON.stringify({ ...row, at: Date.now() }) + "\n");
   console.log(`\n${formatTable([row])}\n`);
@@ -275,8 +282,13 @@ function readRows(): Row[] {
     return [];
   }
   const now = Date.now();
-  return text.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l))
-    .filter((r: Row & { at: number }) => now - r.at < STALE_MS);
+  const latest = new Map<string, Row>();
+  for (const line of text.split("\n")) {
+    if (line.trim() === "") continue;
+    const row = JSON.parse(line) as Row & { at: number };
+    if (now - row.at < STALE_MS) latest.set(`${row.scenario}/${row.broker}`, row);
+  }
+  return [...latest.values()];
 }
 
 function count(n: number): string {
@@ -341,8 +353,9 @@ export function describeFault(
   describeUnless(skip, `faults: ${scenario} (${broker})`, () => {
     after(() => {
       if (skip) return; // Bun runs the hooks of a skipped suite
-      const done = readRows().some((r) => r.scenario === scenario && r.broker === broker);
-      if (!done) recordRow(row("FAILED before counting (see the error above)"));
+      if (!recorded.has(`${scenario}/${broker}`)) {
+        recordRow(row("FAILED before counting (see the error above)"));
+      }
       printSummaryIfComplete();
     });
     fn();
