@@ -209,9 +209,12 @@ export class Worker {
   async #handleDelivery(delivery: Delivery): Promise<void> {
     const { config, logger } = this.server;
     const body = delivery.body;
-    if (body.length > config.maxMessageBytes) {
+    // The limit is in bytes (UTF-8, as on the wire); a body of up to a third of it in
+    // characters cannot exceed it, so most bodies are never counted.
+    const size = body.length * 3 > config.maxMessageBytes ? utf8Length(body) : 0;
+    if (size > config.maxMessageBytes) {
       const reason =
-        `Message of ${body.length} bytes exceeds the limit of ${config.maxMessageBytes} bytes`;
+        `Message of ${size} bytes exceeds the limit of ${config.maxMessageBytes} bytes`;
       await this.#recordBadMessage(body, reason);
       await delivery.reject(reason);
       return;
@@ -436,6 +439,21 @@ function describe(results: TaskResult[]): string {
   } catch {
     return "[]";
   }
+}
+
+/** The UTF-8 size of `text` in bytes (as `TextEncoder` would encode it), without encoding it. */
+function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 4; // a surrogate pair
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
 }
 
 function preview(body: string): string {

@@ -111,11 +111,17 @@ function badMessages(): Bad[] {
     (_u, i) => `${garbage[i % garbage.length]}${i % 2 ? "" : " ".repeat(i % 7)}`,
     { kind: "dead", reason: "unmarshal", failure: false },
   );
-  // Too large for the worker's limit.
+  // Too large for the worker's limit; one in five in two-byte characters, fewer characters
+  // than the limit but more bytes.
   add(
     "huge body",
     50,
-    (u) => message(u, "noop", arg("string", `"${"x".repeat(MAX_MESSAGE_BYTES + 1000)}"`)),
+    (u, i) =>
+      message(
+        u,
+        "noop",
+        arg("string", `"${i % 5 ? "x".repeat(MAX_MESSAGE_BYTES + 1000) : "é".repeat(40_000)}"`),
+      ),
     { kind: "dead", reason: "size", failure: true },
   );
   // Nested past the JSON decoder's depth limit (Go's limit is 10,000; ours is 1,000).
@@ -205,6 +211,10 @@ function badMessages(): Bad[] {
     kind: "unknown",
   });
   return out;
+}
+
+function utf8Length(text: string): number {
+  return new TextEncoder().encode(text).length;
 }
 
 function shuffle<T>(items: T[]): T[] {
@@ -368,7 +378,9 @@ for (const kind of ["redis", "amqp"] as const) {
             mismatches.push(`${b.category} ${b.uuid}: ${why} (${JSON.stringify(state)})`);
           if (e.kind === "dead" && e.failure) {
             const prefix = e.reason === "size"
-              ? `Message of ${b.body.length} bytes exceeds the limit of ${MAX_MESSAGE_BYTES} bytes`
+              ? `Message of ${
+                utf8Length(b.body)
+              } bytes exceeds the limit of ${MAX_MESSAGE_BYTES} bytes`
               : `Could not unmarshal '`;
             if (state?.State !== "FAILURE" || !state.Error.startsWith(prefix)) {
               wrong(`expected FAILURE "${prefix}…"`);
