@@ -111,7 +111,7 @@ export class AMQPBackend implements Backend {
 
   async #publishState(signature: Signature, state: TaskState): Promise<void> {
     this.#checkOpen();
-    const body = new TextEncoder().encode(encodeTaskState(state));
+    const body = encodeTaskState(state);
     const targets = [this.#plan(signature.uuid)];
     const final = state.state === "SUCCESS" || state.state === "FAILURE";
     if (final && signature.groupUUID && signature.groupTaskCount) {
@@ -202,7 +202,7 @@ export class AMQPBackend implements Backend {
     this.#checkOpen();
     const plan = chordQueuePlan(groupUUID, this.#expiresMs);
     const token = crypto.randomUUID();
-    const body = new TextEncoder().encode(token);
+    const body = token;
     return await this.#session.run(async (s, attempt) => {
       await s.declareQueue(plan, this.#expiresMs / 2);
       try {

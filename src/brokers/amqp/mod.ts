@@ -15,7 +15,6 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
 import type { ChannelModel, ConsumeMessage } from "amqplib";
 import type { Broker, ConsumeOptions, Delivery } from "../../broker.ts";
 import type { Config } from "../../config.ts";
@@ -164,13 +163,14 @@ export class AMQPBroker implements Broker {
   #publish(signature: Signature): Promise<void> {
     this.#checkOpen();
     this.adjustRoutingKey(signature);
-    const body = Buffer.from(encodeSignature(signature), "utf8");
+    const body = encodeSignature(signature);
     const routingKey = signature.routingKey;
     const t = this.#topology;
     const target = this.#publishPlan(routingKey);
     const eta = etaUnixNanos(signature);
     const aheadNs = eta === null ? 0n : eta - BigInt(Date.now()) * 1_000_000n;
-    const headers = toTable(signature.headers);
+    // Empty headers are not sent (as Go's client does): no table for them.
+    const headers = isEmpty(signature.headers) ? null : toTable(signature.headers);
     if (aheadNs <= 0n) {
       const properties: PublishProperties = {
         contentType: JSON_TYPE,
@@ -349,6 +349,11 @@ export function toTable(
   const table: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(headers ?? {})) table[key] = toField(value);
   return table;
+}
+
+function isEmpty(headers: Record<string, unknown> | null | undefined): boolean {
+  for (const _ in headers) return false;
+  return true;
 }
 
 function toField(value: unknown): unknown {

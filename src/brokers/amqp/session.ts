@@ -26,6 +26,9 @@ import type { QueuePlan } from "./topology.ts";
 
 const DECLARED_LIMIT = 20_000;
 
+/** `run`'s default options (one object, not one per call). */
+const RETRY: { retry?: boolean } = Object.freeze({ retry: true });
+
 /** Message properties, in our own terms. */
 export interface PublishProperties {
   /** `content-type`. */
@@ -92,11 +95,14 @@ export interface SessionScope {
    * declaration is still fresh.
    */
   declareQueue(plan: QueuePlan, maxAgeMs?: number): Promise<void> | undefined;
-  /** Publishes and waits for RabbitMQ's confirm. */
+  /**
+   * Publishes and waits for RabbitMQ's confirm. A string body is sent as UTF-8, encoded at the
+   * moment of publishing (no buffer is kept while the confirm is awaited).
+   */
   publish(
     exchange: string,
     routingKey: string,
-    body: Uint8Array,
+    body: Uint8Array | string,
     properties: PublishProperties,
   ): Promise<void>;
   /** Forgets a declaration (after deleting the queue). */
@@ -142,7 +148,7 @@ export class Session {
    */
   run<T>(
     operation: (scope: SessionScope, attempt: number) => Promise<T>,
-    options: { retry?: boolean } = {},
+    options: { retry?: boolean } = RETRY,
   ): Promise<T> {
     const started = Date.now();
     const live = this.#current;
@@ -359,12 +365,13 @@ function publishConfirmed(
   ch: ConfirmChannel,
   exchange: string,
   routingKey: string,
-  body: Uint8Array,
+  body: Uint8Array | string,
   properties: PublishProperties,
 ): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     try {
-      ch.publish(exchange, routingKey, toBuffer(body), toOptions(properties), (err) => {
+      const content = typeof body === "string" ? encodeScratch(body) : toBuffer(body);
+      ch.publish(exchange, routingKey, content, toOptions(properties), (err) => {
         if (!err) return resolve();
         if (String(err?.message ?? err) !== "message nacked") {
           return reject(new AMQPError(`Publish failed: ${describeError(err)}`, { cause: err }));
@@ -375,6 +382,21 @@ function publishConfirmed(
       reject(new AMQPError(`Publish failed: ${describeError(error)}`, { cause: error }));
     }
   });
+}
+
+let scratch = Buffer.allocUnsafe(64 * 1024);
+
+/**
+ * `text` as UTF-8 in a buffer shared by every publish, valid until the next call: amqplib copies
+ * a message's content into its frames before `publish` returns, so no buffer per message is
+ * needed (on Bun each one is garbage-collector work while thousands of publishes are in flight).
+ */
+function encodeScratch(text: string): Buffer {
+  if (text.length * 3 > scratch.length) {
+    const length = Buffer.byteLength(text, "utf8");
+    if (length > scratch.length) scratch = Buffer.allocUnsafe(Math.max(length, scratch.length * 2));
+  }
+  return scratch.subarray(0, scratch.write(text, 0, "utf8"));
 }
 
 /** A Node Buffer of the bytes (amqplib wants a Buffer): the same one, or a view. */
