@@ -33,6 +33,8 @@ class NotStartedError extends Error {
 
 const MAX_REQUEUE_DELAY_MS = 30_000;
 const MAX_BACKOFF_ENTRIES = 10_000;
+/** A consume that ran this long before it failed had recovered: the back-off starts over. */
+const RECOVERED_AFTER_MS = 10_000;
 
 /** Processes tasks from one queue with a bounded concurrency. */
 export class Worker {
@@ -158,6 +160,8 @@ export class Worker {
   async #consumeUntilStopped(): Promise<void> {
     let backoffSeconds = 0;
     while (!this.#stopFetching.signal.aborted) {
+      const began = Date.now();
+      let delivered = false;
       try {
         await this.server.broker.consume(
           {
@@ -166,11 +170,17 @@ export class Worker {
             consumerTag: this.consumerTag,
             signal: this.#stopFetching.signal,
           },
-          (delivery) => this.#track(this.#handle(delivery)),
+          (delivery) => {
+            delivered = true;
+            this.#track(this.#handle(delivery));
+          },
         );
         backoffSeconds = 0;
       } catch (error) {
         this.#reportBrokerError(error);
+        // A consume that got going (it delivered, or it lasted) ended a run of failures: the
+        // back-off starts over, so outages far apart do not add up (Go's never resets).
+        if (delivered || Date.now() - began >= RECOVERED_AFTER_MS) backoffSeconds = 0;
         backoffSeconds = fibonacciNext(backoffSeconds);
         this.server.logger.warn(`Retrying in ${backoffSeconds} seconds`);
         await sleep(backoffSeconds * 1000, this.#stopFetching.signal);
