@@ -11,6 +11,14 @@ import { fileURLToPath } from "node:url";
 import { decodeSignature, encodeSignature, newSignature, Server, silentLogger } from "../../mod.ts";
 import { RedisBackend, RedisBroker } from "../../src/redis.ts";
 import { formatGoTimeNanos } from "../../src/go_time.ts";
+import {
+  encodeTaskState,
+  failureState,
+  pendingState,
+  retryState,
+  startedState,
+  successState,
+} from "../../src/state.ts";
 import { waitFor } from "../helpers.ts";
 import {
   deleteRedisKeys,
@@ -100,6 +108,44 @@ describe("redis interop with Go machinery's bytes", { skip }, () => {
     assert.equal(stored, vectors.task_states["state success"].replace(V1_UUID, uuid));
     const ttl = await redis.ttl(uuid);
     assert.ok(ttl > 290 && ttl <= 300, `TTL ${ttl}`);
+  });
+
+  it("merges states into Go's bytes, in order, for any UUID, result and error", async () => {
+    const backend = server.backend as RedisBackend;
+    const odd = `task_${crypto.randomUUID()}"<&>\u2028\\`;
+    const plain = taskUUID();
+    written.push(odd, plain);
+    const createdAt = "2024-02-29T23:59:59.123456789+05:30";
+    for (const uuid of [odd, plain]) {
+      const sig = newSignature("add", [], { uuid });
+      const pending = { ...pendingState(sig), taskName: 'na"me<', createdAt };
+      await redis.set(uuid, encodeTaskState(pending), "EX", 300);
+      // RECEIVED and STARTED in one turn (one script call), then SUCCESS, each merged.
+      await Promise.all([backend.setStateReceived(sig), backend.setStateStarted(sig)]);
+      const merged = { taskName: pending.taskName, createdAt };
+      assert.equal(await redis.get(uuid), encodeTaskState({ ...startedState(sig), ...merged }));
+      const results = [{ type: "string", value: 'x"\u2029' }, { type: "int64", value: 7 }];
+      await backend.setStateSuccess(sig, results);
+      assert.equal(
+        await redis.get(uuid),
+        encodeTaskState({ ...successState(sig, results), ...merged }),
+      );
+      await backend.setStateFailure(sig, 'boom <"quoted">');
+      assert.equal(
+        await redis.get(uuid),
+        encodeTaskState({ ...failureState(sig, 'boom <"quoted">'), ...merged }),
+      );
+      // Nothing stored: the state's own (empty) name and the zero time.
+      await redis.del(uuid);
+      await backend.setStateRetry(sig);
+      assert.equal(await redis.get(uuid), encodeTaskState(retryState(sig)));
+    }
+    await assert.rejects(
+      backend.setStateSuccess(newSignature("add", [], { uuid: plain }), [
+        { type: "float64", value: NaN },
+      ]),
+      /json: unsupported value/,
+    );
   });
 
   it("publishes Go's bytes with RPUSH and writes Go's PENDING state", async () => {

@@ -31,6 +31,7 @@ import {
   decodeGroupMeta,
   decodeTaskState,
   encodeGroupMeta,
+  encodeResults,
   encodeTaskState,
   failureState,
   newGroupMeta,
@@ -42,6 +43,7 @@ import {
   type TaskResult,
   type TaskState,
 } from "../../state.ts";
+import { parseGoTime, ZERO_TIME } from "../../go_time.ts";
 import { redactPassword } from "../../urls.ts";
 import { closeRedis, openRedis, throttledStderr } from "../../brokers/redis/connection.ts";
 import { defineScripts, runScript } from "../../brokers/redis/scripts.ts";
@@ -49,6 +51,7 @@ import { withChordMutex } from "./chord_mutex.ts";
 import {
   BACKEND_SCRIPTS,
   GROUP_COMPLETED,
+  MERGE_ARGS_PER_KEY,
   MERGE_STATES,
   SET_MANY,
   TRIGGER_CHORD,
@@ -85,14 +88,18 @@ export class RedisBackend implements Backend {
       ...items.map((i) => i.value),
     ]);
   });
-  readonly #merges = new Batcher<{ uuid: string; pieces: string[] }>(async (items) => {
+  readonly #merges = new Batcher<string[]>(async (items) => {
     const client = await this.#redis();
-    await runScript(
-      client,
-      MERGE_STATES,
-      items.map((i) => i.uuid),
-      [this.#ttl, ...items.flatMap((i) => i.pieces)],
-    );
+    const keys: string[] = new Array(items.length);
+    const args: (string | number)[] = new Array(1 + items.length * MERGE_ARGS_PER_KEY);
+    args[0] = this.#ttl;
+    let k = 1;
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i];
+      keys[i] = item[0];
+      for (let j = 1; j <= MERGE_ARGS_PER_KEY; j++) args[k++] = item[j];
+    }
+    await runScript(client, MERGE_STATES, keys, args);
   });
 
   /** Makes a backend for `url` (`redis://`, `rediss://`, `redis+socket://`); connects lazily. */
@@ -217,13 +224,13 @@ export class RedisBackend implements Backend {
    * the writes of one event-loop turn share one script call.
    */
   #merge(state: TaskState): Promise<void> {
-    let pieces: string[];
+    let tokens: string[];
     try {
-      pieces = splitState(state);
+      tokens = mergeTokens(state);
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#merges.add({ uuid: state.taskUUID, pieces });
+    return this.#merges.add(tokens);
   }
 
   async getState(taskUUID: string): Promise<TaskState> {
@@ -262,27 +269,36 @@ export class RedisBackend implements Backend {
   }
 }
 
+const ZERO_TIME_TOKEN = quoteGo(ZERO_TIME);
+
 /**
- * Go's bytes for a state, cut around its TaskName and CreatedAt tokens:
- * `[prefix, name token, middle, time token, suffix]`, so the merge script can put the stored
- * state's tokens in their place.
+ * The key and the tokens `MERGE_STATES` builds Go's bytes for `state` from:
+ * `[key, TaskUUID token, state, Results JSON, Error token, TaskName token, CreatedAt token]`,
+ * with `""` for the tokens the script can make itself (the key quoted, `""`, the zero time).
+ * Together they give exactly `encodeTaskState(state)` (the script replaces the last two with
+ * the stored state's, when there is one), and they throw where it throws.
  */
-export function splitState(state: TaskState): [string, string, string, string, string] {
-  const json = encodeTaskState(state);
-  const nameKey = ',"TaskName":';
-  const timeKey = ',"CreatedAt":';
-  const nameAt = json.indexOf(nameKey) + nameKey.length;
-  const nameToken = quoteGo(state.taskName ?? "");
-  const timeAt = json.lastIndexOf(timeKey) + timeKey.length;
-  const timeToken = json.slice(timeAt, json.indexOf('"', timeAt + 1) + 1);
-  if (!json.startsWith(nameToken, nameAt) || nameAt < nameKey.length) {
-    throw new Error(`Unexpected state encoding: ${json}`);
+export function mergeTokens(state: TaskState): string[] {
+  const uuid = state.taskUUID ?? "";
+  const uuidToken = quoteGo(uuid);
+  const name = state.taskName ? quoteGo(state.taskName) : "";
+  let created = "";
+  if (state.createdAt && state.createdAt !== ZERO_TIME) {
+    parseGoTime(state.createdAt); // throws as encodeTaskState does
+    created = quoteGo(state.createdAt);
+  }
+  if ((state.ttl ?? 0) !== 0) throw new RangeError(`A merged state has TTL 0, not ${state.ttl}`);
+  const stateName = state.state ?? "";
+  if (quoteGo(stateName) !== `"${stateName}"`) {
+    throw new RangeError(`Unexpected state name: ${stateName}`);
   }
   return [
-    json.slice(0, nameAt),
-    nameToken,
-    json.slice(nameAt + nameToken.length, timeAt),
-    timeToken,
-    json.slice(timeAt + timeToken.length),
+    uuid,
+    uuidToken === `"${uuid}"` ? "" : uuidToken,
+    stateName,
+    encodeResults(state.results ?? null),
+    quoteGo(state.error ?? ""),
+    name,
+    created === ZERO_TIME_TOKEN ? "" : created,
   ];
 }

@@ -23,36 +23,6 @@ local function string_at(s, i)
 end
 `;
 
-/**
- * Writes a state, keeping the TaskName and CreatedAt of the stored one (Go's merge): GET, then
- * SET … EX, atomically. The new state comes in pieces around its TaskName and CreatedAt tokens.
- * KEYS: task UUID. ARGV: prefix, default name token, middle, default time token, suffix, ttl.
- */
-export const MERGE_STATE: ScriptDef = {
-  name: "machineryMergeState",
-  keys: 1,
-  lua: `
-${STRING_AT}
-local name, created = ARGV[2], ARGV[4]
-local old = redis.call('GET', KEYS[1])
-if old then
-  local _, e = string.find(old, '"TaskName":', 1, true)
-  if e then name = string_at(old, e + 1) or name end
-  local last
-  local pos = 1
-  while true do
-    local _, e2 = string.find(old, '"CreatedAt":', pos, true)
-    if not e2 then break end
-    last = e2
-    pos = e2 + 1
-  end
-  if last then created = string_at(old, last + 1) or created end
-end
-redis.call('SET', KEYS[1], ARGV[1] .. name .. ARGV[3] .. created .. ARGV[5], 'EX', ARGV[6])
-return 1
-`,
-};
-
 /** `SET key value EX ttl` for many keys. KEYS: the keys. ARGV: ttl, then the values in order. */
 export const SET_MANY: ScriptDef = {
   name: "machinerySetMany",
@@ -63,34 +33,56 @@ return #KEYS
 `,
 };
 
+/** How many ARGV entries {@linkcode MERGE_STATES} takes per key. */
+export const MERGE_ARGS_PER_KEY = 6;
+
 /**
- * MERGE_STATE for many tasks in one call. KEYS: the task UUIDs. ARGV: ttl, then five pieces per
- * key, in key order.
+ * Writes task states with Go's merge (the TaskName and CreatedAt of the stored state are kept):
+ * GET, then SET … EX, for each key in order, atomically. The script assembles Go's bytes
+ * (`{"TaskUUID":…,"TaskName":…,"State":"…","Results":…,"Error":…,"CreatedAt":…,"TTL":0}`)
+ * from small tokens, so a state costs a few short arguments instead of its whole JSON. A key
+ * that appears again in the same call reuses the tokens just written instead of reading them
+ * back (they are the ones a GET would find).
+ * KEYS: the task UUIDs (a key may repeat; its writes happen in order). ARGV: ttl, then six
+ * tokens per key, in key order: the TaskUUID token (`""`: the key, quoted), the state name,
+ * the Results JSON, the Error token, the TaskName token used when nothing is stored (`""`:
+ * `""`), the CreatedAt token used when nothing is stored (`""`: the zero time).
  */
 export const MERGE_STATES: ScriptDef = {
-  name: "machineryMergeStates",
+  name: "machineryMergeStates2",
   keys: -1,
   lua: `
 ${STRING_AT}
 local ttl = ARGV[1]
+local names, times = {}, {}
 for i, key in ipairs(KEYS) do
-  local a = 1 + (i - 1) * 5
-  local name, created = ARGV[a + 2], ARGV[a + 4]
-  local old = redis.call('GET', key)
-  if old then
-    local _, e = string.find(old, '"TaskName":', 1, true)
-    if e then name = string_at(old, e + 1) or name end
-    local last
-    local pos = 1
-    while true do
-      local _, e2 = string.find(old, '"CreatedAt":', pos, true)
-      if not e2 then break end
-      last = e2
-      pos = e2 + 1
+  local a = 1 + (i - 1) * 6
+  local name, created = names[key], times[key]
+  if not name then
+    name, created = ARGV[a + 5], ARGV[a + 6]
+    if name == '' then name = '""' end
+    if created == '' then created = '"0001-01-01T00:00:00Z"' end
+    local old = redis.call('GET', key)
+    if old then
+      local _, e = string.find(old, '"TaskName":', 1, true)
+      if e then name = string_at(old, e + 1) or name end
+      local last
+      local pos = 1
+      while true do
+        local _, e2 = string.find(old, '"CreatedAt":', pos, true)
+        if not e2 then break end
+        last = e2
+        pos = e2 + 1
+      end
+      if last then created = string_at(old, last + 1) or created end
     end
-    if last then created = string_at(old, last + 1) or created end
+    names[key], times[key] = name, created
   end
-  redis.call('SET', key, ARGV[a + 1] .. name .. ARGV[a + 3] .. created .. ARGV[a + 5], 'EX', ttl)
+  local uuid = ARGV[a + 1]
+  if uuid == '' then uuid = '"' .. key .. '"' end
+  redis.call('SET', key, '{"TaskUUID":' .. uuid .. ',"TaskName":' .. name .. ',"State":"' ..
+    ARGV[a + 2] .. '","Results":' .. ARGV[a + 3] .. ',"Error":' .. ARGV[a + 4] ..
+    ',"CreatedAt":' .. created .. ',"TTL":0}', 'EX', ttl)
 end
 return #KEYS
 `,
@@ -172,7 +164,6 @@ return 1
 
 /** Every backend script. */
 export const BACKEND_SCRIPTS: ScriptDef[] = [
-  MERGE_STATE,
   MERGE_STATES,
   SET_MANY,
   GROUP_COMPLETED,
