@@ -32,15 +32,22 @@ export class TimeParseError extends Error {
  */
 export function formatGoTime(date: Date): string {
   const ms = date.getTime();
+  // A sender stamps many tasks in the same millisecond, and toISOString is slow: reuse the text.
+  if (ms === lastFormattedMs) return lastFormattedText;
   if (Number.isNaN(ms)) throw new RangeError("Invalid date");
   const iso = date.toISOString();
   if (iso.length !== 24) {
     throw new RangeError("Time.MarshalJSON: year outside of range [0,9999]");
   }
   const frac = iso.slice(20, 23);
-  if (frac === "000") return iso.slice(0, 19) + "Z";
-  return iso.slice(0, 20) + trimZeros(frac) + "Z";
+  const text = frac === "000" ? iso.slice(0, 19) + "Z" : iso.slice(0, 20) + trimZeros(frac) + "Z";
+  lastFormattedMs = ms;
+  lastFormattedText = text;
+  return text;
 }
+
+let lastFormattedMs = NaN;
+let lastFormattedText = "";
 
 /** Formats Unix nanoseconds as Go's RFC3339Nano text in UTC, keeping full nanosecond precision. */
 export function formatGoTimeNanos(unixNanos: bigint): string {
