@@ -323,14 +323,14 @@ for (const kind of ["redis", "amqp"] as const) {
           try {
             const out: { reason: string; body: string }[] = [];
             for (;;) {
-              const m = await ch.get(`${queue}.dead_letters`, { noAck: false });
+              // Taken for good: the queue is deleted at the end anyway (fast once empty).
+              const m = await ch.get(`${queue}.dead_letters`, { noAck: true });
               if (m === false) break;
               out.push({
                 reason: String(m.properties.headers?.["x-machinery-reason"] ?? ""),
                 body: m.content.toString("utf8"),
               });
             }
-            ch.nackAll(true);
             return out;
           } finally {
             await ch.close().catch(() => {});

@@ -45,7 +45,7 @@ const SCENARIO = "broker restart";
 /** Outages per broker. */
 const ROUNDS = { redis: 3, amqp: 5 };
 /** The longest the worker may take to pick up again once the broker is back. */
-const RESUME_LIMIT_MS = 5_000;
+const RESUME_LIMIT_MS = 7_000;
 /** At most this many tasks are sent (a batch of 10 every 50 ms while the outages go on). */
 const MAX_TASKS = 20_000;
 const run = promisify(execFile);
