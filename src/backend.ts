@@ -22,6 +22,13 @@ export interface Backend {
   setStateReceived(signature: Signature): Promise<void>;
   /** Writes STARTED (just before the call). */
   setStateStarted(signature: Signature): Promise<void>;
+  /**
+   * Optional: writes RECEIVED and then STARTED in one step, for a worker that decoded the
+   * arguments before recording RECEIVED and has nothing to do in between. Both states are
+   * written, in that order, as the two calls would write them; a backend that can do so for the
+   * cost of one write implements it, and the worker uses it when present.
+   */
+  setStateReceivedAndStarted?(signature: Signature): Promise<void>;
   /** Writes RETRY (a retry is scheduled). */
   setStateRetry(signature: Signature): Promise<void>;
   /** Writes SUCCESS with the task's results. */
