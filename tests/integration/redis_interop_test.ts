@@ -124,6 +124,8 @@ describe("redis interop with Go machinery's bytes", { skip }, () => {
       await Promise.all([backend.setStateReceived(sig), backend.setStateStarted(sig)]);
       const merged = { taskName: pending.taskName, createdAt };
       assert.equal(await redis.get(uuid), encodeTaskState({ ...startedState(sig), ...merged }));
+      await backend.setStateReceivedAndStarted(sig);
+      assert.equal(await redis.get(uuid), encodeTaskState({ ...startedState(sig), ...merged }));
       const results = [{ type: "string", value: 'x"\u2029' }, { type: "int64", value: 7 }];
       await backend.setStateSuccess(sig, results);
       assert.equal(

@@ -90,14 +90,18 @@ export class RedisBackend implements Backend {
   });
   readonly #merges = new Batcher<string[]>(async (items) => {
     const client = await this.#redis();
-    const keys: string[] = new Array(items.length);
-    const args: (string | number)[] = new Array(1 + items.length * MERGE_ARGS_PER_KEY);
+    let states = 0;
+    for (const item of items) states += item.length / (MERGE_ARGS_PER_KEY + 1);
+    const keys: string[] = new Array(states);
+    const args: (string | number)[] = new Array(1 + states * MERGE_ARGS_PER_KEY);
     args[0] = this.#ttl;
     let k = 1;
-    for (let i = 0; i < items.length; i++) {
-      const item = items[i];
-      keys[i] = item[0];
-      for (let j = 1; j <= MERGE_ARGS_PER_KEY; j++) args[k++] = item[j];
+    let n = 0;
+    for (const item of items) {
+      for (let at = 0; at < item.length; at += MERGE_ARGS_PER_KEY + 1) {
+        keys[n++] = item[at];
+        for (let j = 1; j <= MERGE_ARGS_PER_KEY; j++) args[k++] = item[at + j];
+      }
     }
     await runScript(client, MERGE_STATES, keys, args);
   });
@@ -207,6 +211,18 @@ export class RedisBackend implements Backend {
     return this.#merge(startedState(signature));
   }
 
+  /** RECEIVED then STARTED, both merged, in one script call. */
+  setStateReceivedAndStarted(signature: Signature): Promise<void> {
+    let tokens: string[];
+    try {
+      tokens = mergeTokens(receivedState(signature));
+      tokens.push(...mergeTokens(startedState(signature)));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#merges.add(tokens);
+  }
+
   setStateRetry(signature: Signature): Promise<void> {
     return this.#merge(retryState(signature));
   }
@@ -221,7 +237,8 @@ export class RedisBackend implements Backend {
 
   /**
    * Writes a state with Go's merge (TaskName and CreatedAt of the stored state) in a script;
-   * the writes of one event-loop turn share one script call.
+   * the writes of one event-loop turn share one script call. An item holds the tokens of one or
+   * more states, written in order.
    */
   #merge(state: TaskState): Promise<void> {
     let tokens: string[];
