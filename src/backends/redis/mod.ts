@@ -32,10 +32,9 @@ import {
   decodeTaskState,
   encodeGroupMeta,
   encodeResults,
-  encodeTaskState,
   failureState,
   newGroupMeta,
-  pendingState,
+  PENDING,
   receivedState,
   retryState,
   startedState,
@@ -43,17 +42,17 @@ import {
   type TaskResult,
   type TaskState,
 } from "../../state.ts";
-import { parseGoTime, ZERO_TIME } from "../../go_time.ts";
+import { formatGoTime, parseGoTime, ZERO_TIME } from "../../go_time.ts";
 import { redactPassword } from "../../urls.ts";
 import { closeRedis, openRedis, throttledStderr } from "../../brokers/redis/connection.ts";
-import { defineScripts, runScript } from "../../brokers/redis/scripts.ts";
+import { defineScripts, runScript, type ScriptDef } from "../../brokers/redis/scripts.ts";
 import { withChordMutex } from "./chord_mutex.ts";
 import {
   BACKEND_SCRIPTS,
   GROUP_COMPLETED,
   MERGE_ARGS_PER_KEY,
   MERGE_STATES,
-  SET_MANY,
+  SET_STATES,
   TRIGGER_CHORD,
 } from "./scripts.ts";
 import { Batcher } from "../../brokers/redis/batcher.ts";
@@ -81,14 +80,11 @@ export class RedisBackend implements Backend {
   readonly #onError: (error: Error) => void;
   #client?: Promise<Redis>;
   #closed?: Promise<void>;
-  readonly #sets = new Batcher<{ key: string; value: string }>(async (items) => {
-    const client = await this.#redis();
-    await runScript(client, SET_MANY, items.map((i) => i.key), [
-      this.#ttl,
-      ...items.map((i) => i.value),
-    ]);
-  });
-  readonly #merges = new Batcher<string[]>(async (items) => {
+  readonly #sets = new Batcher<string[]>((items) => this.#writeStates(SET_STATES, items));
+  readonly #merges = new Batcher<string[]>((items) => this.#writeStates(MERGE_STATES, items));
+
+  /** Runs MERGE_STATES or SET_STATES over items of `mergeTokens` (one or more states each). */
+  async #writeStates(script: ScriptDef, items: string[][]): Promise<void> {
     const client = await this.#redis();
     let states = 0;
     for (const item of items) states += item.length / (MERGE_ARGS_PER_KEY + 1);
@@ -103,8 +99,8 @@ export class RedisBackend implements Backend {
         for (let j = 1; j <= MERGE_ARGS_PER_KEY; j++) args[k++] = item[at + j];
       }
     }
-    await runScript(client, MERGE_STATES, keys, args);
-  });
+    await runScript(client, script, keys, args);
+  }
 
   /** Makes a backend for `url` (`redis://`, `rediss://`, `redis+socket://`); connects lazily. */
   constructor(url = "redis://127.0.0.1:6379", options: RedisBackendOptions = {}) {
@@ -198,9 +194,19 @@ export class RedisBackend implements Backend {
     return reply === 1;
   }
 
-  async setStatePending(signature: Signature): Promise<void> {
-    const state = pendingState(signature);
-    await this.#sets.add({ key: state.taskUUID, value: encodeTaskState(state) });
+  setStatePending(signature: Signature): Promise<void> {
+    const uuid = signature.uuid;
+    const uuidToken = quoteGo(uuid);
+    return this.#sets.add([
+      uuid,
+      uuidToken === `"${uuid}"` ? "" : uuidToken,
+      PENDING,
+      "null",
+      '""',
+      quoteGo(signature.name),
+      // Valid Go time text, made just now: no need to check it as mergeTokens does.
+      `"${formatGoTime(new Date())}"`,
+    ]);
   }
 
   setStateReceived(signature: Signature): Promise<void> {

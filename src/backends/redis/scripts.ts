@@ -23,15 +23,13 @@ local function string_at(s, i)
 end
 `;
 
-/** `SET key value EX ttl` for many keys. KEYS: the keys. ARGV: ttl, then the values in order. */
-export const SET_MANY: ScriptDef = {
-  name: "machinerySetMany",
-  keys: -1,
-  lua: `
-for i, key in ipairs(KEYS) do redis.call('SET', key, ARGV[i + 1], 'EX', ARGV[1]) end
-return #KEYS
-`,
-};
+/** The SET of one state from its tokens (in a loop over KEYS with `a`, `name`, `created`). */
+const SET_STATE = `
+  local uuid = ARGV[a + 1]
+  if uuid == '' then uuid = '"' .. key .. '"' end
+  redis.call('SET', key, '{"TaskUUID":' .. uuid .. ',"TaskName":' .. name .. ',"State":"' ..
+    ARGV[a + 2] .. '","Results":' .. ARGV[a + 3] .. ',"Error":' .. ARGV[a + 4] ..
+    ',"CreatedAt":' .. created .. ',"TTL":0}', 'EX', ttl)`;
 
 /** How many ARGV entries {@linkcode MERGE_STATES} takes per key. */
 export const MERGE_ARGS_PER_KEY = 6;
@@ -78,11 +76,28 @@ for i, key in ipairs(KEYS) do
     end
     names[key], times[key] = name, created
   end
-  local uuid = ARGV[a + 1]
-  if uuid == '' then uuid = '"' .. key .. '"' end
-  redis.call('SET', key, '{"TaskUUID":' .. uuid .. ',"TaskName":' .. name .. ',"State":"' ..
-    ARGV[a + 2] .. '","Results":' .. ARGV[a + 3] .. ',"Error":' .. ARGV[a + 4] ..
-    ',"CreatedAt":' .. created .. ',"TTL":0}', 'EX', ttl)
+${SET_STATE}
+end
+return #KEYS
+`,
+};
+
+/**
+ * Writes task states as they are, without a merge (PENDING: Go's `SetStatePending` is a plain
+ * `SET … EX`), from the same tokens as {@linkcode MERGE_STATES}.
+ * KEYS: the task UUIDs. ARGV: ttl, then six tokens per key, as for MERGE_STATES.
+ */
+export const SET_STATES: ScriptDef = {
+  name: "machinerySetStates",
+  keys: -1,
+  lua: `
+local ttl = ARGV[1]
+for i, key in ipairs(KEYS) do
+  local a = 1 + (i - 1) * 6
+  local name, created = ARGV[a + 5], ARGV[a + 6]
+  if name == '' then name = '""' end
+  if created == '' then created = '"0001-01-01T00:00:00Z"' end
+${SET_STATE}
 end
 return #KEYS
 `,
@@ -165,7 +180,7 @@ return 1
 /** Every backend script. */
 export const BACKEND_SCRIPTS: ScriptDef[] = [
   MERGE_STATES,
-  SET_MANY,
+  SET_STATES,
   GROUP_COMPLETED,
   TRIGGER_CHORD,
 ];
