@@ -17,7 +17,8 @@
  * decide the ratio. Every round is printed.
  *
  * Env: AMQP_URL (amqp://guest:guest@127.0.0.1:5672/), REDIS_URL (redis://127.0.0.1:6379),
- * BENCH_N (10000), BENCH_CONCURRENCY (100), BENCH_LATENCY_N (1000), BENCH_ROUNDS (5).
+ * BENCH_N (10000), BENCH_CONCURRENCY (100), BENCH_LATENCY_N (1000), BENCH_ROUNDS (5),
+ * BENCH_TIMEOUT_MS (120000: a run that takes longer fails the benchmark instead of hanging it).
  */
 import process from "node:process";
 import { Buffer } from "node:buffer";
@@ -39,6 +40,7 @@ const N = Number(process.env.BENCH_N || "10000");
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY || "100");
 const LATENCY_N = Number(process.env.BENCH_LATENCY_N || "1000");
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS || "5"));
+const TIMEOUT_MS = Number(process.env.BENCH_TIMEOUT_MS || "120000");
 const RUN = crypto.randomUUID().slice(0, 8);
 const runtime = "Deno" in globalThis ? "deno" : "bun";
 const exchange = `bench_exchange_${RUN}`;
@@ -67,6 +69,22 @@ function queueName(what: string): string {
   const q = `bench_${what}_${RUN}`;
   queues.push(q);
   return q;
+}
+
+/** Fails a run that does not finish in `TIMEOUT_MS` instead of hanging the benchmark. */
+async function withTimeout<T>(work: Promise<T>, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`Timed out after ${TIMEOUT_MS} ms: ${what}`)),
+      TIMEOUT_MS,
+    );
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -111,8 +129,7 @@ async function rawAmqplib(): Promise<number> {
       ),
     );
   }
-  await Promise.all(confirms);
-  await done;
+  await withTimeout(Promise.all(confirms).then(() => done), "raw amqplib run");
   const seconds = (performance.now() - start) / 1000;
   await sub.close();
   await subConn.close();
@@ -148,6 +165,13 @@ async function endToEnd(backend: Backend, what: string): Promise<number> {
     if (++ran === N) resolveDone();
   });
   const worker = server.newWorker("bench", CONCURRENCY);
+  // Broker and backend errors (an outage, say) make a round meaningless: count and report them.
+  let errors = 0;
+  let lastError = "";
+  worker.setErrorHandler((error) => {
+    errors++;
+    lastError = error.message;
+  });
   const launched = worker.launch();
   // Warm up: declarations and the consumer are in place before the clock starts.
   await server.sendTask(newSignature("noop", null));
@@ -156,8 +180,11 @@ async function endToEnd(backend: Backend, what: string): Promise<number> {
   const start = performance.now();
   const sends: Promise<unknown>[] = [];
   for (let i = 0; i < N; i++) sends.push(server.sendTask(newSignature("noop", null)));
-  await Promise.all(sends);
-  await done;
+  try {
+    await withTimeout(Promise.all(sends).then(() => done), `end-to-end run (${what})`);
+  } finally {
+    if (errors > 0) console.error(`${what}: ${errors} errors, the last: ${lastError}`);
+  }
   const seconds = (performance.now() - start) / 1000;
   await worker.quit();
   await launched;
@@ -272,6 +299,11 @@ try {
   );
   await redis?.close();
   console.log(`amqp end-to-end vs raw amqplib: ${ratio.toFixed(2)}x`);
+} catch (error) {
+  console.error(`Benchmark failed: ${error instanceof Error ? error.message : error}`);
+  process.exitCode = 1;
 } finally {
   await cleanup().catch(() => {});
 }
+// A failed run may leave connections open: do not wait for them.
+process.exit(process.exitCode ?? 0);
