@@ -241,6 +241,14 @@ export class Worker {
       await delivery.reject(reason);
       return;
     }
+    if (signature.name === "") {
+      // No worker can ever run a task without a name (`{}`, `null`): set it aside, do not loop.
+      const reason = `Message '${preview(body)}' names no task`;
+      logger.error(reason);
+      await this.#recordBadMessage(body, reason);
+      await delivery.reject(reason);
+      return;
+    }
     if (!this.server.isTaskRegistered(signature.name)) {
       await this.#handleUnregistered(delivery, signature);
       return;

@@ -159,6 +159,9 @@ describe("worker", () => {
           "x".repeat(20_000)
         }"}]}`,
         "[".repeat(5000),
+        "{}",
+        "null",
+        '{"UUID":"task_no_name","Args":null}',
       ];
       const good = newSignature("add", [
         { name: "", type: "int64", value: 1 },
@@ -181,6 +184,12 @@ describe("worker", () => {
       assert.match(reasons[1], /Signature\.Priority of type uint8/);
       assert.match(reasons[2], /exceeds the limit of 10000 bytes/);
       assert.match(reasons[3], /Could not unmarshal/);
+      assert.deepEqual(reasons.slice(4), [
+        "Message '{}' names no task",
+        "Message 'null' names no task",
+        `Message '{"UUID":"task_no_name","Args":null}' names no task`,
+      ]);
+      assert.equal((await backend.getState("task_no_name")).state, "FAILURE");
       const priorityState = await backend.getState("task_bad_priority");
       assert.equal(priorityState.state, "FAILURE");
       assert.match(priorityState.error, /uint8/);
