@@ -315,45 +315,30 @@ export class Worker {
       ? this.server.getRegisteredTask(signature.name)
       : undefined;
     if (!def) return;
-    // Decoding is pure, so it may come first: when it succeeds, a backend that can write
+    // Decoding is pure, so it comes first: with good arguments, a backend that can write
     // RECEIVED and STARTED in one step does (one round trip instead of two).
-    let values: unknown[] = [];
-    let argsError: unknown;
-    let decoded = false;
+    let values: unknown[] | undefined;
+    let argsError: ArgsError | undefined;
     try {
       values = decodeArgs(signature.args);
-      decoded = true;
     } catch (error) {
+      if (!(error instanceof ArgsError)) throw error;
       argsError = error;
     }
-    try {
-      if (decoded && backend.setStateReceivedAndStarted) {
-        await backend.setStateReceivedAndStarted(signature);
-      } else {
-        await backend.setStateReceived(signature);
-      }
-    } catch (error) {
-      throw new NotStartedError(
-        `Set state to 'received' for task ${signature.uuid} returned error: ${errorText(error)}`,
-      );
-    }
-    if (!decoded) {
-      if (!(argsError instanceof ArgsError)) throw argsError;
-      await this.#taskFailed(signature, argsError);
-      return;
-    }
-    if (!backend.setStateReceivedAndStarted) {
-      try {
-        await backend.setStateStarted(signature);
-      } catch (error) {
-        throw new NotStartedError(
-          `Set state to 'started' for task ${signature.uuid} returned error: ${errorText(error)}`,
-        );
-      }
+    const both = values !== undefined && backend.setStateReceivedAndStarted !== undefined;
+    await recordBeforeRun(
+      "received",
+      signature,
+      () =>
+        both ? backend.setStateReceivedAndStarted!(signature) : backend.setStateReceived(signature),
+    );
+    if (argsError) return this.#taskFailed(signature, argsError);
+    if (!both) {
+      await recordBeforeRun("started", signature, () => backend.setStateStarted(signature));
     }
     this.#preTaskHandler?.(signature);
     try {
-      await this.#runTask(def, signature, values);
+      await this.#runTask(def, signature, values!);
     } finally {
       this.#postTaskHandler?.(signature);
     }
@@ -462,6 +447,21 @@ export class Worker {
     } catch (error) {
       this.#reportBrokerError(error);
     }
+  }
+}
+
+/** Writes a state before the task runs; a failure there means the message must run later. */
+async function recordBeforeRun(
+  state: string,
+  signature: Signature,
+  write: () => Promise<void>,
+): Promise<void> {
+  try {
+    await write();
+  } catch (error) {
+    throw new NotStartedError(
+      `Set state to '${state}' for task ${signature.uuid} returned error: ${errorText(error)}`,
+    );
   }
 }
 
