@@ -178,18 +178,13 @@ export class AMQPBroker implements Broker {
         priority: signature.priority,
         headers,
       };
-      return this.#session.run((s) => {
-        // Declarations RabbitMQ already answered are not waited on: no extra turns per publish.
-        if (s.declareExchange(t.exchange, t.exchangeType) === undefined) {
-          if (s.declareQueue(target) === undefined) {
-            return s.publish(t.exchange, routingKey, body, properties);
-          }
-        }
-        return (async () => {
-          await s.declareExchange(t.exchange, t.exchangeType);
-          await s.declareQueue(target);
-          await s.publish(t.exchange, routingKey, body, properties);
-        })();
+      return this.#session.publish({
+        exchange: t.exchange,
+        exchangeType: t.exchangeType,
+        plan: target,
+        routingKey,
+        body,
+        properties,
       });
     }
     const delayMs = Number((aheadNs + 999_999n) / 1_000_000n);

@@ -168,6 +168,52 @@ export class Session {
     });
   }
 
+  /**
+   * Declares the exchange and the plan's queue (once per connection), publishes and waits for
+   * the confirm; retried like `run` after a lost connection. On an open connection whose
+   * declarations RabbitMQ already answered, this is one `basic.publish` holding one promise and
+   * one callback until the confirm: the least a publish can keep alive (thousands wait at once).
+   */
+  publish(job: PublishJob): Promise<void> {
+    const live = this.#current;
+    const ch = live?.confirmOpen;
+    if (this.#closed || live === undefined || live.closed || ch === undefined) {
+      return this.run((s) => publishJob(s, job));
+    }
+    const scope = live.scope ??= this.#scope(live);
+    if (
+      scope.declareExchange(job.exchange, job.exchangeType) !== undefined ||
+      scope.declareQueue(job.plan) !== undefined
+    ) {
+      return this.run((s) => publishJob(s, job));
+    }
+    const started = Date.now();
+    this.#running++;
+    return new Promise<void>((resolve, reject) => {
+      const confirmed = (err: unknown): void => {
+        this.#finished(undefined);
+        if (!err) return resolve();
+        const error = confirmError(err);
+        if (error instanceof PublishNackedError) return reject(error);
+        this.#retrying((s) => publishJob(s, job), RETRY, started, { error, live }).then(
+          resolve,
+          reject,
+        );
+      };
+      try {
+        ch.publish(
+          job.exchange,
+          job.routingKey,
+          content(job.body),
+          toOptions(job.properties),
+          confirmed,
+        );
+      } catch (error) {
+        confirmed(new AMQPError(`Publish failed: ${describeError(error)}`, { cause: error }));
+      }
+    });
+  }
+
   /** Counts an operation done; the last one lets a waiting `close` go on. */
   readonly #finished = <V>(value: V): V => {
     if (--this.#running === 0) this.#whenIdle?.();
@@ -360,6 +406,39 @@ export class Session {
   }
 }
 
+/** A publish for `Session.publish`: where it goes, what it declares first, what it sends. */
+export interface PublishJob {
+  /** The exchange, declared first (`""`: the default exchange, not declared). */
+  exchange: string;
+  /** The exchange type. */
+  exchangeType: string;
+  /** The queue declared (and bound) before publishing. */
+  plan: QueuePlan;
+  /** The routing key. */
+  routingKey: string;
+  /** The body: a string is sent as UTF-8. */
+  body: Uint8Array | string;
+  /** The message properties. */
+  properties: PublishProperties;
+}
+
+/** The declarations and the publish of a job, inside `run`. */
+async function publishJob(s: SessionScope, job: PublishJob): Promise<void> {
+  await s.declareExchange(job.exchange, job.exchangeType);
+  await s.declareQueue(job.plan);
+  await s.publish(job.exchange, job.routingKey, job.body, job.properties);
+}
+
+/** What a failed confirm means: a nack (RabbitMQ refused the message) or a lost channel. */
+function confirmError(err: unknown): Error {
+  if (String((err as Error)?.message ?? err) !== "message nacked") {
+    return err instanceof AMQPError
+      ? err
+      : new AMQPError(`Publish failed: ${describeError(err)}`, { cause: err });
+  }
+  return new PublishNackedError(`Failed delivery: RabbitMQ refused the message`);
+}
+
 /** Publishes on a confirm channel; resolves with RabbitMQ's ack, rejects on a nack. */
 function publishConfirmed(
   ch: ConfirmChannel,
@@ -370,18 +449,19 @@ function publishConfirmed(
 ): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     try {
-      const content = typeof body === "string" ? encodeScratch(body) : toBuffer(body);
-      ch.publish(exchange, routingKey, content, toOptions(properties), (err) => {
-        if (!err) return resolve();
-        if (String(err?.message ?? err) !== "message nacked") {
-          return reject(new AMQPError(`Publish failed: ${describeError(err)}`, { cause: err }));
-        }
-        reject(new PublishNackedError(`Failed delivery: RabbitMQ refused the message`));
+      ch.publish(exchange, routingKey, content(body), toOptions(properties), (err) => {
+        if (!err) resolve();
+        else reject(confirmError(err));
       });
     } catch (error) {
       reject(new AMQPError(`Publish failed: ${describeError(error)}`, { cause: error }));
     }
   });
+}
+
+/** The bytes amqplib sends for a body. */
+function content(body: Uint8Array | string): Buffer {
+  return typeof body === "string" ? encodeScratch(body) : toBuffer(body);
 }
 
 let scratch = Buffer.allocUnsafe(64 * 1024);
