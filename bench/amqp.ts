@@ -17,7 +17,7 @@
  * decide the ratio. Every round is printed.
  *
  * Env: AMQP_URL (amqp://guest:guest@127.0.0.1:5672/), REDIS_URL (redis://127.0.0.1:6379),
- * BENCH_N (10000), BENCH_CONCURRENCY (100), BENCH_LATENCY_N (1000), BENCH_ROUNDS (5),
+ * BENCH_N (10000), BENCH_CONCURRENCY (100), BENCH_LATENCY_N (1000), BENCH_ROUNDS (7),
  * BENCH_TIMEOUT_MS (120000: a run that takes longer fails the benchmark instead of hanging it).
  */
 import process from "node:process";
@@ -39,7 +39,7 @@ const REDIS_URL = process.env.REDIS_URL || "redis://127.0.0.1:6379";
 const N = Number(process.env.BENCH_N || "10000");
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY || "100");
 const LATENCY_N = Number(process.env.BENCH_LATENCY_N || "1000");
-const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS || "5"));
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS || "7"));
 const TIMEOUT_MS = Number(process.env.BENCH_TIMEOUT_MS || "120000");
 const RUN = crypto.randomUUID().slice(0, 8);
 const runtime = "Deno" in globalThis ? "deno" : "bun";
