@@ -64,24 +64,29 @@ function emptyState(uuid: string): TaskState {
   };
 }
 
-/** Each result's backend, so a chord's result can look at its group's metadata. */
-const backends = new WeakMap<AsyncResult, Backend>();
-/** The results whose last read found no state at all. */
-const missing = new WeakSet<AsyncResult>();
-
 /** The handle `sendTask` returns. `T` is the task's list of result values. */
 export class AsyncResult<T extends unknown[] = unknown[]> {
   /** The signature that was sent. */
   readonly signature: Signature;
   readonly #backend: Backend;
   #state: TaskState;
+  #missing = false;
 
   /** Wraps a sent signature. */
   constructor(signature: Signature, backend: Backend) {
     this.signature = signature;
     this.#backend = backend;
     this.#state = emptyState(signature.uuid);
-    backends.set(this, backend);
+  }
+
+  /** The result backend this result reads. */
+  get backend(): Backend {
+    return this.#backend;
+  }
+
+  /** True when the last read found no stored state at all (not yet, or no longer). */
+  get stateMissing(): boolean {
+    return this.#missing;
   }
 
   /**
@@ -92,10 +97,10 @@ export class AsyncResult<T extends unknown[] = unknown[]> {
     if (isCompleted(this.#state)) return this.#state;
     try {
       this.#state = await this.#backend.getState(this.signature.uuid);
-      missing.delete(this);
+      this.#missing = false;
     } catch (error) {
       if (!(error instanceof Error && error.name === "StateNotFoundError")) throw error;
-      missing.add(this);
+      this.#missing = true;
     }
     return this.#state;
   }
@@ -179,7 +184,7 @@ export class ChordAsyncResult<T extends unknown[] = unknown[]> {
       for (;;) {
         const values = await result.touch();
         if (values) break;
-        if (missing.has(result)) await this.#checkGroup();
+        if (result.stateMissing) await this.#checkGroup();
         await waiter.pause();
       }
     }
@@ -189,7 +194,7 @@ export class ChordAsyncResult<T extends unknown[] = unknown[]> {
   /** While a state is missing: rejects when the group's metadata is missing too. */
   async #checkGroup(): Promise<void> {
     const first = this.groupResults[0];
-    const backend = first && backends.get(first);
+    const backend = first?.backend;
     const group = first?.signature.groupUUID;
     if (!backend || !group) return;
     try {
