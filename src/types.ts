@@ -153,7 +153,7 @@ function intResult(n: bigint): number | bigint {
 /**
  * Go's `tasks.ReflectValue(type, value)`: checks a wire value against a type name and returns
  * the JS value ({@link ValueOf}). Also accepts plain JS numbers, bigints and `Uint8Array`s built
- * in process. Throws {@link TypeDecodeError} with Go's texts: `abc is not int64`,
+ * in memory; throws {@link TypeDecodeError} with Go's texts: `abc is not int64`,
  * `strconv.ParseInt: parsing "1.5": invalid syntax`, `map is not one of supported types`.
  * Narrow integers wrap silently as in Go; a slice given an object, a bool or a number is an error
  * (Go panics there).
