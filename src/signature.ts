@@ -101,28 +101,7 @@ export function newSignature(
   args?: Arg[] | null,
   fields?: Partial<Signature>,
 ): Signature {
-  return {
-    uuid: newTaskUUID(),
-    name,
-    routingKey: "",
-    eta: null,
-    groupUUID: "",
-    groupTaskCount: 0,
-    args: args ?? null,
-    headers: null,
-    priority: 0,
-    immutable: false,
-    retryCount: 0,
-    retryTimeout: 0,
-    onSuccess: null,
-    onError: null,
-    chordCallback: null,
-    brokerMessageGroupId: "",
-    sqsReceiptHandle: "",
-    stopTaskDeletionOnError: false,
-    ignoreWhenTaskNotRegistered: false,
-    ...fields,
-  };
+  return { ...zeroSignature(), uuid: newTaskUUID(), name, args: args ?? null, ...fields };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -424,6 +403,7 @@ export function decodeSignatureValue(obj: unknown): Signature {
   return sig;
 }
 
+/** Go's zero `Signature`: every string empty, every list and pointer null. */
 function zeroSignature(): Signature {
   return {
     uuid: "",
