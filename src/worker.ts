@@ -357,6 +357,9 @@ export class Worker {
       if (signature.retryCount > 0) return this.#taskRetry(signature);
       return this.#taskFailed(signature, error);
     }
+    // A task that returns after an abrupt quit (it may have stopped early because of it) is not
+    // recorded either: its message is not acked, so it runs again in full.
+    if (this.#abortTasks.signal.aborted) return;
     await this.#taskSucceeded(signature, results);
   }
 
