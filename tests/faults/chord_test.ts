@@ -7,19 +7,9 @@
  */
 import { it } from "node:test";
 import assert from "node:assert/strict";
-import {
-  type Broker,
-  type Chord,
-  newChord,
-  newGroup,
-  newSignature,
-  Server,
-  silentLogger,
-} from "../../mod.ts";
-import { RedisBackend, RedisBroker } from "../../src/redis.ts";
-import { AMQPBroker } from "../../src/amqp.ts";
+import { type Chord, newChord, newGroup, newSignature } from "../../mod.ts";
 import { waitFor } from "../helpers.ts";
-import { deleteAMQP, uniqueName, withChannel } from "../integration/amqp_support.ts";
+import { deleteAMQP, withChannel } from "../integration/amqp_support.ts";
 import {
   AMQP_URL,
   type Child,
@@ -27,12 +17,12 @@ import {
   deleteKeys,
   deletePrefix,
   describeFault,
+  faultRig,
   inBatches,
   killAll,
   readStates,
   recordRow,
   REDIS_URL,
-  redisClient,
   runCounts,
   signal,
   skipReason,
@@ -53,32 +43,10 @@ for (const kind of ["redis", "amqp"] as const) {
     it(`${CHORDS} chords of ${MEMBERS} over ${PROCESSES} processes: each callback once`, {
       timeout: 150_000,
     }, async () => {
-      const queue = uniqueName(`faults_chord_${kind}`);
-      const exchange = `${queue}_exchange`;
-      const keyPrefix = `${queue}:`;
-      const runsKey = `${keyPrefix}runs`;
-      const config = {
-        defaultQueue: queue,
-        resultsExpireIn: 600,
-        redis: { delayedTasksKey: `${keyPrefix}delayed_tasks` },
-        amqp: { exchange, bindingKey: queue },
-      };
-      const broker: Broker = kind === "redis"
-        ? new RedisBroker(REDIS_URL, { config, keyPrefix })
-        : new AMQPBroker({
-          urls: [AMQP_URL],
-          exchange,
-          defaultQueue: queue,
-          bindingKey: queue,
-          logger: silentLogger,
-        });
-      const server = new Server({
-        config,
-        broker,
-        backend: new RedisBackend(REDIS_URL, { config, keyPrefix }),
-        logger: silentLogger,
-      });
-      const redis = redisClient();
+      const { queue, exchange, keyPrefix, runsKey, server, redis } = faultRig(
+        kind,
+        "chord",
+      );
       const children: Child[] = [];
       const chords: Chord[] = Array.from({ length: CHORDS }, (_, i) =>
         newChord(

@@ -8,30 +8,23 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import {
   AsyncResult,
-  type Broker,
   ChordAsyncResult,
   MemoryBackend,
   newChord,
   newGroup,
   newSignature,
-  Server,
-  silentLogger,
   StateNotFoundError,
   TimeoutReachedError,
 } from "../../mod.ts";
-import { RedisBackend, RedisBroker } from "../../src/redis.ts";
-import { AMQPBroker } from "../../src/amqp.ts";
 import { waitFor } from "../helpers.ts";
-import { deleteAMQP, uniqueName } from "../integration/amqp_support.ts";
+import { deleteAMQP } from "../integration/amqp_support.ts";
 import {
-  AMQP_URL,
   countStates,
   deleteKeys,
   deletePrefix,
   describeFault,
+  faultRig,
   recordRow,
-  REDIS_URL,
-  redisClient,
   skipReason,
 } from "./support.ts";
 import registerFaultTasks from "./tasks.ts";
@@ -77,33 +70,11 @@ for (const kind of ["redis", "amqp"] as const) {
     it("states expire; the waiter of an expired chord gets an error", {
       timeout: 60_000,
     }, async () => {
-      const queue = uniqueName(`faults_expire_${kind}`);
-      const exchange = `${queue}_exchange`;
-      const keyPrefix = `${queue}:`;
-      const config = {
-        defaultQueue: queue,
+      const { queue, exchange, keyPrefix, server, redis } = faultRig(kind, "expire", {
         resultsExpireIn: 1,
         noUnixSignals: true,
-        redis: { delayedTasksKey: `${keyPrefix}delayed_tasks` },
-        amqp: { exchange, bindingKey: queue },
-      };
-      const broker: Broker = kind === "redis"
-        ? new RedisBroker(REDIS_URL, { config, keyPrefix })
-        : new AMQPBroker({
-          urls: [AMQP_URL],
-          exchange,
-          defaultQueue: queue,
-          bindingKey: queue,
-          logger: silentLogger,
-        });
-      const server = new Server({
-        config,
-        broker,
-        backend: new RedisBackend(REDIS_URL, { config, keyPrefix }),
-        logger: silentLogger,
       });
       registerFaultTasks(server);
-      const redis = redisClient();
       const uuids: string[] = [];
       const worker = server.newWorker("expiry", 10);
       worker.setErrorHandler(() => {});

@@ -7,11 +7,9 @@
  */
 import { it } from "node:test";
 import assert from "node:assert/strict";
-import { type Broker, newSignature, Server, type Signature, silentLogger } from "../../mod.ts";
-import { RedisBackend, RedisBroker } from "../../src/redis.ts";
-import { AMQPBroker } from "../../src/amqp.ts";
+import { newSignature, type Signature } from "../../mod.ts";
 import { waitFor } from "../helpers.ts";
-import { deleteAMQP, uniqueName } from "../integration/amqp_support.ts";
+import { deleteAMQP } from "../integration/amqp_support.ts";
 import {
   AMQP_URL,
   type Child,
@@ -19,11 +17,11 @@ import {
   deleteKeys,
   deletePrefix,
   describeFault,
+  faultRig,
   inBatches,
   killAll,
   recordRow,
   REDIS_URL,
-  redisClient,
   runCounts,
   signal,
   skipReason,
@@ -39,32 +37,7 @@ for (const kind of ["redis", "amqp"] as const) {
   const skip = await skipReason(kind);
   describeFault(SCENARIO, kind, skip, () => {
     it(`${TASKS} tasks, ${KILLS} kills: none lost`, { timeout: 150_000 }, async () => {
-      const queue = uniqueName(`faults_kill_${kind}`);
-      const exchange = `${queue}_exchange`;
-      const keyPrefix = `${queue}:`;
-      const runsKey = `${keyPrefix}runs`;
-      const config = {
-        defaultQueue: queue,
-        resultsExpireIn: 600,
-        redis: { delayedTasksKey: `${keyPrefix}delayed_tasks` },
-        amqp: { exchange, bindingKey: queue },
-      };
-      const broker: Broker = kind === "redis"
-        ? new RedisBroker(REDIS_URL, { config, keyPrefix })
-        : new AMQPBroker({
-          urls: [AMQP_URL],
-          exchange,
-          defaultQueue: queue,
-          bindingKey: queue,
-          logger: silentLogger,
-        });
-      const server = new Server({
-        config,
-        broker,
-        backend: new RedisBackend(REDIS_URL, { config, keyPrefix }),
-        logger: silentLogger,
-      });
-      const redis = redisClient();
+      const { queue, exchange, keyPrefix, runsKey, server, redis } = faultRig(kind, "kill");
       const children: Child[] = [];
       const vars = {
         FAULT_BROKER: kind,

@@ -15,18 +15,9 @@ import { it } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { connect } from "amqplib";
-import {
-  type Broker,
-  newSignature,
-  newTaskUUID,
-  Server,
-  type Signature,
-  silentLogger,
-} from "../../mod.ts";
-import { RedisBackend, RedisBroker } from "../../src/redis.ts";
-import { AMQPBroker } from "../../src/amqp.ts";
+import { newSignature, newTaskUUID, type Signature } from "../../mod.ts";
 import { waitFor } from "../helpers.ts";
-import { deleteAMQP, uniqueName } from "../integration/amqp_support.ts";
+import { deleteAMQP } from "../integration/amqp_support.ts";
 import {
   AMQP_URL,
   type Child,
@@ -34,11 +25,11 @@ import {
   deleteKeys,
   deletePrefix,
   describeFault,
+  faultRig,
   killAll,
   readStates,
   recordRow,
   REDIS_URL,
-  redisClient,
   signal,
   skipReason,
   startWorker,
@@ -231,31 +222,7 @@ for (const kind of ["redis", "amqp"] as const) {
     it("10,000 bad messages among 1,000 good ones: each has its outcome", {
       timeout: 150_000,
     }, async () => {
-      const queue = uniqueName(`faults_bad_${kind}`);
-      const exchange = `${queue}_exchange`;
-      const keyPrefix = `${queue}:`;
-      const config = {
-        defaultQueue: queue,
-        resultsExpireIn: 600,
-        redis: { delayedTasksKey: `${keyPrefix}delayed_tasks` },
-        amqp: { exchange, bindingKey: queue },
-      };
-      const broker: Broker = kind === "redis"
-        ? new RedisBroker(REDIS_URL, { config, keyPrefix })
-        : new AMQPBroker({
-          urls: [AMQP_URL],
-          exchange,
-          defaultQueue: queue,
-          bindingKey: queue,
-          logger: silentLogger,
-        });
-      const server = new Server({
-        config,
-        broker,
-        backend: new RedisBackend(REDIS_URL, { config, keyPrefix }),
-        logger: silentLogger,
-      });
-      const redis = redisClient();
+      const { queue, exchange, keyPrefix, server, redis } = faultRig(kind, "bad");
       const amqp = kind === "amqp" ? await connect(AMQP_URL) : undefined;
       amqp?.on("error", () => {});
       const children: Child[] = [];

@@ -13,7 +13,10 @@ import { Redis } from "ioredis";
 import { after } from "node:test";
 import { describeUnless, env } from "../helpers.ts";
 import { REDIS_URL, redisSkipReason } from "../integration/redis_support.ts";
-import { AMQP_URL, amqpSkipReason } from "../integration/amqp_support.ts";
+import { AMQP_URL, amqpSkipReason, uniqueName } from "../integration/amqp_support.ts";
+import { type Broker, type ConfigInput, Server, silentLogger } from "../../mod.ts";
+import { RedisBackend, RedisBroker } from "../../src/redis.ts";
+import { AMQPBroker } from "../../src/amqp.ts";
 
 export { AMQP_URL, REDIS_URL };
 
@@ -361,4 +364,62 @@ export function describeFault(
     fn();
   });
   if (skip) printSummaryIfComplete();
+}
+
+/** A server on a fresh queue of one broker, with the Redis backend, for one fault scenario. */
+export interface FaultRig {
+  queue: string;
+  exchange: string;
+  keyPrefix: string;
+  runsKey: string;
+  config: ConfigInput;
+  broker: Broker;
+  server: Server;
+  redis: Redis;
+}
+
+/**
+ * Builds what every scenario starts from: a unique queue (and AMQP exchange, Redis key prefix)
+ * named after `name`, the broker of `kind`, the Redis backend, a server and a Redis client.
+ */
+export function faultRig(
+  kind: "redis" | "amqp",
+  name: string,
+  extraConfig: ConfigInput = {},
+): FaultRig {
+  const queue = uniqueName(`faults_${name}_${kind}`);
+  const exchange = `${queue}_exchange`;
+  const keyPrefix = `${queue}:`;
+  const config: ConfigInput = {
+    defaultQueue: queue,
+    resultsExpireIn: 600,
+    ...extraConfig,
+    redis: { delayedTasksKey: `${keyPrefix}delayed_tasks` },
+    amqp: { exchange, bindingKey: queue },
+  };
+  const broker: Broker = kind === "redis"
+    ? new RedisBroker(REDIS_URL, { config, keyPrefix })
+    : new AMQPBroker({
+      urls: [AMQP_URL],
+      exchange,
+      defaultQueue: queue,
+      bindingKey: queue,
+      logger: silentLogger,
+    });
+  const server = new Server({
+    config,
+    broker,
+    backend: new RedisBackend(REDIS_URL, { config, keyPrefix }),
+    logger: silentLogger,
+  });
+  return {
+    queue,
+    exchange,
+    keyPrefix,
+    runsKey: `${keyPrefix}runs`,
+    config,
+    broker,
+    server,
+    redis: redisClient(),
+  };
 }
