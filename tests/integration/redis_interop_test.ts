@@ -137,6 +137,16 @@ describe("redis interop with Go machinery's bytes", { skip }, () => {
         await redis.get(uuid),
         encodeTaskState({ ...failureState(sig, 'boom <"quoted">'), ...merged }),
       );
+      // Stored by another client, CreatedAt first and far from the end: still found.
+      await redis.set(
+        uuid,
+        `{"CreatedAt":"${createdAt}","TaskName":"other","Error":"${"x".repeat(300)}"}`,
+      );
+      await backend.setStateStarted(sig);
+      assert.equal(
+        await redis.get(uuid),
+        encodeTaskState({ ...startedState(sig), taskName: "other", createdAt }),
+      );
       // Nothing stored: the state's own (empty) name and the zero time.
       await redis.del(uuid);
       await backend.setStateRetry(sig);

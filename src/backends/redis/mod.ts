@@ -50,7 +50,6 @@ import { withChordMutex } from "./chord_mutex.ts";
 import {
   BACKEND_SCRIPTS,
   GROUP_COMPLETED,
-  MERGE_ARGS_PER_KEY,
   MERGE_STATES,
   SET_STATES,
   TRIGGER_CHORD,
@@ -80,24 +79,20 @@ export class RedisBackend implements Backend {
   readonly #onError: (error: Error) => void;
   #client?: Promise<Redis>;
   #closed?: Promise<void>;
-  readonly #sets = new Batcher<string[]>((items) => this.#writeStates(SET_STATES, items));
-  readonly #merges = new Batcher<string[]>((items) => this.#writeStates(MERGE_STATES, items));
+  readonly #sets = new Batcher<[string, string]>((items) => this.#writeStates(SET_STATES, items));
+  readonly #merges = new Batcher<[string, string]>((items) =>
+    this.#writeStates(MERGE_STATES, items)
+  );
 
-  /** Runs MERGE_STATES or SET_STATES over items of `mergeTokens` (one or more states each). */
-  async #writeStates(script: ScriptDef, items: string[][]): Promise<void> {
+  /** Runs MERGE_STATES or SET_STATES over `[key, stateArg]` pairs, one script call. */
+  async #writeStates(script: ScriptDef, items: [string, string][]): Promise<void> {
     const client = await this.#redis();
-    let states = 0;
-    for (const item of items) states += item.length / (MERGE_ARGS_PER_KEY + 1);
-    const keys: string[] = new Array(states);
-    const args: (string | number)[] = new Array(1 + states * MERGE_ARGS_PER_KEY);
+    const keys: string[] = new Array(items.length);
+    const args: (string | number)[] = new Array(1 + items.length);
     args[0] = this.#ttl;
-    let k = 1;
-    let n = 0;
-    for (const item of items) {
-      for (let at = 0; at < item.length; at += MERGE_ARGS_PER_KEY + 1) {
-        keys[n++] = item[at];
-        for (let j = 1; j <= MERGE_ARGS_PER_KEY; j++) args[k++] = item[at + j];
-      }
+    for (let i = 0; i < items.length; i++) {
+      keys[i] = items[i][0];
+      args[i + 1] = items[i][1];
     }
     await runScript(client, script, keys, args);
   }
@@ -199,13 +194,10 @@ export class RedisBackend implements Backend {
     const uuidToken = quoteGo(uuid);
     return this.#sets.add([
       uuid,
-      uuidToken === `"${uuid}"` ? "" : uuidToken,
-      PENDING,
-      "null",
-      '""',
-      quoteGo(signature.name),
-      // Valid Go time text, made just now: no need to check it as mergeTokens does.
-      `"${formatGoTime(new Date())}"`,
+      // Valid Go time text, made just now: no need to check it as stateArg does.
+      `${PENDING}","Results":null,"Error":""\0${uuidToken === `"${uuid}"` ? "" : uuidToken}\0${
+        quoteGo(signature.name)
+      }\0"${formatGoTime(new Date())}"`,
     ]);
   }
 
@@ -217,16 +209,12 @@ export class RedisBackend implements Backend {
     return this.#merge(startedState(signature));
   }
 
-  /** RECEIVED then STARTED, both merged, in one script call. */
+  /**
+   * RECEIVED then STARTED, as one atomic write: no reader can see the RECEIVED state in
+   * between, so only STARTED is written (one merge instead of two).
+   */
   setStateReceivedAndStarted(signature: Signature): Promise<void> {
-    let tokens: string[];
-    try {
-      tokens = mergeTokens(receivedState(signature));
-      tokens.push(...mergeTokens(startedState(signature)));
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return this.#merges.add(tokens);
+    return this.#merge(startedState(signature));
   }
 
   setStateRetry(signature: Signature): Promise<void> {
@@ -243,17 +231,16 @@ export class RedisBackend implements Backend {
 
   /**
    * Writes a state with Go's merge (TaskName and CreatedAt of the stored state) in a script;
-   * the writes of one event-loop turn share one script call. An item holds the tokens of one or
-   * more states, written in order.
+   * the writes of one event-loop turn share one script call.
    */
   #merge(state: TaskState): Promise<void> {
-    let tokens: string[];
+    let arg: string;
     try {
-      tokens = mergeTokens(state);
+      arg = stateArg(state);
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#merges.add(tokens);
+    return this.#merges.add([state.taskUUID ?? "", arg]);
   }
 
   async getState(taskUUID: string): Promise<TaskState> {
@@ -292,16 +279,15 @@ export class RedisBackend implements Backend {
   }
 }
 
-const ZERO_TIME_TOKEN = quoteGo(ZERO_TIME);
-
 /**
- * The key and the tokens `MERGE_STATES` builds Go's bytes for `state` from:
- * `[key, TaskUUID token, state, Results JSON, Error token, TaskName token, CreatedAt token]`,
- * with `""` for the tokens the script can make itself (the key quoted, `""`, the zero time).
- * Together they give exactly `encodeTaskState(state)` (the script replaces the last two with
- * the stored state's, when there is one), and they throw where it throws.
+ * The argument `MERGE_STATES` and `SET_STATES` build Go's bytes for `state` from:
+ * `<State>","Results":<JSON>,"Error":<token>`, then, only when one of them is not the default,
+ * a NUL and the TaskUUID, TaskName and CreatedAt tokens separated by NULs (`""` for a default:
+ * the key quoted, `""`, the zero time). With the key it gives exactly `encodeTaskState(state)`
+ * (the merge replaces TaskName and CreatedAt with the stored state's, when there is one), and
+ * it throws where that throws.
  */
-export function mergeTokens(state: TaskState): string[] {
+export function stateArg(state: TaskState): string {
   const uuid = state.taskUUID ?? "";
   const uuidToken = quoteGo(uuid);
   const name = state.taskName ? quoteGo(state.taskName) : "";
@@ -315,13 +301,10 @@ export function mergeTokens(state: TaskState): string[] {
   if (quoteGo(stateName) !== `"${stateName}"`) {
     throw new RangeError(`Unexpected state name: ${stateName}`);
   }
-  return [
-    uuid,
-    uuidToken === `"${uuid}"` ? "" : uuidToken,
-    stateName,
-    encodeResults(state.results ?? null),
-    quoteGo(state.error ?? ""),
-    name,
-    created === ZERO_TIME_TOKEN ? "" : created,
-  ];
+  const mid = `${stateName}","Results":${encodeResults(state.results ?? null)},"Error":${
+    quoteGo(state.error ?? "")
+  }`;
+  const uuidPart = uuidToken === `"${uuid}"` ? "" : uuidToken;
+  if (uuidPart === "" && name === "" && created === "") return mid;
+  return `${mid}\0${uuidPart}\0${name}\0${created}`;
 }

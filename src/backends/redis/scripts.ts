@@ -23,60 +23,71 @@ local function string_at(s, i)
 end
 `;
 
-/** The SET of one state from its tokens (in a loop over KEYS with `a`, `name`, `created`). */
-const SET_STATE = `
-  local uuid = ARGV[a + 1]
-  if uuid == '' then uuid = '"' .. key .. '"' end
-  redis.call('SET', key, '{"TaskUUID":' .. uuid .. ',"TaskName":' .. name .. ',"State":"' ..
-    ARGV[a + 2] .. '","Results":' .. ARGV[a + 3] .. ',"Error":' .. ARGV[a + 4] ..
-    ',"CreatedAt":' .. created .. ',"TTL":0}', 'EX', ttl)`;
-
-/** How many ARGV entries {@linkcode MERGE_STATES} takes per key. */
-export const MERGE_ARGS_PER_KEY = 6;
+/**
+ * Splits one state argument (see `stateArg` in `mod.ts`) into Go's bytes around the merged
+ * fields: `mid` is `<State>","Results":…,"Error":…`; the optional tail after a NUL holds the
+ * TaskUUID, TaskName and CreatedAt tokens to use instead of the defaults (the key quoted, `""`,
+ * the zero time). NUL never occurs in our JSON tokens (Go escapes control characters).
+ */
+const PARSE_ARG = `
+local function parse_arg(key, arg)
+  local uuid, name, created = '"' .. key .. '"', '""', '"0001-01-01T00:00:00Z"'
+  local nul = string.find(arg, '\\0', 1, true)
+  if not nul then return arg, uuid, name, created end
+  local mid = string.sub(arg, 1, nul - 1)
+  local n2 = string.find(arg, '\\0', nul + 1, true)
+  local n3 = string.find(arg, '\\0', n2 + 1, true)
+  local u = string.sub(arg, nul + 1, n2 - 1)
+  local n = string.sub(arg, n2 + 1, n3 - 1)
+  local c = string.sub(arg, n3 + 1)
+  if u ~= '' then uuid = u end
+  if n ~= '' then name = n end
+  if c ~= '' then created = c end
+  return mid, uuid, name, created
+end
+local function state_json(uuid, name, mid, created)
+  return '{"TaskUUID":' .. uuid .. ',"TaskName":' .. name .. ',"State":"' .. mid ..
+    ',"CreatedAt":' .. created .. ',"TTL":0}'
+end
+`;
 
 /**
  * Writes task states with Go's merge (the TaskName and CreatedAt of the stored state are kept):
  * GET, then SET … EX, for each key in order, atomically. The script assembles Go's bytes
  * (`{"TaskUUID":…,"TaskName":…,"State":"…","Results":…,"Error":…,"CreatedAt":…,"TTL":0}`)
- * from small tokens, so a state costs a few short arguments instead of its whole JSON. A key
- * that appears again in the same call reuses the tokens just written instead of reading them
- * back (they are the ones a GET would find).
- * KEYS: the task UUIDs (a key may repeat; its writes happen in order). ARGV: ttl, then six
- * tokens per key, in key order: the TaskUUID token (`""`: the key, quoted), the state name,
- * the Results JSON, the Error token, the TaskName token used when nothing is stored (`""`:
- * `""`), the CreatedAt token used when nothing is stored (`""`: the zero time).
+ * from one short argument per state, so Redis does little per state and the client sends few
+ * arguments. KEYS: the task UUIDs (a key may repeat; its writes happen in order). ARGV: ttl,
+ * then one state argument per key.
  */
 export const MERGE_STATES: ScriptDef = {
-  name: "machineryMergeStates2",
+  name: "machineryMergeStates3",
   keys: -1,
   lua: `
 ${STRING_AT}
+${PARSE_ARG}
 local ttl = ARGV[1]
-local names, times = {}, {}
 for i, key in ipairs(KEYS) do
-  local a = 1 + (i - 1) * 6
-  local name, created = names[key], times[key]
-  if not name then
-    name, created = ARGV[a + 5], ARGV[a + 6]
-    if name == '' then name = '""' end
-    if created == '' then created = '"0001-01-01T00:00:00Z"' end
-    local old = redis.call('GET', key)
-    if old then
-      local _, e = string.find(old, '"TaskName":', 1, true)
-      if e then name = string_at(old, e + 1) or name end
-      local last
-      local pos = 1
+  local mid, uuid, name, created = parse_arg(key, ARGV[i + 1])
+  local old = redis.call('GET', key)
+  if old then
+    local _, e = string.find(old, '"TaskName":', 1, true)
+    if e then name = string_at(old, e + 1) or name end
+    -- CreatedAt is the last but one key in Go's bytes: look near the end first.
+    local last
+    local pos = math.max(1, #old - 100)
+    for _ = 1, 2 do
       while true do
         local _, e2 = string.find(old, '"CreatedAt":', pos, true)
         if not e2 then break end
         last = e2
         pos = e2 + 1
       end
-      if last then created = string_at(old, last + 1) or created end
+      if last then break end
+      pos = 1
     end
-    names[key], times[key] = name, created
+    if last then created = string_at(old, last + 1) or created end
   end
-${SET_STATE}
+  redis.call('SET', key, state_json(uuid, name, mid, created), 'EX', ttl)
 end
 return #KEYS
 `,
@@ -84,20 +95,18 @@ return #KEYS
 
 /**
  * Writes task states as they are, without a merge (PENDING: Go's `SetStatePending` is a plain
- * `SET … EX`), from the same tokens as {@linkcode MERGE_STATES}.
- * KEYS: the task UUIDs. ARGV: ttl, then six tokens per key, as for MERGE_STATES.
+ * `SET … EX`), from the same arguments as {@linkcode MERGE_STATES}.
+ * KEYS: the task UUIDs. ARGV: ttl, then one state argument per key.
  */
 export const SET_STATES: ScriptDef = {
-  name: "machinerySetStates",
+  name: "machinerySetStates2",
   keys: -1,
   lua: `
+${PARSE_ARG}
 local ttl = ARGV[1]
 for i, key in ipairs(KEYS) do
-  local a = 1 + (i - 1) * 6
-  local name, created = ARGV[a + 5], ARGV[a + 6]
-  if name == '' then name = '""' end
-  if created == '' then created = '"0001-01-01T00:00:00Z"' end
-${SET_STATE}
+  local mid, uuid, name, created = parse_arg(key, ARGV[i + 1])
+  redis.call('SET', key, state_json(uuid, name, mid, created), 'EX', ttl)
 end
 return #KEYS
 `,
