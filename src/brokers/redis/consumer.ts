@@ -69,6 +69,8 @@ export class QueueConsumer {
   #loopDone = false;
   #retired?: Promise<void>;
   readonly #acks: Batcher<string>;
+  /** Acks queued and not yet answered (retiring waits for them). */
+  readonly #pendingAcks = new Set<Promise<unknown>>();
   #readyListener = () => {
     this.#needsReconcile = true;
     this.#refreshBlockingId();
@@ -162,6 +164,8 @@ export class QueueConsumer {
       commands.off("ready", this.#readyListener);
       blocking.off("ready", this.#readyListener);
       try {
+        // An ack still on its way would otherwise find its message moved back to the queue.
+        await Promise.allSettled(this.#pendingAcks);
         await runScript(commands, RETIRE, [
           keys.consumers,
           keys.consumerQueues,
@@ -235,22 +239,44 @@ export class QueueConsumer {
     let settled = false;
     const { commands, keys, queue } = this.#o;
     const proc = this.#proc;
-    const settle = async (op: () => Promise<unknown>): Promise<void> => {
+    let slotFreed = false;
+    const freeSlot = () => {
+      if (slotFreed) return;
+      slotFreed = true;
+      this.#unsettled--;
+      this.#wakeSlots();
+    };
+    /**
+     * Runs the settling script. An ack frees the capacity slot as soon as it is queued, so the
+     * next fetch can travel with it; the body stays counted as held until the ack lands, so a
+     * reconcile pass never gives back a message whose ack is on its way.
+     */
+    const settle = async (op: () => Promise<unknown>, freeEarly = false): Promise<void> => {
       if (settled) throw new Error("The delivery was already settled");
       settled = true;
+      let landed: Promise<unknown>;
       try {
-        await op();
+        landed = op();
+      } catch (error) {
+        landed = Promise.reject(error);
+      }
+      if (freeEarly) {
+        this.#pendingAcks.add(landed);
+        freeSlot();
+      }
+      try {
+        await landed;
       } catch (error) {
         // Maybe done, maybe not: the reconcile pass (or retiring) gives it back if it is
         // still in the processing list, so it is redelivered rather than lost.
         this.#needsReconcile = true;
         throw error;
       } finally {
-        this.#unsettled--;
+        this.#pendingAcks.delete(landed);
         const n = (this.#held.get(body) ?? 1) - 1;
         if (n > 0) this.#held.set(body, n);
         else this.#held.delete(body);
-        this.#wakeSlots();
+        freeSlot();
         if (this.#loopDone && this.#unsettled === 0) {
           this.retire().catch((e) => this.#o.onError(e));
         }
@@ -259,7 +285,7 @@ export class QueueConsumer {
     const delivery: Delivery = {
       body,
       redelivered: false,
-      ack: () => settle(() => this.#acks.add(body)),
+      ack: () => settle(() => this.#acks.add(body), true),
       requeue: (delayMs) =>
         settle(() =>
           delayMs > 0
