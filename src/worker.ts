@@ -16,11 +16,19 @@ import { etaFromDate } from "./signature.ts";
 import { humanReadableResults } from "./state.ts";
 import { onShutdownSignals } from "./runtime.ts";
 import { redactURL } from "./urls.ts";
+import { type ReleaseSlot, RunSlots } from "./run_slots.ts";
 
 /** Options for a worker. */
 export interface WorkerOptions {
   /** Listen for SIGINT/SIGTERM (default: unless the config says `noUnixSignals`). */
   handleSignals?: boolean;
+  /**
+   * Messages held beyond the running tasks (default: twice the concurrency), so that a task
+   * whose slot frees starts without waiting for a fetch, and the broker's round trips overlap
+   * with the work. They stay in the broker's care (unacked, or in a processing list), and a
+   * graceful stop gives back the ones that have not started. 0 holds no more than it runs.
+   */
+  prefetch?: number;
 }
 
 /** Thrown by `process` when the backend failed before the task ran: the message is retried. */
@@ -44,6 +52,8 @@ export class Worker {
   readonly consumerTag: string;
   /** The most tasks processed at once. */
   readonly concurrency: number;
+  /** Messages held beyond the running tasks. */
+  readonly prefetch: number;
   readonly #customQueue: string;
   readonly #handleSignals: boolean;
   #errorHandler?: (error: Error) => void;
@@ -53,6 +63,7 @@ export class Worker {
   #abortTasks = new AbortController();
   readonly #inFlight = new Set<Promise<void>>();
   readonly #requeueAttempts = new Map<string, number>();
+  readonly #slots: RunSlots;
   #launched?: Promise<void>;
   #abrupt = false;
 
@@ -67,6 +78,8 @@ export class Worker {
     this.server = server;
     this.consumerTag = consumerTag;
     this.concurrency = concurrency > 0 ? concurrency : 2 * (navigator.hardwareConcurrency || 1);
+    this.prefetch = Math.max(0, Math.floor(options.prefetch ?? 2 * this.concurrency));
+    this.#slots = new RunSlots(this.concurrency);
     this.#customQueue = customQueue;
     this.#handleSignals = options.handleSignals ?? !server.config.noUnixSignals;
   }
@@ -166,7 +179,7 @@ export class Worker {
         await this.server.broker.consume(
           {
             queue: this.queue(),
-            capacity: this.concurrency,
+            capacity: this.concurrency + this.prefetch,
             consumerTag: this.consumerTag,
             signal: this.#stopFetching.signal,
           },
@@ -254,8 +267,14 @@ export class Worker {
       return;
     }
     if (this.#abortTasks.signal.aborted) return; // quitting abruptly: leave it to the broker
+    const release = await this.#slots.acquire(this.#stopFetching.signal);
+    if (!release) {
+      // Prefetched, and the worker is stopping: it has not started, so it goes back.
+      if (!this.#abortTasks.signal.aborted) await delivery.requeue(0);
+      return;
+    }
     try {
-      await this.process(signature);
+      await this.#process(signature, release);
     } catch (error) {
       if (this.#abortTasks.signal.aborted) return;
       if (error instanceof NotStartedError) {
@@ -264,6 +283,8 @@ export class Worker {
         return;
       }
       this.#reportBrokerError(error);
+    } finally {
+      release();
     }
     if (this.#abortTasks.signal.aborted) return;
     this.#requeueAttempts.delete(signature.uuid);
@@ -309,7 +330,12 @@ export class Worker {
    * Processes one decoded signature in machinery's order (§5.2). Rejects only for backend
    * errors; task errors are recorded as RETRY or FAILURE.
    */
-  async process(signature: Signature): Promise<void> {
+  process(signature: Signature): Promise<void> {
+    return this.#process(signature, () => {});
+  }
+
+  /** `process`, giving the run slot back as soon as the task function is done. */
+  async #process(signature: Signature, releaseSlot: ReleaseSlot): Promise<void> {
     const { backend } = this.server;
     const def = this.server.isTaskRegistered(signature.name)
       ? this.server.getRegisteredTask(signature.name)
@@ -338,17 +364,23 @@ export class Worker {
     }
     this.#preTaskHandler?.(signature);
     try {
-      await this.#runTask(def, signature, values!);
+      await this.#runTask(def, signature, values!, releaseSlot);
     } finally {
       this.#postTaskHandler?.(signature);
     }
   }
 
-  async #runTask(def: TaskDefinition, signature: Signature, values: unknown[]): Promise<void> {
+  async #runTask(
+    def: TaskDefinition,
+    signature: Signature,
+    values: unknown[],
+    releaseSlot: ReleaseSlot,
+  ): Promise<void> {
     let results: TaskResult[];
     try {
       results = await invokeTask(def, signature, values, this.#abortTasks.signal);
     } catch (error) {
+      releaseSlot();
       // Aborted by an abrupt quit: record nothing; the unacked message runs again elsewhere.
       if (this.#abortTasks.signal.aborted) return;
       if (error instanceof RetryTaskLaterError) {
@@ -357,6 +389,7 @@ export class Worker {
       if (signature.retryCount > 0) return this.#taskRetry(signature);
       return this.#taskFailed(signature, error);
     }
+    releaseSlot();
     // A task that returns after an abrupt quit (it may have stopped early because of it) is not
     // recorded either: its message is not acked, so it runs again in full.
     if (this.#abortTasks.signal.aborted) return;

@@ -143,6 +143,46 @@ describe("worker", () => {
   });
 
   it(
+    "holds prefetched tasks without starting them, and gives them back on quit",
+    TIMEOUT,
+    async () => {
+      const { server, backend } = makeServer();
+      const started: number[] = [];
+      let finish!: () => void;
+      const gate = new Promise<void>((r) => (finish = r));
+      server.registerTask("gated", async (i: number) => {
+        started.push(i);
+        await gate;
+      });
+      const worker = server.newWorker("w", 1, { prefetch: 2 });
+      assert.equal(worker.prefetch, 2);
+      const launched = worker.launch();
+      const sigs = [0, 1, 2, 3].map((i) =>
+        newSignature("gated", [{ name: "", type: "int64", value: i }])
+      );
+      for (const sig of sigs) await server.sendTask(sig);
+      await waitFor(() => worker.activeTasks === 3, "one running and two prefetched");
+      assert.deepEqual(started, [0]);
+      // Prefetched tasks have not started: no state beyond PENDING.
+      for (const sig of sigs.slice(1)) {
+        assert.equal(
+          (await backend.getState(sig.uuid)).state,
+          "PENDING",
+        );
+      }
+      const quitting = worker.quit();
+      finish();
+      await quitting;
+      await launched;
+      assert.deepEqual(started, [0]);
+      assert.equal((await backend.getState(sigs[0].uuid)).state, "SUCCESS");
+      const pending = await server.broker.getPendingTasks!();
+      assert.deepEqual(pending.map((s) => s.uuid).sort(), sigs.slice(1).map((s) => s.uuid).sort());
+      await server.close();
+    },
+  );
+
+  it(
     "sets aside malformed and oversized messages with a reason, and goes on",
     TIMEOUT,
     async () => {
@@ -179,11 +219,12 @@ describe("worker", () => {
       }, "the good task succeeded");
       assert.equal(state.state, "SUCCESS");
       await waitFor(() => broker.deadLetters.length === bad.length, "every bad message set aside");
-      const reasons = broker.deadLetters.map((d) => d.reason);
-      assert.match(reasons[0], /^Could not unmarshal '\{not json' into a task signature: /);
-      assert.match(reasons[1], /Signature\.Priority of type uint8/);
-      assert.match(reasons[2], /exceeds the limit of 10000 bytes/);
-      assert.match(reasons[3], /Could not unmarshal/);
+      // Several messages are handled at once (prefetch), so they are set aside in any order.
+      const reasons = bad.map((body) => broker.deadLetters.find((d) => d.body === body)?.reason);
+      assert.match(reasons[0]!, /^Could not unmarshal '\{not json' into a task signature: /);
+      assert.match(reasons[1]!, /Signature\.Priority of type uint8/);
+      assert.match(reasons[2]!, /exceeds the limit of 10000 bytes/);
+      assert.match(reasons[3]!, /Could not unmarshal/);
       assert.deepEqual(reasons.slice(4), [
         "Message '{}' names no task",
         "Message 'null' names no task",
