@@ -25,7 +25,7 @@ export interface WorkerOptions {
   /**
    * Messages held beyond the running tasks (default: twice the concurrency), so that a task
    * whose slot frees starts without waiting for a fetch, and the broker's round trips overlap
-   * with the work. They stay in the broker's care (unacked, or in a processing list), and a
+   * with the work. They stay in the broker's care (unacked, or in a processing hash), and a
    * graceful stop gives back the ones that have not started. 0 holds no more than it runs.
    */
   prefetch?: number;

@@ -2,7 +2,7 @@
  * Fault scenario 1, kill -9 under load: 5,000 tasks at concurrency 10, and the worker process
  * is killed with SIGKILL three times while it works through them (a new one starts at once).
  * Every task must reach SUCCESS; runs beyond one per task are counted as duplicates and
- * reported. Redis gives a dead worker's processing list back once its 1 s lease expires;
+ * reported. Redis gives back what a dead worker held once its 1 s lease expires;
  * RabbitMQ redelivers the unacked messages of a closed connection.
  */
 import { it } from "node:test";

@@ -78,6 +78,32 @@ describe("redis broker", { skip }, () => {
     }
   });
 
+  it("gives back what a dead consumer held, its numbered messages in order, then its landed one", {
+    timeout: 10_000,
+  }, async () => {
+    const { queue, config } = setup();
+    const redis = rawClient();
+    const broker = new RedisBroker(REDIS_URL, { config, keyPrefix, leaseMs: 1000 });
+    try {
+      // A consumer that died holding three numbered messages and one its BLMOVE had landed.
+      const dead = "dead:0000";
+      await redis.zadd(`${keyPrefix}consumers`, Date.now() - 60_000, dead);
+      await redis.hset(`${keyPrefix}consumer_queues`, dead, queue);
+      await redis.hset(`${keyPrefix}taken:${dead}`, "10", "m10", "9", "m9", "12", "m12");
+      await redis.rpush(`${keyPrefix}landing:${dead}`, "m13");
+      await redis.rpush(queue, "later");
+      assert.equal(await broker.recover(), 4);
+      assert.deepEqual(await redis.lrange(queue, 0, -1), ["m9", "m10", "m12", "m13", "later"]);
+      assert.equal(
+        await redis.exists(`${keyPrefix}taken:${dead}`, `${keyPrefix}landing:${dead}`),
+        0,
+      );
+    } finally {
+      await broker.close();
+      redis.disconnect();
+    }
+  });
+
   it("requeues with a delay through the requeued set, and rejects to the dead letters", {
     timeout: 10_000,
   }, async () => {

@@ -1,11 +1,14 @@
 /**
  * One consumer of one queue: the at-least-once fetch loop of the Redis broker.
  *
- * It takes messages with an atomic move (a Lua `LPOP n` + `RPUSH` batch, or `BLMOVE` when the
- * queue is empty) from the queue into a processing list of its own, renews a lease while it
- * lives, and settles each delivery with a script that removes the message from that list (and,
- * for requeue and reject, puts it elsewhere in the same step). A message is therefore always in
- * exactly one of: the queue, a processing list, the delayed/requeued sets, the dead-letter list.
+ * It takes messages with an atomic move (a Lua `LPOP n` + `HSET` batch) from the queue into a
+ * processing hash of its own, where each gets a sequence number, renews a lease while it
+ * lives, and settles each delivery by its number: an ack is a plain `HDEL` of a few bytes, and
+ * requeue and reject are scripts that remove the entry and put the message elsewhere in the
+ * same step. When the queue is empty it waits in `BLMOVE`, which moves one message into a
+ * landing list of its own; the next fetch numbers it. A message is therefore always in exactly
+ * one of: the queue, a landing list, a processing hash, the delayed/requeued sets, the
+ * dead-letter list.
  *
  * @module
  */
@@ -14,7 +17,6 @@ import type { Delivery } from "../../broker.ts";
 import type { BrokerKeys } from "./keys.ts";
 import { Batcher } from "./batcher.ts";
 import {
-  ACK_MANY,
   BEAT,
   FETCH,
   REJECT,
@@ -54,12 +56,15 @@ export interface ConsumerOptions {
 
 const MAX_BATCH = 500;
 
-/** Fetches from one queue into its processing list and hands out deliveries. */
+/** Fetches from one queue into its processing hash and hands out deliveries. */
 export class QueueConsumer {
   readonly #o: ConsumerOptions;
   readonly #proc: string;
-  /** Bodies handed out and not yet settled, with their counts. */
-  readonly #held = new Map<string, number>();
+  readonly #landing: string;
+  /** The sequence number the next fetched message gets in the processing hash. */
+  #nextSeq = 1;
+  /** Sequence numbers handed out and not yet settled (or whose ack is on its way). */
+  readonly #held = new Set<number>();
   #unsettled = 0;
   #slotWaiters: (() => void)[] = [];
   #needsReconcile = false;
@@ -68,7 +73,7 @@ export class QueueConsumer {
   #blocked = false;
   #loopDone = false;
   #retired?: Promise<void>;
-  readonly #acks: Batcher<string>;
+  readonly #acks: Batcher<number>;
   /** Acks queued and not yet answered (retiring waits for them). */
   readonly #pendingAcks = new Set<Promise<unknown>>();
   #readyListener = () => {
@@ -80,12 +85,11 @@ export class QueueConsumer {
   constructor(options: ConsumerOptions) {
     this.#o = options;
     this.#proc = options.keys.processing(options.id);
-    this.#acks = new Batcher((bodies) =>
-      runScript(options.commands, ACK_MANY, [this.#proc], bodies)
-    );
+    this.#landing = options.keys.landing(options.id);
+    this.#acks = new Batcher((seqs) => options.commands.hdel(this.#proc, ...seqs.map(String)));
   }
 
-  /** The processing list's key. */
+  /** The processing hash's key. */
   get processingKey(): string {
     return this.#proc;
   }
@@ -124,25 +128,40 @@ export class QueueConsumer {
           await this.#waitForSlot(signal);
           continue;
         }
-        let items = await runScript<string[]>(commands, FETCH, [queue, this.#proc], [
-          Math.min(free, MAX_BATCH),
-        ]);
+        const want = Math.min(free, MAX_BATCH);
+        const first = this.#nextSeq;
+        // Numbers are never reused, even when the reply is lost (reconcile finds those).
+        this.#nextSeq += want;
+        const items = await runScript<string[]>(commands, FETCH, [
+          queue,
+          this.#proc,
+          this.#landing,
+        ], [want, first]);
         if (items.length === 0 && !signal.aborted) {
           this.#blocked = true;
-          let item: string | null;
+          let moved: string | null;
           try {
-            item = await blocking.blmove(queue, this.#proc, "LEFT", "RIGHT", this.#o.blockSeconds);
+            moved = await blocking.blmove(
+              queue,
+              this.#landing,
+              "LEFT",
+              "RIGHT",
+              this.#o.blockSeconds,
+            );
           } finally {
             this.#blocked = false;
           }
-          items = item === null ? [] : [item];
+          // The next fetch numbers the landed message (and takes what came behind it).
+          if (moved !== null) continue;
         }
         if (signal.aborted) {
           // Taken while stopping: give them straight back, to the head of the queue.
-          for (const body of items) await this.#release(body, 1);
+          if (items.length > 0) {
+            await this.#release(items.map((_, i) => first + i));
+          }
           break;
         }
-        for (const body of items) this.#deliver(body, handler);
+        for (let i = 0; i < items.length; i++) this.#deliver(first + i, items[i], handler);
       }
     } finally {
       signal.removeEventListener("abort", onAbort);
@@ -153,7 +172,7 @@ export class QueueConsumer {
   }
 
   /**
-   * Gives back whatever is still in the processing list (unsettled deliveries of an abrupt stop,
+   * Gives back whatever is still in the processing hash or landing list (unsettled deliveries of an abrupt stop,
    * or messages moved for us whose reply was lost) to the head of the queue, stops the heartbeat
    * and closes the blocking client. Idempotent.
    */
@@ -170,6 +189,7 @@ export class QueueConsumer {
           keys.consumers,
           keys.consumerQueues,
           this.#proc,
+          this.#landing,
           queue,
         ], [id, leaseMs]);
       } finally {
@@ -207,19 +227,16 @@ export class QueueConsumer {
     );
   }
 
-  /** Compares the processing list with what this process holds; the extra goes back. */
+  /** Compares the processing hash with what this process holds; the extra goes back. */
   async #reconcile(): Promise<void> {
-    const items = await this.#o.commands.lrange(this.#proc, 0, -1);
-    const counts = new Map<string, number>();
-    for (const body of items) counts.set(body, (counts.get(body) ?? 0) + 1);
-    for (const [body, n] of counts) {
-      const extra = n - (this.#held.get(body) ?? 0);
-      if (extra > 0) await this.#release(body, extra);
-    }
+    const seqs = await this.#o.commands.hkeys(this.#proc);
+    const extra = seqs.map(Number).filter((seq) => !this.#held.has(seq)).sort((a, b) => a - b);
+    if (extra.length > 0) await this.#release(extra);
   }
 
-  #release(body: string, count: number): Promise<unknown> {
-    return runScript(this.#o.commands, RELEASE, [this.#proc, this.#o.queue], [body, count]);
+  /** Gives entries back to the head of the queue, in order. */
+  #release(seqs: number[]): Promise<unknown> {
+    return runScript(this.#o.commands, RELEASE, [this.#proc, this.#o.queue], seqs);
   }
 
   #waitForSlot(signal: AbortSignal): Promise<void> {
@@ -233,9 +250,9 @@ export class QueueConsumer {
     for (const wake of waiters) wake();
   }
 
-  #deliver(body: string, handler: (delivery: Delivery) => void): void {
+  #deliver(seq: number, body: string, handler: (delivery: Delivery) => void): void {
     this.#unsettled++;
-    this.#held.set(body, (this.#held.get(body) ?? 0) + 1);
+    this.#held.add(seq);
     let settled = false;
     const { commands, keys, queue } = this.#o;
     const proc = this.#proc;
@@ -268,14 +285,12 @@ export class QueueConsumer {
         await landed;
       } catch (error) {
         // Maybe done, maybe not: the reconcile pass (or retiring) gives it back if it is
-        // still in the processing list, so it is redelivered rather than lost.
+        // still in the processing hash, so it is redelivered rather than lost.
         this.#needsReconcile = true;
         throw error;
       } finally {
         this.#pendingAcks.delete(landed);
-        const n = (this.#held.get(body) ?? 1) - 1;
-        if (n > 0) this.#held.set(body, n);
-        else this.#held.delete(body);
+        this.#held.delete(seq);
         freeSlot();
         if (this.#loopDone && this.#unsettled === 0) {
           this.retire().catch((e) => this.#o.onError(e));
@@ -285,22 +300,23 @@ export class QueueConsumer {
     const delivery: Delivery = {
       body,
       redelivered: false,
-      ack: () => settle(() => this.#acks.add(body), true),
+      ack: () => settle(() => this.#acks.add(seq), true),
       requeue: (delayMs) =>
         settle(() =>
           delayMs > 0
             ? runScript(commands, REQUEUE_LATER, [proc, keys.requeued], [
+              seq,
               body,
               Math.round(delayMs),
               requeuedMember(queue, body),
               keys.channel,
             ])
-            : runScript(commands, REQUEUE, [proc, queue], [body])
+            : runScript(commands, REQUEUE, [proc, queue], [seq, body])
         ),
       reject: (reason) =>
         settle(() =>
           runScript(commands, REJECT, [proc, keys.dead(queue)], [
-            body,
+            seq,
             JSON.stringify({ queue, reason, rejectedAt: new Date().toISOString(), body }),
             this.#o.deadLetterLimit,
           ])

@@ -12,16 +12,20 @@ export interface BrokerKeys {
   readonly prefix: string;
   /** Sorted set: consumer id → its lease (the server time of its last heartbeat, ms). */
   readonly consumers: string;
-  /** Hash: consumer id → the queue its processing list goes back to. */
+  /** Hash: consumer id → the queue its messages go back to. */
   readonly consumerQueues: string;
   /** Sorted set of messages requeued with a delay; score = due time, Unix ns. */
   readonly requeued: string;
   /** The pub/sub channel that announces new delayed members (the message is the score). */
   readonly channel: string;
-  /** The prefix of the processing lists (the consumer id follows). */
+  /** The prefix of the processing hashes (the consumer id follows). */
   readonly processingPrefix: string;
-  /** List: the messages a consumer has taken and not yet settled. */
+  /** The prefix of the landing lists (the consumer id follows). */
+  readonly landingPrefix: string;
+  /** Hash: sequence number → message, for the messages a consumer took and has not settled. */
   processing(consumerId: string): string;
+  /** List: where a consumer's `BLMOVE` puts a message, until its next fetch numbers it. */
+  landing(consumerId: string): string;
   /** List: rejected messages of a queue, with the reason (JSON entries). */
   dead(queue: string): string;
 }
@@ -31,7 +35,8 @@ export const DEFAULT_KEY_PREFIX = "machinery:ts:";
 
 /** The broker's keys under `prefix`. */
 export function brokerKeys(prefix: string = DEFAULT_KEY_PREFIX): BrokerKeys {
-  const processingPrefix = `${prefix}processing:`;
+  const processingPrefix = `${prefix}taken:`;
+  const landingPrefix = `${prefix}landing:`;
   return {
     prefix,
     consumers: `${prefix}consumers`,
@@ -39,7 +44,9 @@ export function brokerKeys(prefix: string = DEFAULT_KEY_PREFIX): BrokerKeys {
     requeued: `${prefix}requeued`,
     channel: `${prefix}delayed`,
     processingPrefix,
+    landingPrefix,
     processing: (id) => `${processingPrefix}${id}`,
+    landing: (id) => `${landingPrefix}${id}`,
     dead: (queue) => `${prefix}dead:${queue}`,
   };
 }

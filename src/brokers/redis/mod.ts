@@ -13,7 +13,8 @@
  *
  * | Key | Type | Use |
  * |-----|------|-----|
- * | `machinery:ts:processing:<consumer>` | list | messages a consumer took and has not settled |
+ * | `machinery:ts:taken:<consumer>` | hash | sequence number → message a consumer took and has not settled |
+ * | `machinery:ts:landing:<consumer>` | list | the message a consumer's `BLMOVE` took, until its next fetch |
  * | `machinery:ts:consumers` | sorted set | consumer → lease (server ms of its last heartbeat) |
  * | `machinery:ts:consumer_queues` | hash | consumer → the queue its messages go back to |
  * | `machinery:ts:requeued` | sorted set | `requeue(delay)`ed messages, scored by due time (ns) |
@@ -21,15 +22,17 @@
  * | `machinery:ts:delayed` | pub/sub channel | "a delayed task is due at <score>" notices |
  *
  * **At-least-once.** A consumer moves messages atomically from the queue into its processing
- * list (a Lua `LPOP n`/`RPUSH` batch, or `BLMOVE` when the queue is empty) and renews a lease
- * every `heartbeatMs` (2 s). Each delivery is settled by one Lua script that removes it from the
- * processing list and, in the same step, requeues it (tail of the queue, or the requeued set
- * when delayed) or dead-letters it. Every consuming broker runs a recovery pass every
- * `recoveryIntervalMs` (5 s): the processing lists of consumers whose lease is older than
- * `leaseMs` (10 s) go back to the head of their queue. So a worker killed with -9 has its tasks,
- * running or prefetched, picked up again within about 15 s. A graceful stop gives back anything
- * unsettled at once. After a lost connection, a consumer compares its processing list with what
- * it holds and gives back what it does not hold (a move whose reply was lost).
+ * hash, numbered (a Lua `LPOP n`/`HSET` batch; when the queue is empty, `BLMOVE` into its
+ * landing list, which the next batch empties into the hash), and renews a lease every
+ * `heartbeatMs` (2 s). An ack is `HDEL` of the number; requeue and dead-lettering are one Lua
+ * script each that removes the entry and, in the same step, requeues the message (tail of the
+ * queue, or the requeued set when delayed) or dead-letters it. Every consuming broker runs a
+ * recovery pass every `recoveryIntervalMs` (5 s): what consumers whose lease is older than
+ * `leaseMs` (10 s) hold goes back to the head of their queue, oldest first. So a worker killed
+ * with -9 has its tasks, running or prefetched, picked up again within about 15 s. A graceful
+ * stop gives back anything unsettled at once. After a lost connection, a consumer compares its
+ * processing hash with what it holds and gives back what it does not hold (a move whose reply
+ * was lost).
  *
  * **Delayed tasks.** `publish` with a future ETA does `ZADD delayed_tasks <ns> <json>` plus a
  * pub/sub notice; consuming brokers arm a timer for the earliest score and move due members in
@@ -261,7 +264,7 @@ export class RedisBroker implements Broker {
   }
 
   /**
-   * Runs one recovery pass now: the processing lists of consumers whose lease expired go back
+   * Runs one recovery pass now: what consumers whose lease expired hold goes back
    * to their queues. Resolves with the number of messages moved.
    */
   async recover(): Promise<number> {
@@ -270,7 +273,12 @@ export class RedisBroker implements Broker {
       return await runScript<number>(client, RECOVER, [
         this.#keys.consumers,
         this.#keys.consumerQueues,
-      ], [this.#leaseMs, Math.max(600_000, this.#leaseMs * 10), this.#keys.processingPrefix]);
+      ], [
+        this.#leaseMs,
+        Math.max(600_000, this.#leaseMs * 10),
+        this.#keys.processingPrefix,
+        this.#keys.landingPrefix,
+      ]);
     } catch (error) {
       if (!this.#closing.signal.aborted) {
         this.#onError(error instanceof Error ? error : new Error(String(error)));

@@ -3,7 +3,7 @@
  * worker that dies between two calls never leaves a message in no list at all. Times come from
  * the server (`TIME`), so workers on hosts with skewed clocks agree on leases and due times.
  *
- * The scripts reach keys they compute (the processing lists of expired consumers, the queue named
+ * The scripts reach keys they compute (the processing hashes of expired consumers, the queue named
  * in a delayed member), so they run on a single Redis or a Sentinel-managed one, not on a
  * Cluster.
  *
@@ -30,80 +30,78 @@ local now_ns = now_us * 1000
 `;
 
 /**
- * Moves up to ARGV[1] messages from the head of the queue to the tail of the consumer's
- * processing list, and returns them. KEYS: queue, processing.
+ * Takes messages for a consumer: first whatever its `BLMOVE` put in its landing list, then up
+ * to ARGV[1] more from the head of the queue; all go into its processing hash under
+ * consecutive sequence numbers from ARGV[2], and come back in that order.
+ * KEYS: queue, processing hash, landing list.
  */
 export const FETCH: ScriptDef = {
-  name: "machineryFetch",
-  keys: 2,
+  name: "machineryFetch2",
+  keys: 3,
   lua: `
-local items = redis.call('LPOP', KEYS[1], ARGV[1])
-if not items then return {} end
-redis.call('RPUSH', KEYS[2], unpack(items))
+local items = redis.call('LRANGE', KEYS[3], 0, -1)
+if #items > 0 then redis.call('DEL', KEYS[3]) end
+local n = tonumber(ARGV[1]) - #items
+if n > 0 then
+  local popped = redis.call('LPOP', KEYS[1], n)
+  if popped then
+    for _, body in ipairs(popped) do items[#items + 1] = body end
+  end
+end
+if #items == 0 then return {} end
+local seq = tonumber(ARGV[2])
+local pairs_ = {}
+for i, body in ipairs(items) do
+  pairs_[2 * i - 1] = string.format('%d', seq + i - 1)
+  pairs_[2 * i] = body
+end
+redis.call('HSET', KEYS[2], unpack(pairs_))
 return items
 `,
 };
 
-/** Ack: drops one copy of the body from the processing list. KEYS: processing. ARGV: body. */
-export const ACK: ScriptDef = {
-  name: "machineryAck",
-  keys: 1,
-  lua: `return redis.call('LREM', KEYS[1], 1, ARGV[1])`,
-};
-
-/** Ack many: drops one copy of each body. KEYS: processing. ARGV: the bodies. */
-export const ACK_MANY: ScriptDef = {
-  name: "machineryAckMany",
-  keys: 1,
-  lua: `
-local n = 0
-for _, body in ipairs(ARGV) do n = n + redis.call('LREM', KEYS[1], 1, body) end
-return n
-`,
-};
-
 /**
- * Requeue at once: from the processing list to the tail of the queue (as machinery RPUSHes).
- * Nothing happens when the body is no longer in the list (recovered by another worker).
- * KEYS: processing, queue. ARGV: body.
+ * Requeue at once: from the processing hash to the tail of the queue (as machinery RPUSHes).
+ * Nothing happens when the entry is gone (recovered by another worker).
+ * KEYS: processing, queue. ARGV: sequence number, body.
  */
 export const REQUEUE: ScriptDef = {
-  name: "machineryRequeue",
+  name: "machineryRequeue2",
   keys: 2,
   lua: `
-if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
-redis.call('RPUSH', KEYS[2], ARGV[1])
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[2])
 return 1
 `,
 };
 
 /**
- * Requeue later: from the processing list into the requeued set, due ARGV[2] ms from now, and a
- * wake-up notice to the consumers. KEYS: processing, requeued set. ARGV: body, delay ms, member,
- * channel.
+ * Requeue later: from the processing hash into the requeued set, due ARGV[3] ms from now, and a
+ * wake-up notice to the consumers. KEYS: processing, requeued set. ARGV: sequence number, body,
+ * delay ms, member, channel.
  */
 export const REQUEUE_LATER: ScriptDef = {
-  name: "machineryRequeueLater",
+  name: "machineryRequeueLater2",
   keys: 2,
   lua: `
-if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
 ${NOW}
-local score = string.format('%.0f', now_ns + tonumber(ARGV[2]) * 1000000)
-redis.call('ZADD', KEYS[2], score, ARGV[3])
-redis.call('PUBLISH', ARGV[4], score)
+local score = string.format('%.0f', now_ns + tonumber(ARGV[3]) * 1000000)
+redis.call('ZADD', KEYS[2], score, ARGV[4])
+redis.call('PUBLISH', ARGV[5], score)
 return 1
 `,
 };
 
 /**
- * Reject: from the processing list to the dead-letter list, which keeps the newest ARGV[3]
- * entries. KEYS: processing, dead letters. ARGV: body, entry, limit.
+ * Reject: from the processing hash to the dead-letter list, which keeps the newest ARGV[3]
+ * entries. KEYS: processing, dead letters. ARGV: sequence number, entry, limit.
  */
 export const REJECT: ScriptDef = {
-  name: "machineryReject",
+  name: "machineryReject2",
   keys: 2,
   lua: `
-if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('RPUSH', KEYS[2], ARGV[2])
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
 return 1
@@ -111,15 +109,23 @@ return 1
 };
 
 /**
- * Gives back up to ARGV[2] copies of a body from the processing list to the head of the queue
- * (a message this process took but does not hold). KEYS: processing, queue. ARGV: body, count.
+ * Gives entries of the processing hash back to the head of the queue, keeping their order (a
+ * message this process took but does not hold, or took while stopping).
+ * KEYS: processing, queue. ARGV: sequence numbers, ascending.
  */
 export const RELEASE: ScriptDef = {
-  name: "machineryRelease",
+  name: "machineryRelease2",
   keys: 2,
   lua: `
-local n = redis.call('LREM', KEYS[1], tonumber(ARGV[2]), ARGV[1])
-for i = 1, n do redis.call('LPUSH', KEYS[2], ARGV[1]) end
+local n = 0
+for i = #ARGV, 1, -1 do
+  local body = redis.call('HGET', KEYS[1], ARGV[i])
+  if body then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+    redis.call('LPUSH', KEYS[2], body)
+    n = n + 1
+  end
+end
 return n
 `,
 };
@@ -140,34 +146,55 @@ return now_ms
 };
 
 /**
- * Retires a consumer that stops: everything still in its processing list goes back to the head
- * of its queue, oldest first, and its lease is marked expired (not deleted, so a recoverer still
- * looks at the list for a while). KEYS: consumers, queues, processing, queue. ARGV: id, lease ms.
+ * Moves everything a consumer holds back to the head of a queue: its processing hash in
+ * sequence order (oldest at the head), then, behind those, its landing list. Returns how many.
+ */
+const GIVE_BACK = `
+local function give_back(proc, landing, queue)
+  local n = 0
+  while redis.call('LMOVE', landing, queue, 'RIGHT', 'LEFT') do n = n + 1 end
+  local flat = redis.call('HGETALL', proc)
+  if #flat == 0 then return n end
+  local entries = {}
+  for i = 1, #flat, 2 do entries[#entries + 1] = {tonumber(flat[i]), flat[i + 1]} end
+  table.sort(entries, function(a, b) return a[1] > b[1] end)
+  for _, e in ipairs(entries) do redis.call('LPUSH', queue, e[2]) end
+  redis.call('DEL', proc)
+  return n + #entries
+end
+`;
+
+/**
+ * Retires a consumer that stops: everything it still holds goes back to the head of its
+ * queue, oldest first, and its lease is marked expired (not deleted, so a recoverer still looks
+ * at its keys for a while). KEYS: consumers, queues, processing, landing, queue. ARGV: id,
+ * lease ms.
  */
 export const RETIRE: ScriptDef = {
-  name: "machineryRetire",
-  keys: 4,
+  name: "machineryRetire2",
+  keys: 5,
   lua: `
 ${NOW}
-local n = 0
-while redis.call('LMOVE', KEYS[3], KEYS[4], 'RIGHT', 'LEFT') do n = n + 1 end
+${GIVE_BACK}
+local n = give_back(KEYS[3], KEYS[4], KEYS[5])
 redis.call('ZADD', KEYS[1], now_ms - tonumber(ARGV[2]) - 1, ARGV[1])
-redis.call('HSET', KEYS[2], ARGV[1], KEYS[4])
+redis.call('HSET', KEYS[2], ARGV[1], KEYS[5])
 return n
 `,
 };
 
 /**
- * Recovery: for every consumer whose lease expired, moves its processing list back to the head
- * of its queue (oldest first). A consumer expired for more than ARGV[2] ms with an empty list is
- * forgotten. KEYS: consumers, queues. ARGV: lease ms, forget-after ms, processing key prefix.
- * Returns the number of messages moved.
+ * Recovery: for every consumer whose lease expired, gives back what it held to the head of its
+ * queue (oldest first). A consumer expired for more than ARGV[2] ms that holds nothing is
+ * forgotten. KEYS: consumers, queues. ARGV: lease ms, forget-after ms, processing key prefix,
+ * landing key prefix. Returns the number of messages moved.
  */
 export const RECOVER: ScriptDef = {
-  name: "machineryRecover",
+  name: "machineryRecover2",
   keys: 2,
   lua: `
 ${NOW}
+${GIVE_BACK}
 local lease = tonumber(ARGV[1])
 local forget = tonumber(ARGV[2])
 local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_ms - lease, 'WITHSCORES', 'LIMIT', 0, 1000)
@@ -175,11 +202,10 @@ local moved = 0
 for i = 1, #expired, 2 do
   local id = expired[i]
   local proc = ARGV[3] .. id
+  local landing = ARGV[4] .. id
   local queue = redis.call('HGET', KEYS[2], id)
-  if queue then
-    while redis.call('LMOVE', proc, queue, 'RIGHT', 'LEFT') do moved = moved + 1 end
-  end
-  if tonumber(expired[i + 1]) < now_ms - forget and redis.call('LLEN', proc) == 0 then
+  if queue then moved = moved + give_back(proc, landing, queue) end
+  if tonumber(expired[i + 1]) < now_ms - forget and redis.call('EXISTS', proc, landing) == 0 then
     redis.call('ZREM', KEYS[1], id)
     redis.call('HDEL', KEYS[2], id)
   end
@@ -273,8 +299,6 @@ function utf8Length(s: string): number {
 
 const ALL = [
   FETCH,
-  ACK,
-  ACK_MANY,
   REQUEUE,
   REQUEUE_LATER,
   REJECT,
