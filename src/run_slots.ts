@@ -12,7 +12,8 @@ export type ReleaseSlot = () => void;
 /** At most `limit` holders at once; waiters are served first come, first served. */
 export class RunSlots {
   #free: number;
-  readonly #waiters: ((release: ReleaseSlot | undefined) => void)[] = [];
+  #closed = false;
+  #waiters: ((release: ReleaseSlot | undefined) => void)[] = [];
 
   /** Makes `limit` slots (at least one). */
   constructor(limit: number) {
@@ -20,28 +21,24 @@ export class RunSlots {
   }
 
   /**
-   * Resolves with a release function once a slot is free, or with `undefined` when `signal`
-   * aborts first (the caller then gives its message back).
+   * Resolves with a release function once a slot is free, or with `undefined` once the slots
+   * are closed (the caller then gives its message back).
    */
-  acquire(signal: AbortSignal): Promise<ReleaseSlot | undefined> {
-    if (signal.aborted) return Promise.resolve(undefined);
+  acquire(): Promise<ReleaseSlot | undefined> {
+    if (this.#closed) return Promise.resolve(undefined);
     if (this.#free > 0) {
       this.#free--;
       return Promise.resolve(this.#releaser());
     }
-    return new Promise((resolve) => {
-      const onAbort = () => {
-        const at = this.#waiters.indexOf(wake);
-        if (at >= 0) this.#waiters.splice(at, 1);
-        resolve(undefined);
-      };
-      const wake = (release: ReleaseSlot | undefined) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(release);
-      };
-      signal.addEventListener("abort", onAbort, { once: true });
-      this.#waiters.push(wake);
-    });
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  /** No more slots are handed out: every waiter, now and later, gets `undefined`. */
+  close(): void {
+    this.#closed = true;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const wake of waiters) wake(undefined);
   }
 
   #releaser(): ReleaseSlot {

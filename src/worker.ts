@@ -80,6 +80,8 @@ export class Worker {
     this.concurrency = concurrency > 0 ? concurrency : 2 * (navigator.hardwareConcurrency || 1);
     this.prefetch = Math.max(0, Math.floor(options.prefetch ?? 2 * this.concurrency));
     this.#slots = new RunSlots(this.concurrency);
+    // Stopping: prefetched messages waiting for a slot are given back, not run.
+    this.#stopFetching.signal.addEventListener("abort", () => this.#slots.close(), { once: true });
     this.#customQueue = customQueue;
     this.#handleSignals = options.handleSignals ?? !server.config.noUnixSignals;
   }
@@ -267,7 +269,7 @@ export class Worker {
       return;
     }
     if (this.#abortTasks.signal.aborted) return; // quitting abruptly: leave it to the broker
-    const release = await this.#slots.acquire(this.#stopFetching.signal);
+    const release = await this.#slots.acquire();
     if (!release) {
       // Prefetched, and the worker is stopping: it has not started, so it goes back.
       if (!this.#abortTasks.signal.aborted) await delivery.requeue(0);
