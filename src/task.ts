@@ -166,19 +166,29 @@ function checkDeclaredArgs(def: TaskDefinition, args: Arg[] | null): void {
   });
 }
 
-/** Calls the task with decoded arguments and returns its results in wire form. */
-export async function invokeTask(
+/**
+ * Calls the task with decoded arguments and returns its results in wire form: at once for a
+ * task that returns a plain value (no promise to wait for), or as a promise. Throws (or
+ * rejects) with the task's error.
+ */
+export function invokeTask(
   def: TaskDefinition,
   signature: Signature,
   values: unknown[],
   signal: AbortSignal,
-): Promise<TaskResult[]> {
+): TaskResult[] | Promise<TaskResult[]> {
   checkDeclaredArgs(def, signature.args);
   const fn = def.fn;
   const returned = (fn as Partial<ContextTask>).machineryContext
-    ? await fn({ signature, signal }, ...values)
-    : await fn(...values);
-  return toResults(returned, def.options.results);
+    ? fn({ signature, signal }, ...values)
+    : fn(...values);
+  const types = def.options.results;
+  if (isThenable(returned)) return Promise.resolve(returned).then((r) => toResults(r, types));
+  return toResults(returned, types);
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === "function";
 }
 
 /** Turns a task's return value into typed results (§2.4). */

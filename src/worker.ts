@@ -187,7 +187,11 @@ export class Worker {
           },
           (delivery) => {
             delivered = true;
-            this.#track(this.#handle(delivery));
+            // Never rejects: a failed broker call (ack/requeue) is reported, and the broker
+            // redelivers the message later.
+            this.#track(
+              this.#handleDelivery(delivery).catch((error) => this.#reportBrokerError(error)),
+            );
           },
         );
         backoffSeconds = 0;
@@ -218,16 +222,6 @@ export class Worker {
     const abortedTasks = aborted(this.#abortTasks.signal);
     while (this.#inFlight.size > 0 && !this.#abrupt) {
       await Promise.race([...this.#inFlight, abortedTasks]);
-    }
-  }
-
-  /** Decides what happens to one message; never throws. */
-  async #handle(delivery: Delivery): Promise<void> {
-    try {
-      await this.#handleDelivery(delivery);
-    } catch (error) {
-      // A broker call (ack/requeue) failed: the broker redelivers the message later.
-      this.#reportBrokerError(error);
     }
   }
 
@@ -354,15 +348,20 @@ export class Worker {
       argsError = error;
     }
     const both = values !== undefined && backend.setStateReceivedAndStarted !== undefined;
-    await recordBeforeRun(
-      "received",
-      signature,
-      () =>
-        both ? backend.setStateReceivedAndStarted!(signature) : backend.setStateReceived(signature),
-    );
+    try {
+      await (both
+        ? backend.setStateReceivedAndStarted!(signature)
+        : backend.setStateReceived(signature));
+    } catch (error) {
+      throw notStarted("received", signature, error);
+    }
     if (argsError) return this.#taskFailed(signature, argsError);
     if (!both) {
-      await recordBeforeRun("started", signature, () => backend.setStateStarted(signature));
+      try {
+        await backend.setStateStarted(signature);
+      } catch (error) {
+        throw notStarted("started", signature, error);
+      }
     }
     this.#preTaskHandler?.(signature);
     try {
@@ -380,7 +379,8 @@ export class Worker {
   ): Promise<void> {
     let results: TaskResult[];
     try {
-      results = await invokeTask(def, signature, values, this.#abortTasks.signal);
+      const returned = invokeTask(def, signature, values, this.#abortTasks.signal);
+      results = returned instanceof Promise ? await returned : returned;
     } catch (error) {
       releaseSlot();
       // Aborted by an abrupt quit: record nothing; the unacked message runs again elsewhere.
@@ -488,19 +488,11 @@ export class Worker {
   }
 }
 
-/** Writes a state before the task runs; a failure there means the message must run later. */
-async function recordBeforeRun(
-  state: string,
-  signature: Signature,
-  write: () => Promise<void>,
-): Promise<void> {
-  try {
-    await write();
-  } catch (error) {
-    throw new NotStartedError(
-      `Set state to '${state}' for task ${signature.uuid} returned error: ${errorText(error)}`,
-    );
-  }
+/** A state before the task could not be written: the message must run later. */
+function notStarted(state: string, signature: Signature, error: unknown): NotStartedError {
+  return new NotStartedError(
+    `Set state to '${state}' for task ${signature.uuid} returned error: ${errorText(error)}`,
+  );
 }
 
 function describe(results: TaskResult[]): string {

@@ -1,8 +1,9 @@
 /**
  * At-least-once on Redis: a worker process is killed with SIGKILL in the middle of a run; a
  * second worker picks up every task the first one held (running or taken) once its lease
- * expires, and every task reaches SUCCESS. Duplicates are counted and bounded by the first
- * worker's concurrency. Runs the worker on the runtime running the test (Deno or Bun).
+ * expires, and every task reaches SUCCESS. Duplicates are counted and bounded by what the first
+ * worker held: its running tasks, and finished ones whose ack had not landed (at most its
+ * concurrency plus its prefetch). Runs the worker on the runtime running the test (Deno or Bun).
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -110,7 +111,10 @@ describe("redis crash recovery", { skip }, () => {
         `crash test: ${N} tasks, ${doneAtKill} done before the kill, ${duplicates} ran twice`,
       );
       assert.equal(Object.keys(runs).length, N);
-      assert.ok(duplicates <= 5, `${duplicates} duplicates, more than the concurrency (5)`);
+      assert.ok(
+        duplicates <= 15,
+        `${duplicates} duplicates, more than the worker held (concurrency 5 + prefetch 10)`,
+      );
       assert.equal(await redis.llen(queue), 0);
     } finally {
       redis.disconnect();

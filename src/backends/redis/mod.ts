@@ -221,8 +221,8 @@ export class RedisBackend implements Backend {
     return this.#merge(retryState(signature));
   }
 
-  async setStateSuccess(signature: Signature, results: TaskResult[]): Promise<void> {
-    await this.#merge(successState(signature, results));
+  setStateSuccess(signature: Signature, results: TaskResult[]): Promise<void> {
+    return this.#merge(successState(signature, results));
   }
 
   setStateFailure(signature: Signature, error: string): Promise<void> {
