@@ -3,18 +3,26 @@
  * is, in the same turn of the event loop) are sent as one Redis command (one Lua script over
  * many keys). A busy worker therefore sends a few large scripts instead of many small ones:
  * Redis pays per command and per read much more than per key. An idle one still sends at the
- * end of the turn. Each caller gets its own promise.
+ * end of the turn. The callers of one batch share its promise (one allocation per batch, not
+ * per call: a worker makes several calls per task).
  *
  * @module
  */
 import { setImmediate } from "node:timers";
 
+/** One batch being gathered: its items and the promise its callers share. */
+interface Gathering<T> {
+  items: T[];
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
 /** Collects items and flushes them in batches of at most `max`, one batch in flight at a time. */
 export class Batcher<T> {
   readonly #send: (items: T[]) => Promise<unknown>;
   readonly #max: number;
-  #items: T[] = [];
-  #waiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+  #gathering?: Gathering<T>;
   #scheduled = false;
   #inFlight = 0;
 
@@ -26,39 +34,36 @@ export class Batcher<T> {
 
   /** Queues an item; resolves once the batch holding it was sent and answered. */
   add(item: T): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#items.push(item);
-      this.#waiters.push({ resolve, reject });
-      if (this.#items.length >= this.#max) this.#flush();
-      else if (!this.#scheduled && this.#inFlight === 0) {
-        this.#scheduled = true;
-        setImmediate(() => this.#flush());
-      }
-    });
+    const batch = this.#gathering ??= gathering<T>();
+    batch.items.push(item);
+    if (batch.items.length >= this.#max) this.#flush();
+    else if (!this.#scheduled && this.#inFlight === 0) {
+      this.#scheduled = true;
+      setImmediate(() => this.#flush());
+    }
+    return batch.promise;
   }
 
   #flush(): void {
     this.#scheduled = false;
-    if (this.#items.length === 0) return;
-    const items = this.#items;
-    const waiters = this.#waiters;
-    this.#items = [];
-    this.#waiters = [];
+    const batch = this.#gathering;
+    if (!batch) return;
+    this.#gathering = undefined;
     this.#inFlight++;
     let sent: Promise<unknown>;
     try {
-      sent = this.#send(items);
+      sent = this.#send(batch.items);
     } catch (error) {
       sent = Promise.reject(error);
     }
     sent.then(
       () => {
         this.#landed();
-        for (const w of waiters) w.resolve();
+        batch.resolve();
       },
       (error) => {
         this.#landed();
-        for (const w of waiters) w.reject(error);
+        batch.reject(error);
       },
     );
   }
@@ -66,6 +71,16 @@ export class Batcher<T> {
   /** A batch was answered: what gathered meanwhile goes out now. */
   #landed(): void {
     this.#inFlight--;
-    if (this.#inFlight === 0 && this.#items.length > 0 && !this.#scheduled) this.#flush();
+    if (this.#inFlight === 0 && this.#gathering && !this.#scheduled) this.#flush();
   }
+}
+
+function gathering<T>(): Gathering<T> {
+  let resolve!: () => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { items: [], promise, resolve, reject };
 }
