@@ -17,7 +17,7 @@
  * burst of load from other processes does not decide the ratio.
  *
  * Env: REDIS_URL (redis://127.0.0.1:6379), BENCH_N (20000), BENCH_CONCURRENCY (100),
- * BENCH_ROUNDS (2), BENCH_V8_FLAGS (Deno, `--max-semi-space-size=2`; empty for none),
+ * BENCH_ROUNDS (3), BENCH_V8_FLAGS (Deno, `--max-semi-space-size=2`; empty for none),
  * BENCH_BUN_FLAGS (Bun, `--smol`; empty for none).
  */
 import process from "node:process";
@@ -32,7 +32,7 @@ import { RedisBackend, RedisBroker } from "../src/redis.ts";
 const URL_ = process.env.REDIS_URL || "redis://127.0.0.1:6379";
 const N = Number(process.env.BENCH_N || "20000");
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY || "100");
-const ROUNDS = Number(process.env.BENCH_ROUNDS || "2");
+const ROUNDS = Number(process.env.BENCH_ROUNDS || "3");
 const WORKER = fileURLToPath(new URL("./redis_worker.ts", import.meta.url));
 const RUN = crypto.randomUUID().slice(0, 8);
 const runtime = "Deno" in globalThis ? "deno" : "bun";
