@@ -101,12 +101,14 @@ const COMMAND_HELP: Record<string, string> = {
   --long-running-seconds N   how long long_running_task counts down (default 10, as in machinery)
   --concurrency N            tasks the worker runs at once (default 0: twice the CPU count)`,
   worker: `machinery worker [--broker URL] [--result-backend URL] [--queue NAME] [--concurrency N]
-                 [--name NAME] [--config FILE] [--tasks MODULE] [--verbose]
+                 [--prefetch N] [--name NAME] [--config FILE] [--tasks MODULE] [--verbose]
                  [--periodic TASK=SPEC]...
   Runs a worker with machinery's example tasks (add, multiply, sum_ints, sum_floats, concat, split,
   panic_task, long_running_task) and HelloWorld. The first SIGINT/SIGTERM stops taking tasks, waits
   for the running ones and exits 0; a second one aborts them and exits 1.
   --concurrency N            tasks run at once (default 0: twice the CPU count)
+  --prefetch N               messages held, not yet started, beyond those (default: twice the
+                             concurrency; a graceful stop gives them back)
   --name NAME                the consumer tag (default machinery_worker)
   --tasks MODULE             also register MODULE's exported functions under their export names;
                              if MODULE default-exports a function, it is called with the Server
@@ -193,6 +195,7 @@ const OPTIONS: Record<string, Options> = {
     ...COMMON,
     ...CONNECTION,
     concurrency: { type: "string" },
+    prefetch: { type: "string" },
     name: { type: "string" },
     tasks: { type: "string" },
     periodic: { type: "string", multiple: true },
@@ -445,6 +448,7 @@ async function worker(argv: string[]): Promise<number> {
   if (values.help) return help("worker");
   noPositionals("worker", positionals);
   const concurrency = wholeNumber(values, "concurrency") ?? 0;
+  const prefetch = wholeNumber(values, "prefetch");
   const longRunningSeconds = wholeNumber(values, "long-running-seconds") ?? 10;
   const name = str(values, "name") ?? "machinery_worker";
   const tasksModule = str(values, "tasks");
@@ -458,7 +462,7 @@ async function worker(argv: string[]): Promise<number> {
       server.scheduler.register(def);
       logger.info(`Periodic ${def.kind} "${def.name}" on "${def.spec}"`);
     }
-    const worker = server.newWorker(name, concurrency, { handleSignals: true });
+    const worker = server.newWorker(name, concurrency, { handleSignals: true, prefetch });
     setExampleHandlers(worker, logger);
     // launch() installs its signal listeners before it returns; tests wait for this line.
     const running = worker.launch();

@@ -154,6 +154,7 @@ describe("cli", () => {
         /Invalid value "soon" for --long-running-seconds/,
       ],
       [["worker", "--concurrency", "-1"], /--concurrency|Invalid value/],
+      [["worker", "--prefetch", "x"], /Invalid value "x" for --prefetch/],
       [["send", "add", "--arg", "nope"], /expected TYPE:VALUE/],
       [["send", "add", "--arg", "int65:1"], /"int65" is not one of the types/],
       [["send", "add", "--arg", "int64:1.5"], /Invalid --arg "int64:1.5"/],
