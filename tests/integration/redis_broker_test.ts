@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { newSignature, resolveConfig, Server, silentLogger } from "../../mod.ts";
 import type { Delivery } from "../../src/broker.ts";
 import { createBroker, RedisBackend, RedisBroker } from "../../src/redis.ts";
+import { defineScripts, FETCH, runScript } from "../../src/brokers/redis/scripts.ts";
 import { waitFor } from "../helpers.ts";
 import {
   deleteRedisKeys,
@@ -100,6 +101,26 @@ describe("redis broker", { skip }, () => {
       );
     } finally {
       await broker.close();
+      redis.disconnect();
+    }
+  });
+
+  it("numbers at most the messages asked for, landed ones first, so ranges never overlap", async () => {
+    const { queue } = setup();
+    const redis = rawClient();
+    try {
+      defineScripts(redis);
+      const taken = `${keyPrefix}taken:fetch_test`;
+      const landing = `${keyPrefix}landing:fetch_test`;
+      await redis.rpush(landing, "l1", "l2", "l3");
+      await redis.rpush(queue, "q1");
+      const first = await runScript<string[]>(redis, FETCH, [queue, taken, landing], [2, 7]);
+      assert.deepEqual(first, ["l1", "l2"]);
+      const second = await runScript<string[]>(redis, FETCH, [queue, taken, landing], [2, 9]);
+      assert.deepEqual(second, ["l3", "q1"]);
+      assert.deepEqual(await redis.hgetall(taken), { 7: "l1", 8: "l2", 9: "l3", 10: "q1" });
+      written.push(taken, landing);
+    } finally {
       redis.disconnect();
     }
   });

@@ -172,9 +172,10 @@ export class QueueConsumer {
   }
 
   /**
-   * Gives back whatever is still in the processing hash or landing list (unsettled deliveries of an abrupt stop,
-   * or messages moved for us whose reply was lost) to the head of the queue, stops the heartbeat
-   * and closes the blocking client. Idempotent.
+   * Gives back whatever is still in the processing hash or the landing list (unsettled
+   * deliveries of an abrupt stop, or messages moved for us whose reply was lost) to the head of
+   * the queue, once the acks on their way have landed; stops the heartbeat and closes the
+   * blocking client. Idempotent.
    */
   retire(): Promise<void> {
     this.#retired ??= (async () => {

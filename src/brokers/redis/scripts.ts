@@ -30,17 +30,16 @@ local now_ns = now_us * 1000
 `;
 
 /**
- * Takes messages for a consumer: first whatever its `BLMOVE` put in its landing list, then up
- * to ARGV[1] more from the head of the queue; all go into its processing hash under
- * consecutive sequence numbers from ARGV[2], and come back in that order.
- * KEYS: queue, processing hash, landing list.
+ * Takes up to ARGV[1] messages for a consumer: first what its `BLMOVE` put in its landing list,
+ * then more from the head of the queue; they go into its processing hash under consecutive
+ * sequence numbers from ARGV[2] (never more than ARGV[1] numbers, so the caller's next range
+ * cannot overlap), and come back in that order. KEYS: queue, processing hash, landing list.
  */
 export const FETCH: ScriptDef = {
   name: "machineryFetch2",
   keys: 3,
   lua: `
-local items = redis.call('LRANGE', KEYS[3], 0, -1)
-if #items > 0 then redis.call('DEL', KEYS[3]) end
+local items = redis.call('LPOP', KEYS[3], ARGV[1]) or {}
 local n = tonumber(ARGV[1]) - #items
 if n > 0 then
   local popped = redis.call('LPOP', KEYS[1], n)
