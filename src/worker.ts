@@ -50,7 +50,7 @@ export class Worker {
   readonly server: Server;
   /** The consumer tag (the AMQP consumer tag; Redis ignores it). */
   readonly consumerTag: string;
-  /** The most tasks processed at once. */
+  /** The most tasks running at once. */
   readonly concurrency: number;
   /** Messages held beyond the running tasks. */
   readonly prefetch: number;
@@ -111,7 +111,7 @@ export class Worker {
     this.#postTaskHandler = handler;
   }
 
-  /** Number of tasks being processed now. */
+  /** Messages being handled now: running, prefetched (waiting for a run slot), or recording. */
   get activeTasks(): number {
     return this.#inFlight.size;
   }
