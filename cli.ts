@@ -270,19 +270,27 @@ function noPositionals(command: string, positionals: string[]): void {
 // ---------------------------------------------------------------------------------------------
 // Configuration and the server
 
-/** Reads the config file (if any), the environment and the flags: flags > env > file. */
-async function loadConfig(values: Values): Promise<Config> {
+/** The text of the `--config` file, or undefined when there is none. */
+async function readConfigFile(values: Values): Promise<string | undefined> {
   const file = str(values, "config");
-  let fromFile: ConfigInput = {};
-  if (file !== undefined) {
-    let text: string;
-    try {
-      text = await readFile(file, "utf8");
-    } catch (error) {
-      throw new CommandError(`Cannot read the config file "${file}": ${errorMessage(error)}`);
-    }
-    fromFile = configFromYaml(text);
+  if (file === undefined) return undefined;
+  try {
+    return await readFile(file, "utf8");
+  } catch (error) {
+    throw new CommandError(`Cannot read the config file "${file}": ${errorMessage(error)}`);
   }
+}
+
+/**
+ * Reads the config file (if any; `fileText` when already read), the environment and the flags:
+ * flags > env > file.
+ */
+async function loadConfig(
+  values: Values,
+  fileText: Promise<string | undefined> = readConfigFile(values),
+): Promise<Config> {
+  const text = await fileText;
+  const fromFile: ConfigInput = text === undefined ? {} : configFromYaml(text);
   const fromEnv = configFromEnv(env());
   const fromFlags: ConfigInput = {
     broker: str(values, "broker"),
@@ -293,18 +301,13 @@ async function loadConfig(values: Values): Promise<Config> {
 }
 
 /** The periodic registrations of the config file's periodic_tasks section, then of --periodic. */
-async function loadPeriodic(values: Values): Promise<PeriodicDefinition[]> {
+async function loadPeriodic(
+  values: Values,
+  fileText: Promise<string | undefined>,
+): Promise<PeriodicDefinition[]> {
   const defs: PeriodicDefinition[] = [];
-  const file = str(values, "config");
-  if (file !== undefined) {
-    let text: string;
-    try {
-      text = await readFile(file, "utf8");
-    } catch (error) {
-      throw new CommandError(`Cannot read the config file "${file}": ${errorMessage(error)}`);
-    }
-    defs.push(...schedulesFromYaml(text));
-  }
+  const text = await fileText;
+  if (text !== undefined) defs.push(...schedulesFromYaml(text));
   for (const text of (values.periodic as string[] | undefined) ?? []) {
     defs.push(scheduleFromFlag(text));
   }
@@ -453,8 +456,9 @@ async function worker(argv: string[]): Promise<number> {
   const name = str(values, "name") ?? "machinery_worker";
   const tasksModule = str(values, "tasks");
   const logger = consoleLogger(values.verbose === true);
-  const config = await loadConfig(values);
-  const periodic = await loadPeriodic(values);
+  const fileText = readConfigFile(values); // read once, for both sections
+  const config = await loadConfig(values, fileText);
+  const periodic = await loadPeriodic(values, fileText);
   return await withServer(config, logger, async (server) => {
     registerExampleTasks(server, longRunningSeconds);
     if (tasksModule !== undefined) await loadTasksModule(server, tasksModule);
