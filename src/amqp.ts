@@ -22,6 +22,7 @@ import type { Config } from "./config.ts";
 import { AMQPBroker, type AMQPBrokerOptions } from "./brokers/amqp/mod.ts";
 import { AMQPBackend, type AMQPBackendOptions } from "./backends/amqp/mod.ts";
 import { AMQPError } from "./brokers/amqp/connection.ts";
+import { connected } from "./connected.ts";
 
 export { AMQPBackend, type AMQPBackendOptions, AMQPBroker, type AMQPBrokerOptions, AMQPError };
 
@@ -31,24 +32,10 @@ export { AMQPBackend, type AMQPBackendOptions, AMQPBroker, type AMQPBrokerOption
  * unreachable RabbitMQ fails here, at once, with an error naming the URLs (passwords hidden).
  */
 export async function createBroker(url: string, config: Config): Promise<Broker> {
-  const broker = AMQPBroker.fromConfig(url, config);
-  try {
-    await broker.connect();
-  } catch (error) {
-    await broker.close();
-    throw error;
-  }
-  return broker;
+  return connected(AMQPBroker.fromConfig(url, config));
 }
 
 /** The AMQP result backend for an `amqp://` or `amqps://` URL; connects before it resolves. */
 export async function createBackend(url: string, config: Config): Promise<Backend> {
-  const backend = AMQPBackend.fromConfig(url, config);
-  try {
-    await backend.connect();
-  } catch (error) {
-    await backend.close();
-    throw error;
-  }
-  return backend;
+  return connected(AMQPBackend.fromConfig(url, config));
 }

@@ -21,6 +21,7 @@
 import type { Backend } from "./backend.ts";
 import type { Config } from "./config.ts";
 import { MemcacheBackend } from "./backends/memcache/mod.ts";
+import { connected } from "./connected.ts";
 
 export {
   crc32,
@@ -33,12 +34,5 @@ export {
 
 /** The Memcache result backend for `memcache://`; resolves once every server answers. */
 export async function createBackend(url: string, config: Config): Promise<Backend> {
-  const backend = new MemcacheBackend(url, { config });
-  try {
-    await backend.connect();
-  } catch (error) {
-    await backend.close();
-    throw error;
-  }
-  return backend;
+  return connected(new MemcacheBackend(url, { config }));
 }

@@ -22,6 +22,7 @@
 import type { Backend } from "./backend.ts";
 import type { Config } from "./config.ts";
 import { MongoDBBackend } from "./backends/mongodb/mod.ts";
+import { connected } from "./connected.ts";
 
 export { MongoDBBackend, type MongoDBBackendOptions } from "./backends/mongodb/mod.ts";
 
@@ -30,12 +31,5 @@ export { MongoDBBackend, type MongoDBBackendOptions } from "./backends/mongodb/m
  * database is `machinery`; the URI's own database is not used, as in Go).
  */
 export async function createBackend(url: string, config: Config): Promise<Backend> {
-  const backend = new MongoDBBackend(url, { config });
-  try {
-    await backend.connect();
-  } catch (error) {
-    await backend.close();
-    throw error;
-  }
-  return backend;
+  return connected(new MongoDBBackend(url, { config }));
 }
