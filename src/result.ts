@@ -6,9 +6,15 @@
  */
 import type { Backend } from "./backend.ts";
 import type { Signature } from "./signature.ts";
-import { decodeResults, isCompleted, isFailure, isSuccess, type TaskState } from "./state.ts";
+import {
+  decodeResults,
+  isCompleted,
+  isFailure,
+  isSuccess,
+  type TaskState,
+  zeroTaskState,
+} from "./state.ts";
 import { StateNotFoundError, TaskFailedError, TimeoutReachedError } from "./errors.ts";
-import { ZERO_TIME } from "./go_time.ts";
 
 /** How `get` waits. */
 export interface GetOptions {
@@ -52,18 +58,6 @@ class Waiter {
   }
 }
 
-function emptyState(uuid: string): TaskState {
-  return {
-    taskUUID: uuid,
-    taskName: "",
-    state: "",
-    results: null,
-    error: "",
-    createdAt: ZERO_TIME,
-    ttl: 0,
-  };
-}
-
 /** The handle `sendTask` returns. `T` is the task's list of result values. */
 export class AsyncResult<T extends unknown[] = unknown[]> {
   /** The signature that was sent. */
@@ -76,7 +70,7 @@ export class AsyncResult<T extends unknown[] = unknown[]> {
   constructor(signature: Signature, backend: Backend) {
     this.signature = signature;
     this.#backend = backend;
-    this.#state = emptyState(signature.uuid);
+    this.#state = zeroTaskState(signature.uuid);
   }
 
   /** The result backend this result reads. */

@@ -94,9 +94,10 @@ export function isFailure(s: TaskState): boolean {
   return s.state === FAILURE;
 }
 
-function baseState(sig: Signature, state: StateName): TaskState {
+/** Go's zero TaskState with `taskUUID` and `state` set (what a decoder starts from, too). */
+export function zeroTaskState(taskUUID = "", state: StateName | "" = ""): TaskState {
   return {
-    taskUUID: sig.uuid,
+    taskUUID,
     taskName: "",
     state,
     results: null,
@@ -104,6 +105,10 @@ function baseState(sig: Signature, state: StateName): TaskState {
     createdAt: ZERO_TIME,
     ttl: 0,
   };
+}
+
+function baseState(sig: Signature, state: StateName): TaskState {
+  return zeroTaskState(sig.uuid, state);
 }
 
 /** PENDING: the task name and the creation time are set (the only state that has them). */
@@ -264,15 +269,7 @@ function decodeStruct<T>(text: string, goType: string, fill: (obj: unknown) => T
 export function decodeTaskState(text: string): TaskState {
   return decodeStruct(text, "tasks.TaskState", (obj) => {
     const st = new GoDecodeState();
-    const s: TaskState = {
-      taskUUID: "",
-      taskName: "",
-      state: "",
-      results: null,
-      error: "",
-      createdAt: ZERO_TIME,
-      ttl: 0,
-    };
+    const s = zeroTaskState();
     if (obj !== null) {
       const o = obj as Record<string, unknown>;
       for (const key in o) {
