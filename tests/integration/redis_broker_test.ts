@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { newSignature, resolveConfig, Server, silentLogger } from "../../mod.ts";
 import type { Delivery } from "../../src/broker.ts";
 import { createBroker, RedisBackend, RedisBroker } from "../../src/redis.ts";
+import { brokerKeys } from "../../src/brokers/redis/keys.ts";
 import { defineScripts, FETCH, runScript } from "../../src/brokers/redis/scripts.ts";
 import { waitFor } from "../helpers.ts";
 import {
@@ -87,18 +88,16 @@ describe("redis broker", { skip }, () => {
     const broker = new RedisBroker(REDIS_URL, { config, keyPrefix, leaseMs: 1000 });
     try {
       // A consumer that died holding three numbered messages and one its BLMOVE had landed.
+      const keys = brokerKeys(keyPrefix);
       const dead = "dead:0000";
-      await redis.zadd(`${keyPrefix}consumers`, Date.now() - 60_000, dead);
-      await redis.hset(`${keyPrefix}consumer_queues`, dead, queue);
-      await redis.hset(`${keyPrefix}taken:${dead}`, "10", "m10", "9", "m9", "12", "m12");
-      await redis.rpush(`${keyPrefix}landing:${dead}`, "m13");
+      await redis.zadd(keys.consumers, Date.now() - 60_000, dead);
+      await redis.hset(keys.consumerQueues, dead, queue);
+      await redis.hset(keys.processing(dead), "10", "m10", "9", "m9", "12", "m12");
+      await redis.rpush(keys.landing(dead), "m13");
       await redis.rpush(queue, "later");
       assert.equal(await broker.recover(), 4);
       assert.deepEqual(await redis.lrange(queue, 0, -1), ["m9", "m10", "m12", "m13", "later"]);
-      assert.equal(
-        await redis.exists(`${keyPrefix}taken:${dead}`, `${keyPrefix}landing:${dead}`),
-        0,
-      );
+      assert.equal(await redis.exists(keys.processing(dead), keys.landing(dead)), 0);
     } finally {
       await broker.close();
       redis.disconnect();
@@ -110,8 +109,8 @@ describe("redis broker", { skip }, () => {
     const redis = rawClient();
     try {
       defineScripts(redis);
-      const taken = `${keyPrefix}taken:fetch_test`;
-      const landing = `${keyPrefix}landing:fetch_test`;
+      const taken = brokerKeys(keyPrefix).processing("fetch_test");
+      const landing = brokerKeys(keyPrefix).landing("fetch_test");
       await redis.rpush(landing, "l1", "l2", "l3");
       await redis.rpush(queue, "q1");
       const first = await runScript<string[]>(redis, FETCH, [queue, taken, landing], [2, 7]);
@@ -120,6 +119,25 @@ describe("redis broker", { skip }, () => {
       assert.deepEqual(second, ["l3", "q1"]);
       assert.deepEqual(await redis.hgetall(taken), { 7: "l1", 8: "l2", 9: "l3", 10: "q1" });
       written.push(taken, landing);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it("answers a fetch sent again (its reply lost) with what it took, taking nothing more", async () => {
+    const { queue } = setup();
+    const redis = rawClient();
+    try {
+      defineScripts(redis);
+      const taken = brokerKeys(keyPrefix).processing("resent_test");
+      const landing = brokerKeys(keyPrefix).landing("resent_test");
+      written.push(taken, landing);
+      await redis.rpush(queue, "a", "b", "c", "d");
+      const args = [2, 1];
+      assert.deepEqual(await runScript(redis, FETCH, [queue, taken, landing], args), ["a", "b"]);
+      assert.deepEqual(await runScript(redis, FETCH, [queue, taken, landing], args), ["a", "b"]);
+      assert.deepEqual(await redis.hgetall(taken), { 1: "a", 2: "b" });
+      assert.deepEqual(await redis.lrange(queue, 0, -1), ["c", "d"]);
     } finally {
       redis.disconnect();
     }

@@ -34,11 +34,27 @@ local now_ns = now_us * 1000
  * then more from the head of the queue; they go into its processing hash under consecutive
  * sequence numbers from ARGV[2] (never more than ARGV[1] numbers, so the caller's next range
  * cannot overlap), and come back in that order. KEYS: queue, processing hash, landing list.
+ *
+ * The client never reuses a number, so when ARGV[2] is taken already this is the same call sent
+ * again (ioredis resends a command whose reply a lost connection swallowed): it answers with
+ * what the first run took instead of taking more under the same numbers, which would overwrite
+ * them and lose those messages.
  */
 export const FETCH: ScriptDef = {
-  name: "machineryFetch2",
+  name: "machineryFetch3",
   keys: 3,
   lua: `
+local first = tonumber(ARGV[2])
+if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then
+  local fields = {}
+  for i = 1, tonumber(ARGV[1]) do fields[i] = string.format('%d', first + i - 1) end
+  local taken = {}
+  for _, body in ipairs(redis.call('HMGET', KEYS[2], unpack(fields))) do
+    if not body then break end
+    taken[#taken + 1] = body
+  end
+  return taken
+end
 local items = redis.call('LPOP', KEYS[3], ARGV[1]) or {}
 local n = tonumber(ARGV[1]) - #items
 if n > 0 then
@@ -48,10 +64,9 @@ if n > 0 then
   end
 end
 if #items == 0 then return {} end
-local seq = tonumber(ARGV[2])
 local pairs_ = {}
 for i, body in ipairs(items) do
-  pairs_[2 * i - 1] = string.format('%d', seq + i - 1)
+  pairs_[2 * i - 1] = string.format('%d', first + i - 1)
   pairs_[2 * i] = body
 end
 redis.call('HSET', KEYS[2], unpack(pairs_))
