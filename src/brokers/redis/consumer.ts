@@ -65,7 +65,6 @@ export class QueueConsumer {
   #nextSeq = 1;
   /** Sequence numbers handed out and not yet settled (or whose ack is on its way). */
   readonly #held = new Set<number>();
-  #unsettled = 0;
   #slotWaiters: (() => void)[] = [];
   #needsReconcile = false;
   #heartbeat?: ReturnType<typeof setInterval>;
@@ -74,8 +73,12 @@ export class QueueConsumer {
   #loopDone = false;
   #retired?: Promise<void>;
   readonly #acks: Batcher<number>;
-  /** Acks queued and not yet answered (retiring waits for them). */
-  readonly #pendingAcks = new Set<Promise<unknown>>();
+  /**
+   * Acks queued and not yet answered, by sequence number (deliveries of one batch share its
+   * promise): still held (for reconcile), no longer counted against the capacity; retiring
+   * waits for them.
+   */
+  readonly #pendingAcks = new Map<number, Promise<unknown>>();
   #readyListener = () => {
     this.#needsReconcile = true;
     this.#refreshBlockingId();
@@ -94,9 +97,9 @@ export class QueueConsumer {
     return this.#proc;
   }
 
-  /** Deliveries handed out and not settled. */
+  /** Deliveries handed out and not settled (an ack on its way counts as settled). */
   get unsettled(): number {
-    return this.#unsettled;
+    return this.#held.size - this.#pendingAcks.size;
   }
 
   /** True once the consumer released everything and stopped its heartbeat. */
@@ -123,7 +126,7 @@ export class QueueConsumer {
           this.#needsReconcile = false;
           await this.#reconcile();
         }
-        const free = this.#o.capacity - this.#unsettled;
+        const free = this.#o.capacity - this.unsettled;
         if (free <= 0) {
           await this.#waitForSlot(signal);
           continue;
@@ -167,7 +170,7 @@ export class QueueConsumer {
       signal.removeEventListener("abort", onAbort);
       this.#loopDone = true;
       this.#wakeSlots();
-      if (this.#unsettled === 0) await this.retire().catch((e) => this.#o.onError(e));
+      if (this.unsettled === 0) await this.retire().catch((e) => this.#o.onError(e));
     }
   }
 
@@ -185,7 +188,7 @@ export class QueueConsumer {
       blocking.off("ready", this.#readyListener);
       try {
         // An ack still on its way would otherwise find its message moved back to the queue.
-        await Promise.allSettled(this.#pendingAcks);
+        await Promise.allSettled(this.#pendingAcks.values());
         await runScript(commands, RETIRE, [
           keys.consumers,
           keys.consumerQueues,
@@ -252,21 +255,13 @@ export class QueueConsumer {
   }
 
   #deliver(seq: number, body: string, handler: (delivery: Delivery) => void): void {
-    this.#unsettled++;
     this.#held.add(seq);
     let settled = false;
     const { commands, keys, queue } = this.#o;
     const proc = this.#proc;
-    let slotFreed = false;
-    const freeSlot = () => {
-      if (slotFreed) return;
-      slotFreed = true;
-      this.#unsettled--;
-      this.#wakeSlots();
-    };
     /**
      * Runs the settling script. An ack frees the capacity slot as soon as it is queued, so the
-     * next fetch can travel with it; the body stays counted as held until the ack lands, so a
+     * next fetch can travel with it; the message stays counted as held until the ack lands, so a
      * reconcile pass never gives back a message whose ack is on its way.
      */
     const settle = async (op: () => Promise<unknown>, freeEarly = false): Promise<void> => {
@@ -279,8 +274,8 @@ export class QueueConsumer {
         landed = Promise.reject(error);
       }
       if (freeEarly) {
-        this.#pendingAcks.add(landed);
-        freeSlot();
+        this.#pendingAcks.set(seq, landed);
+        this.#wakeSlots();
       }
       try {
         await landed;
@@ -290,10 +285,10 @@ export class QueueConsumer {
         this.#needsReconcile = true;
         throw error;
       } finally {
-        this.#pendingAcks.delete(landed);
+        this.#pendingAcks.delete(seq);
         this.#held.delete(seq);
-        freeSlot();
-        if (this.#loopDone && this.#unsettled === 0) {
+        this.#wakeSlots();
+        if (this.#loopDone && this.unsettled === 0) {
           this.retire().catch((e) => this.#o.onError(e));
         }
       }
