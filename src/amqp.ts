@@ -32,10 +32,10 @@ export { AMQPBackend, type AMQPBackendOptions, AMQPBroker, type AMQPBrokerOption
  * unreachable RabbitMQ fails here, at once, with an error naming the URLs (passwords hidden).
  */
 export async function createBroker(url: string, config: Config): Promise<Broker> {
-  return connected(AMQPBroker.fromConfig(url, config));
+  return await connected(AMQPBroker.fromConfig(url, config));
 }
 
 /** The AMQP result backend for an `amqp://` or `amqps://` URL; connects before it resolves. */
 export async function createBackend(url: string, config: Config): Promise<Backend> {
-  return connected(AMQPBackend.fromConfig(url, config));
+  return await connected(AMQPBackend.fromConfig(url, config));
 }

@@ -34,5 +34,5 @@ export {
 
 /** The Memcache result backend for `memcache://`; resolves once every server answers. */
 export async function createBackend(url: string, config: Config): Promise<Backend> {
-  return connected(new MemcacheBackend(url, { config }));
+  return await connected(new MemcacheBackend(url, { config }));
 }

@@ -31,5 +31,5 @@ export { MongoDBBackend, type MongoDBBackendOptions } from "./backends/mongodb/m
  * database is `machinery`; the URI's own database is not used, as in Go).
  */
 export async function createBackend(url: string, config: Config): Promise<Backend> {
-  return connected(new MongoDBBackend(url, { config }));
+  return await connected(new MongoDBBackend(url, { config }));
 }
