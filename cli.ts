@@ -25,26 +25,28 @@ import {
   configFromYaml,
   type ConfigInput,
   consoleLogger,
-  decodeValue,
-  encodeTaskState,
   etaFromDate,
-  JsonNumber,
   type Logger,
   newSignature,
-  parseJson,
   type PeriodicDefinition,
   resolveConfig,
   scheduleFromFlag,
   schedulesFromYaml,
   Server,
-  stringifyGo,
   TaskFailedError,
   TimeoutReachedError,
-  TYPE_NAMES,
   type TypeName,
   type Worker,
   WorkerQuitAbruptlyError,
 } from "./mod.ts";
+import {
+  decodeValue,
+  encodeTaskState,
+  JsonNumber,
+  parseJson,
+  stringifyGo,
+  TYPE_NAMES,
+} from "./src/wire/mod.ts";
 import { args as runtimeArgs, env, exit, onShutdownSignals } from "./src/runtime.ts";
 import { redactPassword, URLError, urlScheme } from "./src/urls.ts";
 import { registerExampleTasks } from "./examples/tasks.ts";

@@ -37,21 +37,14 @@ export {
 export {
   type Arg,
   copySignature,
-  decodeSignature,
-  encodeSignature,
   etaFromDate,
   newChordUUID,
   newGroupUUID,
   newSignature,
   newTaskUUID,
   type Signature,
-  SignatureDecodeError,
-} from "./src/signature.ts";
+} from "./src/wire/signature.ts";
 export {
-  decodeGroupMeta,
-  decodeTaskState,
-  encodeGroupMeta,
-  encodeTaskState,
   FAILURE,
   type GroupMeta,
   PENDING,
@@ -62,25 +55,8 @@ export {
   SUCCESS,
   type TaskResult,
   type TaskState,
-} from "./src/state.ts";
-export {
-  decodeValue,
-  encodeValue,
-  humanReadable,
-  inferType,
-  type ScalarTypeName,
-  type SliceTypeName,
-  TYPE_NAMES,
-  TypeDecodeError,
-  type TypeName,
-} from "./src/types.ts";
-export {
-  JsonNumber,
-  parseJson,
-  type ParseJsonOptions,
-  stringifyGo,
-  type StringifyGoOptions,
-} from "./src/json.ts";
+} from "./src/wire/state.ts";
+export { type ScalarTypeName, type SliceTypeName, type TypeName } from "./src/wire/types.ts";
 export {
   type AnyFunction,
   type ContextTask,
@@ -96,7 +72,7 @@ export {
   typed,
   withContext,
 } from "./src/task.ts";
-export { fibonacciNext, retryLater, RetryTaskLaterError } from "./src/retry.ts";
+export { retryLater, RetryTaskLaterError } from "./src/retry.ts";
 export {
   BackendError,
   ClosedError,
@@ -121,23 +97,12 @@ export {
 } from "./src/config.ts";
 export type { Backend } from "./src/backend.ts";
 export type { Broker, ConsumeOptions, Delivery } from "./src/broker.ts";
-export { backendFromURL, brokerFromURL } from "./src/from_url.ts";
-export {
-  type DeadLetter,
-  MemoryBroker,
-  type MemoryBrokerOptions,
-} from "./src/brokers/memory/mod.ts";
-export { MemoryBackend, type MemoryBackendOptions } from "./src/backends/memory/mod.ts";
+export { backendFromURL, brokerFromURL, lockFromURL } from "./src/from_url.ts";
+export { type DeadLetter, MemoryBroker, type MemoryBrokerOptions } from "./src/memory/broker.ts";
+export { MemoryBackend, type MemoryBackendOptions } from "./src/memory/backend.ts";
 export { consoleLogger, type Logger, silentLogger } from "./src/log.ts";
-export {
-  defaultLockURL,
-  type Lock,
-  lockFromURL,
-  lockName,
-  lockValue,
-  MemoryLock,
-  type MemoryLockOptions,
-} from "./src/lock.ts";
+export type { Lock } from "./src/lock.ts";
+export { MemoryLock, type MemoryLockOptions } from "./src/memory/lock.ts";
 export { CronSpecError, parseSchedule, type Schedule } from "./src/periodic/schedule.ts";
 export {
   type PeriodicDefinition,

@@ -26,13 +26,13 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { connect } from "amqplib";
 import {
   type Backend,
-  encodeSignature,
   newSignature,
   Server,
   type Server as ServerT,
   silentLogger,
 } from "../mod.ts";
-import { AMQPBroker } from "../src/amqp.ts";
+import { encodeSignature } from "../src/wire/mod.ts";
+import { AMQPBroker } from "../src/amqp/mod.ts";
 
 const AMQP_URL = process.env.AMQP_URL || "amqp://guest:guest@127.0.0.1:5672/";
 const REDIS_URL = process.env.REDIS_URL || "redis://127.0.0.1:6379";
@@ -215,7 +215,7 @@ async function enqueue(): Promise<{ perSecond: number; p50: number; p99: number 
 
 async function redisBackend(): Promise<Backend | undefined> {
   try {
-    const { RedisBackend } = await import("../src/redis.ts");
+    const { RedisBackend } = await import("../src/redis/mod.ts");
     const backend = new RedisBackend(REDIS_URL, {
       config: { resultsExpireIn: 120 },
       keyPrefix: `bench:${RUN}:`,

@@ -27,7 +27,7 @@ import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import { Queue } from "bullmq";
 import { newSignature, Server, silentLogger } from "../mod.ts";
-import { RedisBackend, RedisBroker } from "../src/redis.ts";
+import { RedisBackend, RedisBroker } from "../src/redis/mod.ts";
 
 const URL_ = process.env.REDIS_URL || "redis://127.0.0.1:6379";
 const N = Number(process.env.BENCH_N || "20000");

@@ -10,7 +10,7 @@
  */
 import process from "node:process";
 import { Server, silentLogger } from "../mod.ts";
-import { RedisBackend, RedisBroker } from "../src/redis.ts";
+import { RedisBackend, RedisBroker } from "../src/redis/mod.ts";
 
 const mode = process.env.MODE ?? "machinery";
 const url = process.env.REDIS_URL || "redis://127.0.0.1:6379";

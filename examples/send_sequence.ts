@@ -21,7 +21,8 @@
  *
  * @module
  */
-import { type Arg, humanReadable, newChain, newChord, newGroup, newSignature } from "../mod.ts";
+import { type Arg, newChain, newChord, newGroup, newSignature } from "../mod.ts";
+import { humanReadable } from "../src/wire/mod.ts";
 import type { Server, Signature } from "../mod.ts";
 
 /** machinery's `Get(time.Millisecond * 5)`. */

@@ -3,8 +3,8 @@
  *
  * @module
  */
-import type { Signature } from "./signature.ts";
-import type { TaskResult, TaskState } from "./state.ts";
+import type { Signature } from "./wire/signature.ts";
+import type { TaskResult, TaskState } from "./wire/state.ts";
 
 /** Stores task states and group metadata. */
 export interface Backend {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Signature } from "./signature.ts";
+import type { Signature } from "./wire/signature.ts";
 
 /**
  * One message handed to a worker. Exactly one of `ack`, `requeue` or `reject` settles it; until

@@ -1,30 +1,14 @@
 /**
- * The lock that lets many scheduler processes send each periodic tick once (machinery §6).
+ * The lock contract that lets many scheduler processes send each periodic tick once (see
+ * `docs/wire.md`, "Periodic locks").
  *
  * Every process that registers a schedule wakes at each tick and asks the lock for it; the one
- * whose claim succeeds sends, the others skip the tick. Two implementations:
- * {@linkcode MemoryLock} for one process, and the Redis lock (`RedisLock` in the `./redis`
- * entry) for many processes on one Redis, Go schedulers included.
- *
- * @example
- * ```ts
- * import { lockName, MemoryLock } from "./lock.ts";
- *
- * const lock = new MemoryLock();
- * const key = lockName("cleanup", "@hourly");
- * const value = 1735790400_000_000_000n - 1n; // the next tick, in Unix ns, minus 1
- * console.log(await lock.acquire(key, value)); // true: this caller sends the tick
- * console.log(await lock.acquire(key, value)); // false: the tick is taken
- * await lock.close();
- * ```
+ * whose claim succeeds sends, the others skip the tick. Implementations: `MemoryLock` for one
+ * process, and `RedisLock` (the `./redis` entry) for many processes on one Redis, Go schedulers
+ * included. `lockFromURL` in `from_url.ts` picks one for a URL.
  *
  * @module
  */
-import type { Config } from "./config.ts";
-import { MemoryLock } from "./locks/memory.ts";
-import { redactPassword, URLError, urlScheme } from "./urls.ts";
-
-export { MemoryLock, type MemoryLockOptions } from "./locks/memory.ts";
 
 /**
  * Decides which process sends a periodic tick.
@@ -43,61 +27,4 @@ export interface Lock {
   acquire(key: string, value: bigint): Promise<boolean>;
   /** Releases what the lock holds (connections). Idempotent. */
   close(): Promise<void>;
-}
-
-/** The prefix of every periodic lock key, as in Go machinery. */
-export const LOCK_KEY_PREFIX = "machinery_lock_";
-
-/**
- * The lock key of a schedule, built as Go machinery's `GetLockName` does:
- * `"machinery_lock_" + binaryName + name + spec`, with no separators.
- *
- * Go puts its binary's basename (`filepath.Base(os.Args[0])`) in `binaryName`; to share ticks
- * with a Go scheduler, pass the Go binary's basename (for a binary named `main`, the key of
- * `("periodic-task", "0 6 * * ?")` is `machinery_lock_mainperiodic-task0 6 * * ?`). The default
- * `""` gives every TypeScript process the same key, whatever runtime or script runs it.
- */
-export function lockName(name: string, spec: string, binaryName = ""): string {
-  return `${LOCK_KEY_PREFIX}${binaryName}${name}${spec}`;
-}
-
-/** The lock value of a tick: the next tick's Unix time in nanoseconds, minus 1 (Go's value). */
-export function lockValue(nextTick: Date): bigint {
-  return BigInt(nextTick.getTime()) * 1_000_000n - 1n;
-}
-
-/**
- * The lock URL a process should use when the config names none: the config's `lock` if set,
- * else the broker URL if it is a Redis URL, else the result backend URL if it is one, else `""`
- * (the in-process lock). Unlike Go machinery, whose default is the in-process lock, this makes
- * workers that share a Redis broker or backend share their ticks too.
- */
-export function defaultLockURL(config: Pick<Config, "lock" | "broker" | "resultBackend">): string {
-  if (config.lock) return config.lock;
-  for (const url of [config.broker, config.resultBackend]) {
-    if (REDIS_SCHEMES.has(urlScheme(url))) return url;
-  }
-  return "";
-}
-
-const REDIS_SCHEMES = new Set(["redis", "rediss", "redis+socket"]);
-
-/**
- * The lock for a URL: `""`, `eager` or `memory://` give a {@linkcode MemoryLock}; `redis://`,
- * `rediss://` and `redis+socket://` give a Redis lock (the driver is loaded only then).
- *
- * @throws {URLError} for another scheme.
- */
-export async function lockFromURL(url: string, config?: Config): Promise<Lock> {
-  const scheme = urlScheme(url);
-  if (url === "" || scheme === "eager" || scheme === "memory") return new MemoryLock();
-  if (REDIS_SCHEMES.has(scheme)) {
-    const { RedisLock } = await import("./locks/redis.ts");
-    return new RedisLock(url, { config });
-  }
-  throw new URLError(
-    `Unsupported lock URL "${
-      redactPassword(url)
-    }": known schemes are redis, rediss, redis+socket, memory and eager`,
-  );
 }

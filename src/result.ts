@@ -5,7 +5,7 @@
  * @module
  */
 import type { Backend } from "./backend.ts";
-import type { Signature } from "./signature.ts";
+import type { Signature } from "./wire/signature.ts";
 import {
   decodeResults,
   isCompleted,
@@ -13,7 +13,7 @@ import {
   isSuccess,
   type TaskState,
   zeroTaskState,
-} from "./state.ts";
+} from "./wire/state.ts";
 import { StateNotFoundError, TaskFailedError, TimeoutReachedError } from "./errors.ts";
 
 /** How `get` waits. */

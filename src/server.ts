@@ -7,7 +7,7 @@
 import type { Backend } from "./backend.ts";
 import type { Broker } from "./broker.ts";
 import { type Config, type ConfigInput, resolveConfig } from "./config.ts";
-import { newSignature, newTaskUUID, type Signature } from "./signature.ts";
+import { newSignature, newTaskUUID, type Signature } from "./wire/signature.ts";
 import {
   type TaskArgs,
   type TaskDefinition,
@@ -22,8 +22,8 @@ import type { Chain, Chord, Group } from "./workflow.ts";
 import { ClosedError, SendError, TaskNotRegisteredError } from "./errors.ts";
 import { consoleLogger, type Logger } from "./log.ts";
 import { Worker, type WorkerOptions } from "./worker.ts";
-import { backendFromURL, brokerFromURL } from "./from_url.ts";
-import { defaultLockURL, type Lock, lockFromURL } from "./lock.ts";
+import { backendFromURL, brokerFromURL, defaultLockURL, lockFromURL } from "./from_url.ts";
+import type { Lock } from "./lock.ts";
 import { type PeriodicEntry, Scheduler } from "./periodic/scheduler.ts";
 
 /** A signature that remembers its task's result types, so `sendTask` can type `get()`. */

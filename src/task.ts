@@ -4,9 +4,9 @@
  *
  * @module
  */
-import type { Arg, Signature } from "./signature.ts";
-import type { TaskResult } from "./state.ts";
-import { decodeValue, encodeValue, inferType, type TypeName } from "./types.ts";
+import type { Arg, Signature } from "./wire/signature.ts";
+import type { TaskResult } from "./wire/state.ts";
+import { decodeValue, encodeValue, inferType, type TypeName } from "./wire/types.ts";
 import { InvalidTaskError } from "./errors.ts";
 
 /** What a task sees besides its arguments. */

@@ -7,13 +7,13 @@
  */
 import type { Delivery } from "./broker.ts";
 import type { Server } from "./server.ts";
-import { decodeSignature, type Signature } from "./signature.ts";
-import { isSuccess, type TaskResult } from "./state.ts";
+import { decodeSignature, type Signature } from "./wire/signature.ts";
+import { isSuccess, type TaskResult } from "./wire/state.ts";
 import { ArgsError, decodeArgs, invokeTask, type TaskDefinition } from "./task.ts";
 import { fibonacciNext, RetryTaskLaterError } from "./retry.ts";
 import { errorText, WorkerQuitAbruptlyError } from "./errors.ts";
-import { etaFromDate } from "./signature.ts";
-import { humanReadableResults } from "./state.ts";
+import { etaFromDate } from "./wire/signature.ts";
+import { humanReadableResults } from "./wire/state.ts";
 import { onShutdownSignals } from "./runtime.ts";
 import { redactURL } from "./urls.ts";
 import { type ReleaseSlot, RunSlots } from "./run_slots.ts";

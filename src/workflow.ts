@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { newChordUUID, newGroupUUID, newTaskUUID, type Signature } from "./signature.ts";
+import { newChordUUID, newGroupUUID, newTaskUUID, type Signature } from "./wire/signature.ts";
 
 /** Tasks run one after another; each link's results are appended to the next link's args. */
 export interface Chain {

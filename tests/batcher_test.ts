@@ -1,7 +1,7 @@
 /** The Redis batcher: one send per turn (or per landed batch), shared outcome, size limit. */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { Batcher } from "../src/brokers/redis/batcher.ts";
+import { Batcher } from "../src/redis/_batcher.ts";
 
 describe("redis batcher", () => {
   it("sends the calls of one turn together, and what gathers meanwhile after it lands", async () => {

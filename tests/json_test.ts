@@ -9,7 +9,7 @@ import {
   quoteGo,
   stringifyGo,
   UnsupportedValueError,
-} from "../src/json.ts";
+} from "../src/wire/json.ts";
 
 describe("parseJson", () => {
   test("numbers become JsonNumber with the exact literal", () => {

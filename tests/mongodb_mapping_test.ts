@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { Binary, BSON, Double, Int32, Long } from "mongodb";
 import { newSignature } from "../mod.ts";
-import { parseJson } from "../src/json.ts";
+import { parseJson } from "../src/wire/json.ts";
 import {
   encodeGroupMeta,
   encodeResults,
@@ -21,8 +21,8 @@ import {
   startedState,
   successState,
   type TaskResult,
-} from "../src/state.ts";
-import { bsonToWire, resultFromBson, resultToBson } from "../src/backends/mongodb/bson_values.ts";
+} from "../src/wire/state.ts";
+import { bsonToWire, resultFromBson, resultToBson } from "../src/mongodb/_bson_values.ts";
 import {
   DEFAULT_DATABASE,
   deleteAt,
@@ -32,7 +32,7 @@ import {
   TASKS_COLLECTION,
   taskStateFromDocument,
   taskStateUpdate,
-} from "../src/backends/mongodb/documents.ts";
+} from "../src/mongodb/_documents.ts";
 
 interface Vectors {
   task_states: Record<string, string>;
@@ -44,7 +44,7 @@ let vectors: Vectors;
 
 before(async () => {
   vectors = JSON.parse(
-    await readFile(new URL("../../shared/spec/vectors.json", import.meta.url), "utf8"),
+    await readFile(new URL("./fixtures/go_vectors.json", import.meta.url), "utf8"),
   );
 });
 

@@ -8,7 +8,7 @@ import {
   schedulesFromYaml,
 } from "../src/periodic/config.ts";
 import { type PeriodicDefinition, Scheduler } from "../src/periodic/scheduler.ts";
-import type { Signature } from "../src/signature.ts";
+import type { Signature } from "../src/wire/signature.ts";
 
 const YAML = `
 broker: redis://127.0.0.1:6379

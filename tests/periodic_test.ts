@@ -22,14 +22,10 @@ import {
   type SchedulerOptions,
   type TickEvent,
 } from "../src/periodic/scheduler.ts";
-import {
-  defaultLockURL,
-  type Lock,
-  lockFromURL,
-  lockName,
-  lockValue,
-  MemoryLock,
-} from "../src/lock.ts";
+import type { Lock } from "../src/lock.ts";
+import { defaultLockURL, lockFromURL } from "../src/from_url.ts";
+import { MemoryLock } from "../src/memory/lock.ts";
+import { lockName, lockValue } from "../src/periodic/lock_name.ts";
 import { URLError } from "../src/urls.ts";
 import type { Chain, Chord, Group } from "../src/workflow.ts";
 import { waitFor } from "./helpers.ts";

@@ -1,6 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { fibonacciNext, RetryTaskLaterError } from "../mod.ts";
+import { RetryTaskLaterError } from "../mod.ts";
+import { fibonacciNext } from "../src/retry.ts";
 import { formatGoDuration } from "../src/retry.ts";
 
 describe("retry timing", () => {

@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { JsonNumber, UnsupportedValueError } from "../src/json.ts";
+import { JsonNumber, UnsupportedValueError } from "../src/wire/json.ts";
 import {
   formatGoTime,
   formatGoTimeNanos,
@@ -8,7 +8,7 @@ import {
   parseGoTime,
   TimeParseError,
   ZERO_TIME,
-} from "../src/go_time.ts";
+} from "../src/wire/go_time.ts";
 import {
   copySignature,
   decodeSignature,
@@ -22,7 +22,7 @@ import {
   newSignature,
   newTaskUUID,
   SignatureDecodeError,
-} from "../src/signature.ts";
+} from "../src/wire/signature.ts";
 
 function rejects(text: string, message: string | RegExp): void {
   assert.throws(() => decodeSignature(text), (e) => {

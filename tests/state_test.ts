@@ -1,9 +1,9 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { JsonNumber } from "../src/json.ts";
-import { ZERO_TIME } from "../src/go_time.ts";
-import { newSignature } from "../src/signature.ts";
-import { TypeDecodeError } from "../src/types.ts";
+import { JsonNumber } from "../src/wire/json.ts";
+import { ZERO_TIME } from "../src/wire/go_time.ts";
+import { newSignature } from "../src/wire/signature.ts";
+import { TypeDecodeError } from "../src/wire/types.ts";
 import {
   decodeGroupMeta,
   decodeResults,
@@ -29,7 +29,7 @@ import {
   StateDecodeError,
   SUCCESS,
   successState,
-} from "../src/state.ts";
+} from "../src/wire/state.ts";
 
 const UUID = "task_5d2c6b7e-3f51-4a4c-9d0e-2f0b8a1c7e11";
 const NOW = new Date(Date.UTC(2025, 0, 2, 3, 4, 5, 123));

@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { JsonNumber, parseJson, stringifyGo, UnsupportedValueError } from "../src/json.ts";
+import { JsonNumber, parseJson, stringifyGo, UnsupportedValueError } from "../src/wire/json.ts";
 import {
   decodeValue,
   encodeValue,
@@ -13,7 +13,7 @@ import {
   toWireValue,
   TYPE_NAMES,
   TypeDecodeError,
-} from "../src/types.ts";
+} from "../src/wire/types.ts";
 
 const n = (text: string): JsonNumber => new JsonNumber(text);
 

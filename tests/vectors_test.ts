@@ -2,7 +2,7 @@
 import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
-import { JsonNumber, parseJson } from "../src/json.ts";
+import { JsonNumber, parseJson } from "../src/wire/json.ts";
 import {
   decodeSignature,
   encodeSignature,
@@ -10,7 +10,7 @@ import {
   newArg,
   newSignature,
   type Signature,
-} from "../src/signature.ts";
+} from "../src/wire/signature.ts";
 import {
   decodeGroupMeta,
   decodeResults,
@@ -19,8 +19,8 @@ import {
   encodeResults,
   encodeTaskState,
   type TaskResult,
-} from "../src/state.ts";
-import { decodeValue } from "../src/types.ts";
+} from "../src/wire/state.ts";
+import { decodeValue } from "../src/wire/types.ts";
 
 interface Vectors {
   messages: Record<string, string>;
@@ -32,7 +32,7 @@ interface Vectors {
 let vectors: Vectors;
 
 before(async () => {
-  const url = new URL("../../shared/spec/vectors.json", import.meta.url);
+  const url = new URL("./fixtures/go_vectors.json", import.meta.url);
   vectors = JSON.parse(await readFile(url, "utf8"));
 });
 

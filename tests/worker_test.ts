@@ -5,7 +5,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import {
-  encodeSignature,
   MemoryBackend,
   MemoryBroker,
   newSignature,
@@ -15,6 +14,7 @@ import {
   withContext,
   WorkerQuitAbruptlyError,
 } from "../mod.ts";
+import { encodeSignature } from "../src/wire/mod.ts";
 import { waitFor } from "./helpers.ts";
 
 const TIMEOUT = { timeout: 20_000 };

@@ -1,10 +1,11 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
-import { encodeSignature, newChain, newChord, newGroup, newSignature } from "../mod.ts";
+import { newChain, newChord, newGroup, newSignature } from "../mod.ts";
+import { encodeSignature } from "../src/wire/mod.ts";
 
 const vectors = JSON.parse(
-  await readFile(new URL("../../shared/spec/vectors.json", import.meta.url), "utf8"),
+  await readFile(new URL("./fixtures/go_vectors.json", import.meta.url), "utf8"),
 );
 
 const int64 = (value: number) => ({ name: "", type: "int64", value });

@@ -47,8 +47,8 @@
  */
 import { parseAllDocuments } from "yaml";
 import { ConfigError } from "../config.ts";
-import { type Arg, newSignature, type Signature } from "../signature.ts";
-import { decodeValue, inferType, TYPE_NAMES } from "../types.ts";
+import { type Arg, newSignature, type Signature } from "../wire/signature.ts";
+import { decodeValue, inferType, TYPE_NAMES } from "../wire/types.ts";
 import type { PeriodicDefinition } from "./scheduler.ts";
 import { parseSchedule } from "./schedule.ts";
 

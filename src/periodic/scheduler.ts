@@ -27,8 +27,10 @@
  */
 import type { Server } from "../server.ts";
 import type { Logger } from "../log.ts";
-import { type Lock, lockName, lockValue, MemoryLock } from "../lock.ts";
-import { copySignature, newChordUUID, newTaskUUID, type Signature } from "../signature.ts";
+import type { Lock } from "../lock.ts";
+import { MemoryLock } from "../memory/lock.ts";
+import { lockName, lockValue } from "./lock_name.ts";
+import { copySignature, newChordUUID, newTaskUUID, type Signature } from "../wire/signature.ts";
 import { newChain, newChord, newGroup } from "../workflow.ts";
 import { ClosedError } from "../errors.ts";
 import { parseSchedule, type Schedule } from "./schedule.ts";

@@ -5,8 +5,8 @@
  */
 import { conformanceSuite } from "./suite.ts";
 import { type Backend, MemoryBackend } from "../../mod.ts";
-import { AMQPBackend, AMQPBroker } from "../../src/amqp.ts";
-import { RedisBackend } from "../../src/redis.ts";
+import { AMQPBackend, AMQPBroker } from "../../src/amqp/mod.ts";
+import { RedisBackend } from "../../src/redis/mod.ts";
 import { silentLogger } from "../../src/log.ts";
 import { AMQP_URL, amqpSkipReason, deleteAMQP, uniqueName } from "../integration/amqp_support.ts";
 import { deleteRedisKeys, REDIS_URL, redisSkipReason } from "../integration/redis_support.ts";

@@ -6,9 +6,9 @@
  */
 import { conformanceSuite } from "./suite.ts";
 import { MemoryBroker } from "../../mod.ts";
-import { MemcacheBackend } from "../../src/memcache.ts";
-import { RedisBroker } from "../../src/redis.ts";
-import { AMQPBroker } from "../../src/amqp.ts";
+import { MemcacheBackend } from "../../src/memcache/mod.ts";
+import { RedisBroker } from "../../src/redis/mod.ts";
+import { AMQPBroker } from "../../src/amqp/mod.ts";
 import { silentLogger } from "../../src/log.ts";
 import { MEMCACHE_URL, memcacheSkipReason } from "../integration/memcache_support.ts";
 import {

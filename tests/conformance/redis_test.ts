@@ -5,7 +5,7 @@
  */
 import { conformanceSuite } from "./suite.ts";
 import { MemoryBackend, MemoryBroker } from "../../mod.ts";
-import { RedisBackend, RedisBroker } from "../../src/redis.ts";
+import { RedisBackend, RedisBroker } from "../../src/redis/mod.ts";
 import {
   deleteRedisKeys,
   REDIS_URL,

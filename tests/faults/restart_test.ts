@@ -20,8 +20,8 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { Redis } from "ioredis";
 import { type Broker, newSignature, Server, silentLogger } from "../../mod.ts";
-import { RedisBackend, RedisBroker } from "../../src/redis.ts";
-import { AMQPBroker } from "../../src/amqp.ts";
+import { RedisBackend, RedisBroker } from "../../src/redis/mod.ts";
+import { AMQPBroker } from "../../src/amqp/mod.ts";
 import { waitFor } from "../helpers.ts";
 import { deleteAMQP, uniqueName, withChannel } from "../integration/amqp_support.ts";
 import {

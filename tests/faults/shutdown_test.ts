@@ -9,8 +9,8 @@
 import { it } from "node:test";
 import assert from "node:assert/strict";
 import { type Broker, newSignature, Server, type Signature, silentLogger } from "../../mod.ts";
-import { RedisBackend, RedisBroker } from "../../src/redis.ts";
-import { AMQPBroker } from "../../src/amqp.ts";
+import { RedisBackend, RedisBroker } from "../../src/redis/mod.ts";
+import { AMQPBroker } from "../../src/amqp/mod.ts";
 import { waitFor } from "../helpers.ts";
 import { deleteAMQP, uniqueName, withChannel } from "../integration/amqp_support.ts";
 import {

@@ -15,8 +15,8 @@ import { describeUnless, env } from "../helpers.ts";
 import { REDIS_URL, redisSkipReason } from "../integration/redis_support.ts";
 import { AMQP_URL, amqpSkipReason, uniqueName } from "../integration/amqp_support.ts";
 import { type Broker, type ConfigInput, Server, silentLogger } from "../../mod.ts";
-import { RedisBackend, RedisBroker } from "../../src/redis.ts";
-import { AMQPBroker } from "../../src/amqp.ts";
+import { RedisBackend, RedisBroker } from "../../src/redis/mod.ts";
+import { AMQPBroker } from "../../src/amqp/mod.ts";
 
 export { AMQP_URL, REDIS_URL };
 

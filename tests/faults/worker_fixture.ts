@@ -11,8 +11,8 @@
  */
 import process from "node:process";
 import { type Broker, type ConfigInput, Server, silentLogger } from "../../mod.ts";
-import { RedisBackend, RedisBroker } from "../../src/redis.ts";
-import { AMQPBroker } from "../../src/amqp.ts";
+import { RedisBackend, RedisBroker } from "../../src/redis/mod.ts";
+import { AMQPBroker } from "../../src/amqp/mod.ts";
 import { env } from "../helpers.ts";
 import registerFaultTasks from "./tasks.ts";
 

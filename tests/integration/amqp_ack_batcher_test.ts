@@ -6,7 +6,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { Channel, ConsumeMessage } from "amqplib";
-import { AckBatcher } from "../../src/brokers/amqp/ack_batcher.ts";
+import { AckBatcher } from "../../src/amqp/_ack_batcher.ts";
 
 interface AckCall {
   tag: number;

@@ -6,8 +6,9 @@
 import { after, before, it } from "node:test";
 import assert from "node:assert/strict";
 import type { Delivery } from "../../mod.ts";
-import { decodeSignature, newGroupUUID, newTaskUUID } from "../../mod.ts";
-import { AMQPBackend, AMQPBroker } from "../../src/amqp.ts";
+import { newGroupUUID, newTaskUUID } from "../../mod.ts";
+import { decodeSignature } from "../../src/wire/mod.ts";
+import { AMQPBackend, AMQPBroker } from "../../src/amqp/mod.ts";
 import { silentLogger } from "../../src/log.ts";
 import { describeUnless, waitFor } from "../helpers.ts";
 import { AMQP_URL, amqpSkipReason, deleteAMQP, uniqueName, withChannel } from "./amqp_support.ts";

@@ -6,9 +6,16 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { decodeSignature, newTaskUUID, Server } from "../../mod.ts";
+import { newTaskUUID, Server } from "../../mod.ts";
+import { decodeSignature } from "../../src/wire/mod.ts";
 import { resolveConfig } from "../../src/config.ts";
-import { AMQPBackend, AMQPBroker, AMQPError, createBackend, createBroker } from "../../src/amqp.ts";
+import {
+  AMQPBackend,
+  AMQPBroker,
+  AMQPError,
+  createBackend,
+  createBroker,
+} from "../../src/amqp/mod.ts";
 import { silentLogger } from "../../src/log.ts";
 import { describeUnless } from "../helpers.ts";
 import { AMQP_URL, amqpSkipReason, deleteAMQP, uniqueName, withChannel } from "./amqp_support.ts";

@@ -8,20 +8,21 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import type { Channel } from "amqplib";
 import { connect } from "amqplib";
-import { decodeSignature, newTaskUUID, Server, type Worker } from "../../mod.ts";
-import { AMQPBackend, AMQPBroker } from "../../src/amqp.ts";
+import { newTaskUUID, Server, type Worker } from "../../mod.ts";
+import { decodeSignature } from "../../src/wire/mod.ts";
+import { AMQPBackend, AMQPBroker } from "../../src/amqp/mod.ts";
 import { silentLogger } from "../../src/log.ts";
 import {
   adjustedRoutingKey,
   delayQueuePlan,
   stateQueuePlan,
   type TopologySettings,
-} from "../../src/brokers/amqp/topology.ts";
+} from "../../src/amqp/_topology.ts";
 import { describeUnless, waitFor } from "../helpers.ts";
 import { AMQP_URL, amqpSkipReason, deleteAMQP, uniqueName, withChannel } from "./amqp_support.ts";
 
 const vectors = JSON.parse(
-  readFileSync(new URL("../../../shared/spec/vectors.json", import.meta.url), "utf8"),
+  readFileSync(new URL("../fixtures/go_vectors.json", import.meta.url), "utf8"),
 ) as { messages: Record<string, string>; task_states: Record<string, string> };
 
 const skip = await amqpSkipReason();

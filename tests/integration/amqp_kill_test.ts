@@ -9,7 +9,7 @@ import process from "node:process";
 import type { Buffer } from "node:buffer";
 import { fileURLToPath } from "node:url";
 import { MemoryBackend, newSignature, Server, silentLogger } from "../../mod.ts";
-import { AMQPBroker } from "../../src/amqp.ts";
+import { AMQPBroker } from "../../src/amqp/mod.ts";
 import { describeUnless, waitFor } from "../helpers.ts";
 import { AMQP_URL, amqpSkipReason, deleteAMQP, uniqueName } from "./amqp_support.ts";
 

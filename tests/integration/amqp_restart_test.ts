@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { type AsyncResult, MemoryBackend, newSignature, Server, silentLogger } from "../../mod.ts";
-import { AMQPBroker } from "../../src/amqp.ts";
+import { AMQPBroker } from "../../src/amqp/mod.ts";
 import { describeUnless, waitFor } from "../helpers.ts";
 import {
   AMQP_URL,

@@ -3,7 +3,7 @@
  * runs `work`, which prints `started <key>` and then never finishes, until the process is killed.
  */
 import { MemoryBackend, Server, silentLogger } from "../../mod.ts";
-import { AMQPBroker } from "../../src/amqp.ts";
+import { AMQPBroker } from "../../src/amqp/mod.ts";
 import { env } from "../helpers.ts";
 
 const url = env("AMQP_URL") || "amqp://guest:guest@127.0.0.1:5672/";

@@ -9,19 +9,19 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { newSignature, type Signature, type TaskResult } from "../../mod.ts";
-import { parseJson } from "../../src/json.ts";
+import { parseJson } from "../../src/wire/json.ts";
 import {
   crc32,
   MAX_RELATIVE_EXPIRATION,
   MemcacheBackend,
   memcacheExpiration,
   pickServer,
-} from "../../src/memcache.ts";
+} from "../../src/memcache/mod.ts";
 import { backendFromURL } from "../../src/from_url.ts";
 import { resolveConfig } from "../../src/config.ts";
-import { isValidKey } from "../../src/backends/memcache/keys.ts";
-import { encodeRequest, Opcode, storeExtras } from "../../src/backends/memcache/protocol.ts";
-import { splitServer } from "../../src/backends/memcache/client.ts";
+import { isValidKey } from "../../src/memcache/_keys.ts";
+import { encodeRequest, Opcode, storeExtras } from "../../src/memcache/_protocol.ts";
+import { splitServer } from "../../src/memcache/_client.ts";
 import { describeUnless } from "../helpers.ts";
 import { MEMCACHE_URL, memcacheSkipReason, RawMemcache } from "./memcache_support.ts";
 
@@ -147,7 +147,7 @@ describeUnless(skip, "memcache backend on memcached", () => {
 
   before(async () => {
     vectors = JSON.parse(
-      await readFile(new URL("../../../shared/spec/vectors.json", import.meta.url), "utf8"),
+      await readFile(new URL("../fixtures/go_vectors.json", import.meta.url), "utf8"),
     );
     backend = new MemcacheBackend(MEMCACHE_URL, { config: { resultsExpireIn: ttl } });
     await backend.connect();

@@ -5,8 +5,8 @@
  * `RUN_MS` and exits by itself.
  */
 import { MemoryBackend, newSignature, Server, silentLogger } from "../../mod.ts";
-import { RedisBroker } from "../../src/redis.ts";
-import { RedisLock } from "../../src/locks/redis.ts";
+import { RedisBroker } from "../../src/redis/mod.ts";
+import { RedisLock } from "../../src/redis/lock.ts";
 import { Scheduler } from "../../src/periodic/scheduler.ts";
 import { env } from "../helpers.ts";
 

@@ -8,10 +8,10 @@ import { after, it } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { decodeSignature } from "../../mod.ts";
-import { RedisLock } from "../../src/locks/redis.ts";
-import { RedisConnectionError } from "../../src/redis.ts";
-import { lockName, lockValue } from "../../src/lock.ts";
+import { decodeSignature } from "../../src/wire/mod.ts";
+import { RedisLock } from "../../src/redis/lock.ts";
+import { RedisConnectionError } from "../../src/redis/mod.ts";
+import { lockName, lockValue } from "../../src/periodic/lock_name.ts";
 import { describeUnless } from "../helpers.ts";
 import {
   deleteRedisKeys,

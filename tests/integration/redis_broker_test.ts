@@ -7,9 +7,9 @@ import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { newSignature, resolveConfig, Server, silentLogger } from "../../mod.ts";
 import type { Delivery } from "../../src/broker.ts";
-import { createBroker, RedisBackend, RedisBroker } from "../../src/redis.ts";
-import { brokerKeys } from "../../src/brokers/redis/keys.ts";
-import { defineScripts, FETCH, runScript } from "../../src/brokers/redis/scripts.ts";
+import { createBroker, RedisBackend, RedisBroker } from "../../src/redis/mod.ts";
+import { brokerKeys } from "../../src/redis/_keys.ts";
+import { defineScripts, FETCH, runScript } from "../../src/redis/_broker_scripts.ts";
 import { waitFor } from "../helpers.ts";
 import {
   deleteRedisKeys,

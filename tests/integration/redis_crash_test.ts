@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { newSignature, Server, silentLogger } from "../../mod.ts";
-import { RedisBackend, RedisBroker } from "../../src/redis.ts";
+import { RedisBackend, RedisBroker } from "../../src/redis/mod.ts";
 import { waitFor } from "../helpers.ts";
 import {
   deleteRedisKeys,

@@ -7,7 +7,7 @@
  */
 import { Redis } from "ioredis";
 import { Server, silentLogger } from "../../mod.ts";
-import { RedisBackend, RedisBroker } from "../../src/redis.ts";
+import { RedisBackend, RedisBroker } from "../../src/redis/mod.ts";
 import { env } from "../helpers.ts";
 
 const url = env("REDIS_URL") || "redis://127.0.0.1:6379";

@@ -1,0 +1,268 @@
+/**
+ * One consume run: a connection of its own, the consumer queue declared as machinery declares
+ * it, `basic.qos` and `basic.consume` with manual acks, and a {@link Delivery} per message.
+ *
+ * The run resolves when the worker's signal is aborted and rejects when the connection or channel
+ * is lost (RabbitMQ restarting, a network failure), so the worker reconnects. Nothing is acked
+ * until the worker settles a delivery, so an unsettled message of a lost connection or of a
+ * killed worker is redelivered by RabbitMQ.
+ *
+ * @module
+ */
+import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
+import type { ConsumeOptions, Delivery } from "../broker.ts";
+import type { AMQPURL } from "../urls.ts";
+import {
+  AMQPError,
+  closeQuietly,
+  describeError,
+  dial,
+  type DialOptions,
+  openChannel,
+} from "./_connection.ts";
+import type { QueuePlan } from "./_topology.ts";
+import { AckBatcher, type AckEntry } from "./_ack_batcher.ts";
+
+const UTF8 = new TextDecoder("utf-8", { ignoreBOM: true });
+
+/** What a consume run needs from the broker. */
+export interface ConsumerSetup {
+  /** Broker URLs, tried in order. */
+  urls: AMQPURL[];
+  /** Dial options. */
+  dial: DialOptions;
+  /** The exchange and its type, declared first. */
+  exchange: string;
+  /** The exchange type. */
+  exchangeType: string;
+  /** The consumer queue's declaration. */
+  plan: QueuePlan;
+  /** `basic.qos` prefetch count. */
+  prefetch: number;
+  /** Puts a message back after `delayMs`, resolving once RabbitMQ holds the copy. */
+  requeueLater(queue: string, message: ConsumeMessage, delayMs: number): Promise<void>;
+  /** Sets a message aside with a reason, resolving once RabbitMQ holds the copy. */
+  deadLetter(queue: string, message: ConsumeMessage, reason: string): Promise<void>;
+  /** Called with the connection once it is open, so the broker can close it on `close()`. */
+  track(conn: ChannelModel): () => void;
+  /** Called with a stopped consumer's graceful close, so the broker's `close()` waits for it. */
+  closing(done: Promise<void>): void;
+}
+
+/** Runs one consume until the signal aborts (resolve) or the connection is lost (reject). */
+export async function runConsumer(
+  setup: ConsumerSetup,
+  options: ConsumeOptions,
+  handler: (delivery: Delivery) => void,
+): Promise<void> {
+  const conn = await dial(setup.urls, setup.dial);
+  const untrack = setup.track(conn);
+  let channel: Channel;
+  try {
+    channel = await openChannel(conn);
+    if (setup.exchange !== "") {
+      await channel.assertExchange(setup.exchange, setup.exchangeType, {
+        durable: true,
+        autoDelete: false,
+        internal: false,
+      });
+    }
+    const { plan } = setup;
+    await channel.assertQueue(plan.queue, {
+      durable: plan.durable,
+      autoDelete: plan.autoDelete,
+      exclusive: false,
+      arguments: plan.args,
+    });
+    if (plan.bindExchange !== "") {
+      await channel.bindQueue(plan.queue, plan.bindExchange, plan.bindingKey, plan.bindingArgs);
+    }
+    await channel.prefetch(setup.prefetch, false);
+  } catch (error) {
+    untrack();
+    await closeQuietly(conn);
+    throw new AMQPError(`Could not start consuming "${options.queue}": ${describeError(error)}`, {
+      cause: error,
+    });
+  }
+  return new Consumer(conn, channel, setup, options, handler, untrack).run();
+}
+
+class Consumer {
+  #unsettled = 0;
+  #stopping = false;
+  #finished = false;
+  #tag: string | undefined;
+  readonly #acks: AckBatcher;
+  #resolve!: () => void;
+  #reject!: (error: Error) => void;
+
+  constructor(
+    readonly conn: ChannelModel,
+    readonly channel: Channel,
+    readonly setup: ConsumerSetup,
+    readonly options: ConsumeOptions,
+    readonly handler: (delivery: Delivery) => void,
+    readonly untrack: () => void,
+  ) {
+    this.#acks = new AckBatcher(channel);
+  }
+
+  run(): Promise<void> {
+    const done = new Promise<void>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    const lost = (why: string) => () => {
+      this.#finish(
+        new AMQPError(`The AMQP ${why} was closed while consuming "${this.options.queue}"`),
+      );
+    };
+    this.conn.on("close", lost("connection"));
+    this.channel.on("close", lost("channel"));
+    const stop = () => this.#stop();
+    this.options.signal.addEventListener("abort", stop, { once: true });
+    done.finally(() => this.options.signal.removeEventListener("abort", stop)).catch(() => {});
+    this.channel.consume(this.options.queue, (message) => this.#onMessage(message), {
+      consumerTag: this.options.consumerTag || undefined,
+      noAck: false,
+      exclusive: false,
+    }).then((reply) => {
+      this.#tag = reply.consumerTag;
+      if (this.#stopping) this.#cancel();
+    }, (error) =>
+      this.#finish(
+        new AMQPError(`Could not consume "${this.options.queue}": ${describeError(error)}`, {
+          cause: error,
+        }),
+      ));
+    return done;
+  }
+
+  #onMessage(message: ConsumeMessage | null): void {
+    if (message === null) {
+      // RabbitMQ cancelled the consumer (the queue was deleted).
+      this.#finish(new AMQPError(`RabbitMQ cancelled the consumer of "${this.options.queue}"`));
+      return;
+    }
+    this.#unsettled++;
+    this.handler(new AMQPDelivery(this, this.#acks.track(message)));
+  }
+
+  /** Runs a delivery's settling `action`, then counts it settled. */
+  async settle(action: Promise<void>): Promise<void> {
+    try {
+      await action;
+    } finally {
+      this.#unsettled--;
+      this.#maybeClose();
+    }
+  }
+
+  /** Acks with the next batch. */
+  ack(entry: AckEntry): Promise<void> {
+    return this.settle(this.#acks.ack(entry));
+  }
+
+  /** Gives the message back, at once or through a requeue queue after `delayMs`. */
+  requeue(entry: AckEntry, delayMs: number): Promise<void> {
+    const message = entry.message;
+    return this.settle((async () => {
+      if (delayMs > 0) await this.setup.requeueLater(this.options.queue, message, delayMs);
+      this.#acks.settleNow(entry, () => {
+        if (delayMs > 0) this.channel.ack(message);
+        else this.channel.nack(message, false, true);
+      });
+    })());
+  }
+
+  /** Moves the message to the dead-letter queue with `reason`, then acks it. */
+  reject(entry: AckEntry, reason: string): Promise<void> {
+    const message = entry.message;
+    return this.settle((async () => {
+      await this.setup.deadLetter(this.options.queue, message, reason);
+      this.#acks.settleNow(entry, () => this.channel.ack(message));
+    })());
+  }
+
+  /**
+   * Stops fetching: cancels the consumer, then resolves. Deliveries that arrived before the
+   * cancel was confirmed were handed out too; the channel stays open until every handed-out
+   * delivery is settled.
+   */
+  #stop(): void {
+    if (this.#stopping || this.#finished) return;
+    this.#stopping = true;
+    if (this.#tag !== undefined) this.#cancel();
+  }
+
+  #cancel(): void {
+    this.channel.cancel(this.#tag!).catch(() => {}).then(() => {
+      this.#resolve();
+      this.#maybeClose();
+    });
+  }
+
+  #maybeClose(): void {
+    if (!this.#stopping || this.#unsettled > 0 || this.#finished) return;
+    this.#finished = true;
+    this.untrack();
+    // The channel first: its close waits for the acks sent before it, which a connection close
+    // could overtake. The broker's `close` waits for this, so a process that exits right after
+    // its worker stopped does not lose the acks still queued in the client.
+    this.setup.closing(this.channel.close().catch(() => {}).then(() => closeQuietly(this.conn)));
+  }
+
+  #finish(error: Error): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.untrack();
+    closeQuietly(this.conn);
+    // Stopping and the connection went: nothing is left to fetch either way.
+    if (this.#stopping) this.#resolve();
+    else this.#reject(error);
+  }
+}
+
+/** One message handed to the worker; settled once, through its consumer. */
+class AMQPDelivery implements Delivery {
+  readonly body: string;
+  readonly redelivered: boolean;
+  readonly #consumer: Consumer;
+  readonly #entry: AckEntry;
+  #settled = false;
+
+  constructor(consumer: Consumer, entry: AckEntry) {
+    this.#consumer = consumer;
+    this.#entry = entry;
+    // Buffer#toString("utf8") is slow on Bun; TextDecoder gives the same text (U+FFFD for bad
+    // bytes, a leading BOM kept) on both runtimes.
+    this.body = UTF8.decode(entry.message.content);
+    this.redelivered = entry.message.fields.redelivered;
+  }
+
+  ack(): Promise<void> {
+    if (!this.#claim()) return alreadySettled();
+    return this.#consumer.ack(this.#entry);
+  }
+
+  requeue(delayMs: number): Promise<void> {
+    if (!this.#claim()) return alreadySettled();
+    return this.#consumer.requeue(this.#entry, delayMs);
+  }
+
+  reject(reason: string): Promise<void> {
+    if (!this.#claim()) return alreadySettled();
+    return this.#consumer.reject(this.#entry, reason);
+  }
+
+  #claim(): boolean {
+    if (this.#settled) return false;
+    this.#settled = true;
+    return true;
+  }
+}
+
+function alreadySettled(): Promise<void> {
+  return Promise.reject(new Error("The delivery was already settled"));
+}

@@ -1,0 +1,373 @@
+/**
+ * The AMQP broker (RabbitMQ), wire-compatible with Go machinery's (§4.4): the same exchange,
+ * queues, bindings, routing keys, message properties and delay queues, so Go and TypeScript
+ * senders and workers share one RabbitMQ.
+ *
+ * What it does better than Go's, without changing what Go processes see:
+ * - every publish waits for its own publisher confirm (no mismatch under concurrency);
+ * - publishers declare the queue that is consumed, not an extra `machinery_task` queue that grows
+ *   forever (see `publishQueuePlan` in `topology.ts`);
+ * - a message the worker gives back with a delay (an unregistered task) waits in a
+ *   `requeue.<ms>.<queue>` queue instead of looping hot;
+ * - a message the worker rejects (undecodable) is kept in `<queue>.dead_letters` with its reason;
+ * - a lost connection ends `consume` with an error (the worker reconnects with back-off), and
+ *   publishers reconnect and retry on their own.
+ *
+ * @module
+ */
+import type { ChannelModel, ConsumeMessage } from "amqplib";
+import type { Broker, ConsumeOptions, Delivery } from "../broker.ts";
+import type { Config } from "../config.ts";
+import { ClosedError } from "../errors.ts";
+import { JsonNumber } from "../wire/json.ts";
+import { consoleLogger, type Logger } from "../log.ts";
+import {
+  decodeSignature,
+  encodeSignature,
+  etaUnixNanos,
+  type Signature,
+} from "../wire/signature.ts";
+import { type AMQPURL, parseAMQPURLs } from "../urls.ts";
+import { AMQPError, closeQuietly, describeError, dial } from "./_connection.ts";
+import { runConsumer } from "./_consumer.ts";
+import { type PublishProperties, Session } from "./_session.ts";
+import {
+  adjustedRoutingKey,
+  consumerQueuePlan,
+  deadLetterQueuePlan,
+  delayQueuePlan,
+  publishQueuePlan,
+  type QueuePlan,
+  requeueQueuePlan,
+  type TopologySettings,
+} from "./_topology.ts";
+
+/** Options for the AMQP broker. */
+export interface AMQPBrokerOptions {
+  /**
+   * Broker URLs (`amqp://user:pass@host:5672/vhost`, `amqps://…`), tried in order until one
+   * connects.
+   */
+  urls: string[];
+  /** The default queue (`machinery_tasks`). */
+  defaultQueue?: string;
+  /** The exchange (`machinery_exchange`). */
+  exchange?: string;
+  /** The exchange type (`direct`). */
+  exchangeType?: string;
+  /** The default queue's binding key (`machinery_task`). */
+  bindingKey?: string;
+  /** Consumer prefetch (3); capped by the worker's concurrency, 0 means the concurrency. */
+  prefetchCount?: number;
+  /** Queue declare arguments, e.g. `{"x-max-priority": 10}`. */
+  queueDeclareArgs?: Record<string, unknown> | null;
+  /** Queue binding arguments. */
+  queueBindingArgs?: Record<string, unknown> | null;
+  /** Auto-delete for delay queues (false). */
+  autoDelete?: boolean;
+  /** One named delay queue with per-message TTLs instead of a queue per delay (`""`). */
+  delayedQueue?: string;
+  /** How long a publish keeps retrying while RabbitMQ is unreachable, in ms (30000). */
+  publishRetryMs?: number;
+  /** Where dead-lettering is reported (default: stderr). */
+  logger?: Logger;
+}
+
+const JSON_TYPE = "application/json";
+
+/** Go machinery's AMQP broker on RabbitMQ. */
+export class AMQPBroker implements Broker {
+  readonly #urls: AMQPURL[];
+  readonly #topology: TopologySettings;
+  readonly #prefetchCount: number;
+  readonly #session: Session;
+  readonly #logger: Logger;
+  readonly #consumers = new Set<ChannelModel>();
+  /** Stopped consumers closing their channel and connection (acks first). */
+  readonly #closingConsumers = new Set<Promise<void>>();
+  readonly #publishPlans = new Map<string, QueuePlan>();
+  #closed = false;
+
+  /** Makes a broker; nothing connects until `connect`, the first publish or a consume. */
+  constructor(options: AMQPBrokerOptions) {
+    this.#urls = options.urls.flatMap((u) => parseAMQPURLs(u, ""));
+    this.#topology = {
+      exchange: options.exchange ?? "machinery_exchange",
+      exchangeType: options.exchangeType || "direct",
+      bindingKey: options.bindingKey ?? "machinery_task",
+      defaultQueue: options.defaultQueue || "machinery_tasks",
+      queueDeclareArgs: options.queueDeclareArgs ?? null,
+      queueBindingArgs: options.queueBindingArgs ?? null,
+      autoDelete: options.autoDelete ?? false,
+      delayedQueue: options.delayedQueue ?? "",
+    };
+    this.#prefetchCount = options.prefetchCount ?? 3;
+    this.#logger = options.logger ?? consoleLogger();
+    this.#session = new Session(this.#urls, { retryForMs: options.publishRetryMs ?? 30_000 });
+  }
+
+  /**
+   * Builds one from a resolved config: `url` may hold several URLs joined by
+   * `config.multipleBrokerSeparator`.
+   */
+  static fromConfig(url: string, config: Config): AMQPBroker {
+    const urls = parseAMQPURLs(url, config.multipleBrokerSeparator).map((u) => u.url);
+    return new AMQPBroker({
+      urls,
+      defaultQueue: config.defaultQueue,
+      exchange: config.amqp.exchange,
+      exchangeType: config.amqp.exchangeType,
+      bindingKey: config.amqp.bindingKey,
+      prefetchCount: config.amqp.prefetchCount,
+      queueDeclareArgs: config.amqp.queueDeclareArgs,
+      queueBindingArgs: config.amqp.queueBindingArgs,
+      autoDelete: config.amqp.autoDelete,
+      delayedQueue: config.amqp.delayedQueue,
+    });
+  }
+
+  /**
+   * Connects now, so that an unreachable RabbitMQ is reported at start: dials the URLs once, in
+   * order, and rejects with an `AMQPError` naming them (passwords hidden) when none answers.
+   * Idempotent. A connection lost later is reopened with back-off by the next publish.
+   */
+  async connect(): Promise<void> {
+    this.#checkOpen();
+    await this.#session.connect();
+  }
+
+  /** The queue to declare before publishing with `routingKey`, made once per routing key. */
+  #publishPlan(routingKey: string): QueuePlan {
+    let plan = this.#publishPlans.get(routingKey);
+    if (plan === undefined) {
+      if (this.#publishPlans.size >= 1000) this.#publishPlans.clear();
+      plan = publishQueuePlan(routingKey, this.#topology);
+      this.#publishPlans.set(routingKey, plan);
+    }
+    return plan;
+  }
+
+  adjustRoutingKey(signature: Signature): void {
+    signature.routingKey = adjustedRoutingKey(signature.routingKey, this.#topology);
+  }
+
+  /**
+   * Publishes a task, persistent, with its priority and headers, and resolves once RabbitMQ
+   * confirms it. A task whose ETA is ahead goes through a delay queue; the delay is rounded up to
+   * the next millisecond, so it never runs early.
+   */
+  publish(signature: Signature): Promise<void> {
+    // Not an async function: a publish waiting for its confirm keeps no frame of its own alive.
+    try {
+      return this.#publish(signature);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #publish(signature: Signature): Promise<void> {
+    this.#checkOpen();
+    this.adjustRoutingKey(signature);
+    const body = encodeSignature(signature);
+    const routingKey = signature.routingKey;
+    const t = this.#topology;
+    const target = this.#publishPlan(routingKey);
+    const eta = etaUnixNanos(signature);
+    const aheadNs = eta === null ? 0n : eta - BigInt(Date.now()) * 1_000_000n;
+    // Empty headers are not sent (as Go's client does): no table for them.
+    const headers = isEmpty(signature.headers) ? null : toTable(signature.headers);
+    if (aheadNs <= 0n) {
+      const properties: PublishProperties = {
+        contentType: JSON_TYPE,
+        persistent: true,
+        priority: signature.priority,
+        headers,
+      };
+      return this.#session.publish({
+        exchange: t.exchange,
+        exchangeType: t.exchangeType,
+        plan: target,
+        routingKey,
+        body,
+        properties,
+      });
+    }
+    const delayMs = Number((aheadNs + 999_999n) / 1_000_000n);
+    const delay = delayQueuePlan(delayMs, routingKey, t);
+    const properties: PublishProperties = { contentType: JSON_TYPE, persistent: true, headers };
+    if (t.delayedQueue) properties.expiration = String(delayMs);
+    return this.#session.run(async (s) => {
+      await s.declareExchange(t.exchange, t.exchangeType);
+      // The queue the message lands in after its delay must exist, or it would be dropped.
+      await s.declareQueue(target);
+      // A per-delay queue expires 2×delay after its last declaration: declare it again before
+      // a publish could outlive it.
+      await s.declareQueue(delay, t.delayedQueue ? Infinity : delayMs);
+      await s.publish(t.exchange, delay.queue, body, properties);
+    });
+  }
+
+  consume(options: ConsumeOptions, handler: (delivery: Delivery) => void): Promise<void> {
+    if (this.#closed) return Promise.reject(new ClosedError());
+    const capacity = Math.max(1, options.capacity);
+    const prefetch = this.#prefetchCount > 0 ? Math.min(this.#prefetchCount, capacity) : capacity;
+    return runConsumer(
+      {
+        urls: this.#urls,
+        dial: {},
+        exchange: this.#topology.exchange,
+        exchangeType: this.#topology.exchangeType,
+        plan: consumerQueuePlan(options.queue, this.#topology),
+        prefetch,
+        requeueLater: (queue, message, delayMs) => this.#requeueLater(queue, message, delayMs),
+        deadLetter: (queue, message, reason) => this.#deadLetter(queue, message, reason),
+        track: (conn) => {
+          if (this.#closed) {
+            closeQuietly(conn);
+            return () => {};
+          }
+          this.#consumers.add(conn);
+          return () => this.#consumers.delete(conn);
+        },
+        closing: (done) => {
+          this.#closingConsumers.add(done);
+          done.finally(() => this.#closingConsumers.delete(done));
+        },
+      },
+      options,
+      handler,
+    );
+  }
+
+  /** Republishes a delivery into `requeue.<ms>.<queue>`, which dead-letters it back later. */
+  #requeueLater(queue: string, message: ConsumeMessage, delayMs: number): Promise<void> {
+    const plan = requeueQueuePlan(Math.ceil(delayMs), queue);
+    return this.#session.run(async (s) => {
+      await s.declareQueue(plan, Math.ceil(delayMs));
+      await s.publish("", plan.queue, message.content, copyProperties(message));
+    }, { retry: false });
+  }
+
+  /** Keeps a rejected delivery in `<queue>.dead_letters` with the reason in its headers. */
+  #deadLetter(queue: string, message: ConsumeMessage, reason: string): Promise<void> {
+    const plan = deadLetterQueuePlan(queue);
+    this.#logger.error(`Moving a message of "${queue}" to "${plan.queue}": ${reason}`);
+    const properties = copyProperties(message);
+    properties.headers = {
+      ...(properties.headers ?? {}),
+      "x-machinery-reason": reason,
+      "x-machinery-queue": queue,
+    };
+    return this.#session.run(async (s) => {
+      await s.declareQueue(plan);
+      await s.publish("", plan.queue, message.content, properties);
+    }, { retry: false });
+  }
+
+  /**
+   * The tasks waiting in a queue (default: the default queue): every ready message is read
+   * without acking, then all are given back. Messages that do not decode are skipped.
+   */
+  async getPendingTasks(queue?: string): Promise<Signature[]> {
+    this.#checkOpen();
+    const name = queue || this.#topology.defaultQueue;
+    const conn = await dial(this.#urls);
+    try {
+      const channel = await conn.createChannel();
+      channel.on("error", () => {});
+      const out: Signature[] = [];
+      for (;;) {
+        const message = await channel.get(name, { noAck: false });
+        if (message === false) break;
+        try {
+          out.push(decodeSignature(message.content.toString("utf8")));
+        } catch {
+          // Not a task message: leave it for the worker to deal with.
+        }
+      }
+      channel.nackAll(true);
+      await channel.close();
+      return out;
+    } catch (error) {
+      throw new AMQPError(`Could not read queue "${name}": ${describeError(error)}`, {
+        cause: error,
+      });
+    } finally {
+      await closeQuietly(conn);
+    }
+  }
+
+  /** Not available on RabbitMQ (delay queues cannot be listed by ETA), as in machinery. */
+  getDelayedTasks(): Promise<Signature[]> {
+    return Promise.reject(new AMQPError("Not implemented"));
+  }
+
+  /**
+   * Closes the publishing connection and every consumer connection. Deliveries not yet acked go
+   * back to their queues (RabbitMQ redelivers them). Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const consumers = [...this.#consumers];
+    this.#consumers.clear();
+    await Promise.allSettled([
+      this.#session.close(),
+      ...consumers.map(closeQuietly),
+      ...this.#closingConsumers,
+    ]);
+  }
+
+  /** Closes the broker at the end of an `await using` block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new ClosedError();
+  }
+}
+
+/** The properties of a received message, for publishing a copy of it. */
+function copyProperties(message: ConsumeMessage): PublishProperties {
+  const p = message.properties;
+  return {
+    contentType: p.contentType ?? undefined,
+    persistent: p.deliveryMode === 2,
+    priority: p.priority ?? undefined,
+    headers: p.headers ?? undefined,
+  };
+}
+
+/**
+ * Signature headers as an AMQP table: strings, booleans and numbers as they are, exact JSON
+ * numbers as numbers (integers beyond 2^53 as int64), nested maps and lists converted in turn.
+ */
+export function toTable(
+  headers: Record<string, unknown> | null | undefined,
+): Record<string, unknown> {
+  const table: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(headers ?? {})) table[key] = toField(value);
+  return table;
+}
+
+function isEmpty(headers: Record<string, unknown> | null | undefined): boolean {
+  for (const _ in headers) return false;
+  return true;
+}
+
+function toField(value: unknown): unknown {
+  if (value === null || value === undefined) return null;
+  if (typeof value === "bigint") return { "!": "long", value: Number(value) };
+  if (Array.isArray(value)) return value.map(toField);
+  if (value instanceof Uint8Array) return value;
+  if (value instanceof JsonNumber) {
+    const n = value.toNumber();
+    return Number.isInteger(n) ? n : { "!": "double", value: n };
+  }
+  if (typeof value === "object") return toTable(value as Record<string, unknown>);
+  return value;
+}
+
+// Re-exported so `src/amqp.ts` can name everything from one place.
+export { AMQPError } from "./_connection.ts";

@@ -1,0 +1,194 @@
+/**
+ * The Memcache result backend (`memcache://h1:p1,h2:p2`), storing what Go machinery stores (§3.8):
+ *
+ * | Key | Value | Expiry |
+ * |-----|-------|--------|
+ * | `<task UUID>` | TaskState JSON, Go's bytes | ResultsExpireIn (0 → 3600) from each write |
+ * | `<group UUID>` | GroupMeta JSON, Go's bytes | ResultsExpireIn from InitGroup and from TriggerChord |
+ *
+ * As in Go, states are not merged: RECEIVED, STARTED, RETRY, SUCCESS and FAILURE records have an
+ * empty `TaskName` and a zero `CreatedAt`. Keys are spread over the servers with Go's rule
+ * (`hashing.ts`), expirations follow memcached's 30-day rule (`expiration.ts`), and a chord
+ * fires exactly once through compare-and-swap (`chord.ts`), not through machinery's `Lock` flag.
+ *
+ * Where this differs from Go: a member whose state is missing makes `groupCompleted` answer
+ * false (Go fails with a cache miss); `groupTaskStates` still fails on it, since a chord cannot
+ * be built without it.
+ *
+ * @module
+ */
+import type { Backend } from "../backend.ts";
+import { type Config, type ConfigInput, resolveConfig, resultsExpireSeconds } from "../config.ts";
+import { StateNotFoundError } from "../errors.ts";
+import type { Signature } from "../wire/signature.ts";
+import {
+  decodeGroupMeta,
+  decodeTaskState,
+  encodeGroupMeta,
+  encodeTaskState,
+  failureState,
+  isCompleted,
+  newGroupMeta,
+  pendingState,
+  receivedState,
+  retryState,
+  startedState,
+  successState,
+  type TaskResult,
+  type TaskState,
+} from "../wire/state.ts";
+import { parseMemcacheURL } from "../urls.ts";
+import { MemcacheClient } from "./_client.ts";
+import { triggerChordCas } from "./_chord.ts";
+import { memcacheExpiration } from "./_expiration.ts";
+
+export { crc32, pickServer } from "./_hashing.ts";
+export { MAX_RELATIVE_EXPIRATION, memcacheExpiration } from "./_expiration.ts";
+
+/** Options for the Memcache backend. */
+export interface MemcacheBackendOptions {
+  /** The configuration (`resultsExpireIn`). */
+  config?: ConfigInput;
+  /** How long a request may wait for its response, in milliseconds (default 2000). */
+  timeoutMs?: number;
+}
+
+/** How many member states are read at once. */
+const BATCH = 100;
+
+/** Stores task states and group metadata in memcached, as Go machinery does. */
+export class MemcacheBackend implements Backend {
+  /** The backend URL. */
+  readonly url: string;
+  /** The servers, `host:port`, in URL order (the order the key routing indexes). */
+  readonly servers: readonly string[];
+  /** The resolved configuration. */
+  readonly config: Config;
+  readonly #ttl: number;
+  readonly #client: MemcacheClient;
+
+  /** Makes a backend for `memcache://h1:p1[,h2:p2…]`; sockets open on first use. */
+  constructor(url = "memcache://127.0.0.1:11211", options: MemcacheBackendOptions = {}) {
+    this.url = url;
+    this.servers = parseMemcacheURL(url).servers;
+    this.config = resolveConfig(options.config);
+    this.#ttl = resultsExpireSeconds(this.config);
+    memcacheExpiration(this.#ttl); // fail now on a bad ResultsExpireIn
+    this.#client = new MemcacheClient(this.servers, { timeoutMs: options.timeoutMs });
+  }
+
+  /** Builds one from a resolved config (`resultBackend` URL, `resultsExpireIn`). */
+  static fromConfig(config: Config, options: MemcacheBackendOptions = {}): MemcacheBackend {
+    return new MemcacheBackend(config.resultBackend, { ...options, config });
+  }
+
+  /** Checks that every server answers, so that a wrong URL is reported at start. */
+  connect(): Promise<void> {
+    return this.#client.ping();
+  }
+
+  #expiration = (): number => memcacheExpiration(this.#ttl);
+
+  async #write(key: string, json: string): Promise<void> {
+    await this.#client.set(key, json, this.#expiration());
+  }
+
+  #writeState(state: TaskState): Promise<void> {
+    return this.#write(state.taskUUID, encodeTaskState(state));
+  }
+
+  async #groupIds(groupUUID: string): Promise<string[]> {
+    const item = await this.#client.get(groupUUID);
+    if (item === null) throw new StateNotFoundError(`Group not found: ${groupUUID}`);
+    return decodeGroupMeta(item.value).taskUUIDs ?? [];
+  }
+
+  initGroup(groupUUID: string, taskUUIDs: string[]): Promise<void> {
+    return this.#write(groupUUID, encodeGroupMeta(newGroupMeta(groupUUID, taskUUIDs)));
+  }
+
+  /**
+   * True when every member is SUCCESS or FAILURE and there are `groupTaskCount` of them. Reads
+   * from the last member backwards and stops at the first unfinished one: members finish
+   * roughly in order, so most calls read a few states rather than the whole group.
+   */
+  async groupCompleted(groupUUID: string, groupTaskCount: number): Promise<boolean> {
+    const ids = await this.#groupIds(groupUUID);
+    if (ids.length !== groupTaskCount) return false;
+    for (let end = ids.length; end > 0; end -= BATCH) {
+      const chunk = ids.slice(Math.max(0, end - BATCH), end);
+      const items = await Promise.all(chunk.map((id) => this.#client.get(id)));
+      for (const item of items) {
+        if (item === null || !isCompleted(decodeTaskState(item.value))) return false;
+      }
+    }
+    return true;
+  }
+
+  /** The members' states in group order; a missing one is a {@linkcode StateNotFoundError}. */
+  async groupTaskStates(groupUUID: string, _groupTaskCount: number): Promise<TaskState[]> {
+    const ids = await this.#groupIds(groupUUID);
+    const states: TaskState[] = [];
+    for (let i = 0; i < ids.length; i += BATCH) {
+      const chunk = ids.slice(i, i + BATCH);
+      const items = await Promise.all(chunk.map((id) => this.#client.get(id)));
+      items.forEach((item, j) => {
+        if (item === null) throw new StateNotFoundError(`Task not found: ${chunk[j]}`);
+        states.push(decodeTaskState(item.value));
+      });
+    }
+    return states;
+  }
+
+  triggerChord(groupUUID: string): Promise<boolean> {
+    return triggerChordCas(this.#client, groupUUID, this.#expiration);
+  }
+
+  setStatePending(signature: Signature): Promise<void> {
+    return this.#writeState(pendingState(signature));
+  }
+
+  setStateReceived(signature: Signature): Promise<void> {
+    return this.#writeState(receivedState(signature));
+  }
+
+  setStateStarted(signature: Signature): Promise<void> {
+    return this.#writeState(startedState(signature));
+  }
+
+  setStateRetry(signature: Signature): Promise<void> {
+    return this.#writeState(retryState(signature));
+  }
+
+  async setStateSuccess(signature: Signature, results: TaskResult[]): Promise<void> {
+    await this.#writeState(successState(signature, results));
+  }
+
+  setStateFailure(signature: Signature, error: string): Promise<void> {
+    return this.#writeState(failureState(signature, error));
+  }
+
+  async getState(taskUUID: string): Promise<TaskState> {
+    const item = await this.#client.get(taskUUID);
+    if (item === null) throw new StateNotFoundError(`Task not found: ${taskUUID}`);
+    return decodeTaskState(item.value);
+  }
+
+  async purgeState(taskUUID: string): Promise<void> {
+    await this.#client.delete(taskUUID);
+  }
+
+  async purgeGroupMeta(groupUUID: string): Promise<void> {
+    await this.#client.delete(groupUUID);
+  }
+
+  /** Closes the connections once the requests in flight are done. Idempotent. */
+  close(): Promise<void> {
+    return this.#client.close();
+  }
+
+  /** Closes the backend at the end of an `await using` block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

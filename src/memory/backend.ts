@@ -1,0 +1,168 @@
+/**
+ * The in-process result backend. States are kept as the same JSON the networked backends store,
+ * merged like the Redis backend (TaskName and CreatedAt survive later states), and expire after
+ * ResultsExpireIn. A chord is triggered exactly once.
+ *
+ * @module
+ */
+import type { Backend } from "../backend.ts";
+import type { Config } from "../config.ts";
+import type { Signature } from "../wire/signature.ts";
+import { StateNotFoundError } from "../errors.ts";
+import {
+  decodeGroupMeta,
+  decodeTaskState,
+  encodeGroupMeta,
+  encodeTaskState,
+  failureState,
+  isCompleted,
+  newGroupMeta,
+  pendingState,
+  receivedState,
+  retryState,
+  startedState,
+  successState,
+  type TaskResult,
+  type TaskState,
+} from "../wire/state.ts";
+
+interface Entry {
+  json: string;
+  expiresAt: number;
+}
+
+/** Options for the memory backend. */
+export interface MemoryBackendOptions {
+  /** Seconds a state or group is kept after its last write (default 3600). */
+  resultsExpireIn?: number;
+}
+
+/** States and groups in this process. */
+export class MemoryBackend implements Backend {
+  readonly #entries = new Map<string, Entry>();
+  readonly #ttlMs: number;
+
+  /** Makes an empty backend. */
+  constructor(options: MemoryBackendOptions = {}) {
+    this.#ttlMs = (options.resultsExpireIn || 3600) * 1000;
+  }
+
+  /** Builds one from a resolved config (the `memory://` URL). */
+  static fromConfig(config: Config): MemoryBackend {
+    return new MemoryBackend({ resultsExpireIn: config.resultsExpireIn });
+  }
+
+  #get(key: string): string | undefined {
+    const entry = this.#entries.get(key);
+    if (!entry) return undefined;
+    if (entry.expiresAt <= Date.now()) {
+      this.#entries.delete(key);
+      return undefined;
+    }
+    return entry.json;
+  }
+
+  #set(key: string, json: string): void {
+    this.#entries.set(key, { json, expiresAt: Date.now() + this.#ttlMs });
+  }
+
+  /** Writes a state, keeping the TaskName and CreatedAt of the state before it. */
+  #update(state: TaskState): Promise<void> {
+    const previous = this.#get(state.taskUUID);
+    if (previous !== undefined) {
+      const old = decodeTaskState(previous);
+      state.taskName = old.taskName;
+      state.createdAt = old.createdAt;
+    }
+    this.#set(state.taskUUID, encodeTaskState(state));
+    return Promise.resolve();
+  }
+
+  initGroup(groupUUID: string, taskUUIDs: string[]): Promise<void> {
+    this.#set(groupUUID, encodeGroupMeta(newGroupMeta(groupUUID, taskUUIDs)));
+    return Promise.resolve();
+  }
+
+  async groupCompleted(groupUUID: string, groupTaskCount: number): Promise<boolean> {
+    const states = await this.groupTaskStates(groupUUID, groupTaskCount);
+    return states.filter(isCompleted).length === groupTaskCount;
+  }
+
+  groupTaskStates(groupUUID: string, _groupTaskCount: number): Promise<TaskState[]> {
+    const meta = this.#get(groupUUID);
+    if (meta === undefined) {
+      return Promise.reject(new StateNotFoundError(`Group not found: ${groupUUID}`));
+    }
+    const states: TaskState[] = [];
+    for (const uuid of decodeGroupMeta(meta).taskUUIDs ?? []) {
+      const json = this.#get(uuid);
+      if (json !== undefined) states.push(decodeTaskState(json));
+    }
+    return Promise.resolve(states);
+  }
+
+  triggerChord(groupUUID: string): Promise<boolean> {
+    // Check and set run in one synchronous step, so only one caller can see `false`.
+    const json = this.#get(groupUUID);
+    if (json === undefined) {
+      return Promise.reject(new StateNotFoundError(`Group not found: ${groupUUID}`));
+    }
+    const meta = decodeGroupMeta(json);
+    if (meta.chordTriggered) return Promise.resolve(false);
+    meta.chordTriggered = true;
+    this.#set(groupUUID, encodeGroupMeta(meta));
+    return Promise.resolve(true);
+  }
+
+  setStatePending(signature: Signature): Promise<void> {
+    const state = pendingState(signature);
+    this.#set(state.taskUUID, encodeTaskState(state));
+    return Promise.resolve();
+  }
+
+  setStateReceived(signature: Signature): Promise<void> {
+    return this.#update(receivedState(signature));
+  }
+
+  setStateStarted(signature: Signature): Promise<void> {
+    return this.#update(startedState(signature));
+  }
+
+  setStateRetry(signature: Signature): Promise<void> {
+    return this.#update(retryState(signature));
+  }
+
+  setStateSuccess(signature: Signature, results: TaskResult[]): Promise<void> {
+    try {
+      return this.#update(successState(signature, results));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  setStateFailure(signature: Signature, error: string): Promise<void> {
+    return this.#update(failureState(signature, error));
+  }
+
+  getState(taskUUID: string): Promise<TaskState> {
+    const json = this.#get(taskUUID);
+    if (json === undefined) {
+      return Promise.reject(new StateNotFoundError(`Task not found: ${taskUUID}`));
+    }
+    return Promise.resolve(decodeTaskState(json));
+  }
+
+  purgeState(taskUUID: string): Promise<void> {
+    this.#entries.delete(taskUUID);
+    return Promise.resolve();
+  }
+
+  purgeGroupMeta(groupUUID: string): Promise<void> {
+    this.#entries.delete(groupUUID);
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,207 @@
+/**
+ * The in-process broker: queues in memory, delayed tasks on timers. The embedded default for the
+ * demo and for tests. Messages are stored as the same JSON bytes the networked brokers carry.
+ *
+ * @module
+ */
+import type { Broker, ConsumeOptions, Delivery } from "../broker.ts";
+import type { Config } from "../config.ts";
+import {
+  decodeSignature,
+  encodeSignature,
+  etaUnixNanos,
+  type Signature,
+} from "../wire/signature.ts";
+
+/** A message set aside, with why. */
+export interface DeadLetter {
+  /** The message body. */
+  body: string;
+  /** Why it was set aside. */
+  reason: string;
+}
+
+interface Message {
+  body: string;
+  redelivered: boolean;
+}
+
+interface Consumer {
+  queue: string;
+  capacity: number;
+  unsettled: number;
+  handler: (delivery: Delivery) => void;
+}
+
+/** Options for the memory broker. */
+export interface MemoryBrokerOptions {
+  /** The queue used for an empty routing key (default `machinery_tasks`). */
+  defaultQueue?: string;
+}
+
+/** Queues in this process. */
+export class MemoryBroker implements Broker {
+  /** Messages rejected by workers. */
+  readonly deadLetters: DeadLetter[] = [];
+  readonly #defaultQueue: string;
+  readonly #queues = new Map<string, Message[]>();
+  readonly #delayed = new Map<ReturnType<typeof setTimeout>, { body: string; eta: bigint }>();
+  readonly #consumers = new Set<Consumer>();
+  readonly #outstanding = new Map<Message, string>();
+  #closed = false;
+
+  /** Makes an empty broker. */
+  constructor(options: MemoryBrokerOptions = {}) {
+    this.#defaultQueue = options.defaultQueue || "machinery_tasks";
+  }
+
+  /** Builds one from a resolved config (the `memory://` URL). */
+  static fromConfig(config: Config): MemoryBroker {
+    return new MemoryBroker({ defaultQueue: config.defaultQueue });
+  }
+
+  adjustRoutingKey(signature: Signature): void {
+    signature.routingKey ||= this.#defaultQueue;
+  }
+
+  publish(signature: Signature): Promise<void> {
+    this.adjustRoutingKey(signature);
+    const body = encodeSignature(signature);
+    const eta = etaUnixNanos(signature);
+    if (eta !== null && eta > nowNanos()) {
+      this.#delay(signature.routingKey, body, eta);
+    } else {
+      this.#push(signature.routingKey, { body, redelivered: false });
+    }
+    return Promise.resolve();
+  }
+
+  /** Puts raw bytes on a queue, as a foreign sender would (interop and bad-input tests). */
+  publishRaw(queue: string, body: string): void {
+    this.#push(queue, { body, redelivered: false });
+  }
+
+  /** Holds a message until its ETA; a timer that fires early is re-armed, so it never runs early. */
+  #delay(queue: string, body: string, eta: bigint): void {
+    const ms = Number((eta - nowNanos()) / 1_000_000n) + 1;
+    const timer = setTimeout(() => {
+      this.#delayed.delete(timer);
+      if (eta > nowNanos()) this.#delay(queue, body, eta);
+      else this.#push(queue, { body, redelivered: false });
+    }, Math.max(0, ms));
+    this.#delayed.set(timer, { body, eta });
+  }
+
+  #push(queue: string, message: Message, front = false): void {
+    if (this.#closed) return;
+    let list = this.#queues.get(queue);
+    if (!list) this.#queues.set(queue, list = []);
+    if (front) list.unshift(message);
+    else list.push(message);
+    this.#dispatch(queue);
+  }
+
+  /** Hands queued messages to consumers with free capacity. */
+  #dispatch(queue: string): void {
+    const list = this.#queues.get(queue);
+    if (!list) return;
+    for (const consumer of this.#consumers) {
+      if (consumer.queue !== queue) continue;
+      while (list.length > 0 && consumer.unsettled < consumer.capacity) {
+        this.#deliver(consumer, list.shift()!);
+      }
+    }
+  }
+
+  #deliver(consumer: Consumer, message: Message): void {
+    consumer.unsettled++;
+    this.#outstanding.set(message, consumer.queue);
+    let settled = false;
+    const settle = () => {
+      if (settled) throw new Error("The delivery was already settled");
+      settled = true;
+      consumer.unsettled--;
+      this.#outstanding.delete(message);
+      queueMicrotask(() => this.#dispatch(consumer.queue));
+    };
+    const queue = consumer.queue;
+    consumer.handler({
+      body: message.body,
+      redelivered: message.redelivered,
+      ack: () => {
+        settle();
+        return Promise.resolve();
+      },
+      requeue: (delayMs) => {
+        settle();
+        const again = { body: message.body, redelivered: true };
+        if (delayMs <= 0) this.#push(queue, again);
+        else {
+          const timer = setTimeout(() => {
+            this.#delayed.delete(timer);
+            this.#push(queue, again);
+          }, delayMs);
+          this.#delayed.set(timer, { body: message.body, eta: nowNanos() });
+        }
+        return Promise.resolve();
+      },
+      reject: (reason) => {
+        settle();
+        this.deadLetters.push({ body: message.body, reason });
+        return Promise.resolve();
+      },
+    });
+  }
+
+  consume(options: ConsumeOptions, handler: (delivery: Delivery) => void): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error("The memory broker is closed"));
+    const consumer: Consumer = {
+      queue: options.queue,
+      capacity: Math.max(1, options.capacity),
+      unsettled: 0,
+      handler,
+    };
+    return new Promise((resolve) => {
+      const stop = () => {
+        this.#consumers.delete(consumer);
+        resolve();
+      };
+      if (options.signal.aborted) return stop();
+      options.signal.addEventListener("abort", stop, { once: true });
+      this.#consumers.add(consumer);
+      this.#dispatch(options.queue);
+    });
+  }
+
+  getPendingTasks(queue?: string): Promise<Signature[]> {
+    const list = this.#queues.get(queue || this.#defaultQueue) ?? [];
+    return Promise.resolve(list.map((m) => decodeSignature(m.body)));
+  }
+
+  getDelayedTasks(): Promise<Signature[]> {
+    const held = [...this.#delayed.values()].sort((a, b) => (a.eta < b.eta ? -1 : 1));
+    return Promise.resolve(held.map((m) => decodeSignature(m.body)));
+  }
+
+  /**
+   * Stops timers. Messages handed out but never settled (an abrupt stop) go back to the front of
+   * their queues, as a networked broker would redeliver them.
+   */
+  close(): Promise<void> {
+    for (const [message, queue] of this.#outstanding) {
+      const list = this.#queues.get(queue) ?? [];
+      list.unshift({ body: message.body, redelivered: true });
+      this.#queues.set(queue, list);
+    }
+    this.#outstanding.clear();
+    this.#closed = true;
+    for (const timer of this.#delayed.keys()) clearTimeout(timer);
+    this.#delayed.clear();
+    this.#consumers.clear();
+    return Promise.resolve();
+  }
+}
+
+function nowNanos(): bigint {
+  return BigInt(Date.now()) * 1_000_000n;
+}

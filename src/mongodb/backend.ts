@@ -1,0 +1,269 @@
+/**
+ * The MongoDB result backend (`mongodb://…`, `mongodb+srv://…`), in Go machinery's database,
+ * collections and document shapes (§3.9; see `documents.ts` and `bson_values.ts`):
+ *
+ * - database `machinery` unless the `database` option says otherwise (as in Go, the database in
+ *   the URI's path is not used; the URI still carries hosts, credentials and options);
+ * - `tasks`: one document per task, upserted with `$set`; SUCCESS and FAILURE set `delete_at`
+ *   = now + ResultsExpireIn, and a TTL index `{delete_at: 1}` (expireAfterSeconds 0) removes them;
+ * - `group_metas`: one document per group, inserted by InitGroup.
+ *
+ * A chord fires exactly once: TriggerChord is one conditional update,
+ * `updateOne({_id, chord_triggered: {$ne: true}}, {$set: {chord_triggered: true}})`, and only
+ * the caller whose update modified the document (`modifiedCount === 1`) sends the callback. (Go's
+ * version returns true whatever the update did, so two workers can both fire it.)
+ *
+ * Where this differs from Go, on purpose: `groupTaskStates` returns the states in group order
+ * (Go: the collection's natural order) and fails on a missing member (Go skips it);
+ * ResultsExpireIn 0 means 3600 as for the other backends (Go would delete results at once); a
+ * string result that looks like JSON stays a string; group metas get a `delete_at` too.
+ *
+ * The client connects on first use (10 s connect and server selection timeouts) and creates the
+ * TTL indexes then.
+ *
+ * @module
+ */
+import { type Collection, type Document, MongoClient } from "mongodb";
+import type { Backend } from "../backend.ts";
+import { type Config, type ConfigInput, resolveConfig, resultsExpireSeconds } from "../config.ts";
+import { StateNotFoundError } from "../errors.ts";
+import type { Signature } from "../wire/signature.ts";
+import {
+  FAILURE,
+  failureState,
+  newGroupMeta,
+  pendingState,
+  receivedState,
+  retryState,
+  startedState,
+  SUCCESS,
+  successState,
+  type TaskResult,
+  type TaskState,
+} from "../wire/state.ts";
+import {
+  DEFAULT_DATABASE,
+  deleteAt,
+  GROUP_METAS_COLLECTION,
+  type GroupMetaDocument,
+  groupMetaFromDocument,
+  groupMetaToDocument,
+  type TaskDocument,
+  TASKS_COLLECTION,
+  taskStateFromDocument,
+  taskStateUpdate,
+} from "./_documents.ts";
+
+/** Options for the MongoDB backend. */
+export interface MongoDBBackendOptions {
+  /** The configuration (`resultsExpireIn`). */
+  config?: ConfigInput;
+  /** The database (default `machinery`, as Go's; the URI's database is not used). */
+  database?: string;
+  /** Connect and server selection timeout in milliseconds (default 10000, as Go's). */
+  connectTimeoutMs?: number;
+  /**
+   * A `MongoClient` of the `mongodb` package to use instead of dialling `url` (machinery's
+   * `MongoDB.Client`). The backend connects it if needed but does not close it: its owner does.
+   * Typed loosely so that the driver's types stay out of this signature.
+   */
+  client?: object;
+}
+
+interface Collections {
+  tasks: Collection<TaskDocument>;
+  groups: Collection<GroupMetaDocument>;
+}
+
+// Read numbers as the driver's Int32/Long/Double classes, so int64 results keep every digit.
+const READ = { promoteValues: false, promoteBuffers: false } as const;
+
+// Index errors that mean an equivalent index exists under other options or another name.
+const INDEX_CONFLICTS = new Set([85, 86]);
+
+/** Stores task states and group metadata in MongoDB, as Go machinery does. */
+export class MongoDBBackend implements Backend {
+  /** The backend URL (`mongodb://` added when it had no scheme, as Go does). */
+  readonly url: string;
+  /** The database in use. */
+  readonly database: string;
+  /** The resolved configuration. */
+  readonly config: Config;
+  readonly #ttl: number;
+  readonly #timeoutMs: number;
+  #client?: MongoClient;
+  readonly #given?: MongoClient;
+  #ready?: Promise<Collections>;
+  #closed?: Promise<void>;
+
+  /** Makes a backend for `url`; it connects on first use. */
+  constructor(url = "mongodb://127.0.0.1:27017", options: MongoDBBackendOptions = {}) {
+    this.url = /^[a-z][a-z0-9+.-]*:\/\//i.test(url) ? url : `mongodb://${url}`;
+    this.database = options.database ?? DEFAULT_DATABASE;
+    this.config = resolveConfig(options.config);
+    this.#ttl = resultsExpireSeconds(this.config);
+    this.#timeoutMs = options.connectTimeoutMs ?? 10_000;
+    this.#given = options.client as MongoClient | undefined;
+  }
+
+  /** Builds one from a resolved config (`resultBackend` URL, `resultsExpireIn`). */
+  static fromConfig(config: Config, options: MongoDBBackendOptions = {}): MongoDBBackend {
+    return new MongoDBBackend(config.resultBackend, { ...options, config });
+  }
+
+  /** Connects and creates the indexes now, so that an unreachable server is reported at start. */
+  async connect(): Promise<void> {
+    await this.#collections();
+  }
+
+  #collections(): Promise<Collections> {
+    if (this.#closed) return Promise.reject(new Error("The MongoDB backend is closed"));
+    this.#ready ??= this.#open().catch((error) => {
+      this.#ready = undefined;
+      throw error;
+    });
+    return this.#ready;
+  }
+
+  async #open(): Promise<Collections> {
+    const client = this.#given ?? new MongoClient(this.url, {
+      connectTimeoutMS: this.#timeoutMs,
+      serverSelectionTimeoutMS: this.#timeoutMs,
+    });
+    if (!this.#given) this.#client = client;
+    await client.connect();
+    const db = client.db(this.database);
+    const tasks = db.collection<TaskDocument>(TASKS_COLLECTION);
+    const groups = db.collection<GroupMetaDocument>(GROUP_METAS_COLLECTION);
+    for (const collection of [tasks, groups]) {
+      try {
+        await (collection as unknown as Collection<Document>).createIndex({ delete_at: 1 }, {
+          expireAfterSeconds: 0,
+        });
+      } catch (error) {
+        if (!INDEX_CONFLICTS.has((error as { code?: number }).code ?? 0)) throw error;
+      }
+    }
+    return { tasks, groups };
+  }
+
+  async #groupIds(groupUUID: string): Promise<string[]> {
+    const { groups } = await this.#collections();
+    const doc = await groups.findOne({ _id: groupUUID }, READ);
+    if (doc === null) throw new StateNotFoundError(`Group not found: ${groupUUID}`);
+    return groupMetaFromDocument(doc as unknown as Record<string, unknown>).taskUUIDs ?? [];
+  }
+
+  async initGroup(groupUUID: string, taskUUIDs: string[]): Promise<void> {
+    const { groups } = await this.#collections();
+    const meta = newGroupMeta(groupUUID, taskUUIDs);
+    await groups.insertOne(groupMetaToDocument(meta, deleteAt(this.#ttl)));
+  }
+
+  /** True when every member is SUCCESS or FAILURE and there are `groupTaskCount` of them. */
+  async groupCompleted(groupUUID: string, groupTaskCount: number): Promise<boolean> {
+    const ids = await this.#groupIds(groupUUID);
+    if (ids.length !== groupTaskCount) return false;
+    if (ids.length === 0) return true;
+    const { tasks } = await this.#collections();
+    const done = await tasks.countDocuments({
+      _id: { $in: ids },
+      state: { $in: [SUCCESS, FAILURE] },
+    });
+    return done === ids.length;
+  }
+
+  /** The members' states in group order; a missing one is a {@linkcode StateNotFoundError}. */
+  async groupTaskStates(groupUUID: string, _groupTaskCount: number): Promise<TaskState[]> {
+    const ids = await this.#groupIds(groupUUID);
+    const { tasks } = await this.#collections();
+    const byId = new Map<string, TaskState>();
+    for await (const doc of tasks.find({ _id: { $in: ids } }, READ)) {
+      const state = taskStateFromDocument(doc as unknown as Record<string, unknown>);
+      byId.set(state.taskUUID, state);
+    }
+    return ids.map((id) => {
+      const state = byId.get(id);
+      if (!state) throw new StateNotFoundError(`Task not found: ${id}`);
+      return state;
+    });
+  }
+
+  async triggerChord(groupUUID: string): Promise<boolean> {
+    const { groups } = await this.#collections();
+    const result = await groups.updateOne(
+      { _id: groupUUID, chord_triggered: { $ne: true } },
+      { $set: { chord_triggered: true } },
+    );
+    if (result.modifiedCount === 1) return true;
+    if (result.matchedCount === 0) {
+      const exists = await groups.countDocuments({ _id: groupUUID }, { limit: 1 });
+      if (exists === 0) throw new StateNotFoundError(`Group not found: ${groupUUID}`);
+    }
+    return false;
+  }
+
+  async #write(state: TaskState): Promise<void> {
+    const { tasks } = await this.#collections();
+    await tasks.updateOne(
+      { _id: state.taskUUID },
+      { $set: taskStateUpdate(state, deleteAt(this.#ttl)) },
+      { upsert: true },
+    );
+  }
+
+  setStatePending(signature: Signature): Promise<void> {
+    return this.#write(pendingState(signature));
+  }
+
+  setStateReceived(signature: Signature): Promise<void> {
+    return this.#write(receivedState(signature));
+  }
+
+  setStateStarted(signature: Signature): Promise<void> {
+    return this.#write(startedState(signature));
+  }
+
+  setStateRetry(signature: Signature): Promise<void> {
+    return this.#write(retryState(signature));
+  }
+
+  async setStateSuccess(signature: Signature, results: TaskResult[]): Promise<void> {
+    await this.#write(successState(signature, results));
+  }
+
+  setStateFailure(signature: Signature, error: string): Promise<void> {
+    return this.#write(failureState(signature, error));
+  }
+
+  async getState(taskUUID: string): Promise<TaskState> {
+    const { tasks } = await this.#collections();
+    const doc = await tasks.findOne({ _id: taskUUID }, READ);
+    if (doc === null) throw new StateNotFoundError(`Task not found: ${taskUUID}`);
+    return taskStateFromDocument(doc as unknown as Record<string, unknown>);
+  }
+
+  async purgeState(taskUUID: string): Promise<void> {
+    const { tasks } = await this.#collections();
+    await tasks.deleteOne({ _id: taskUUID });
+  }
+
+  async purgeGroupMeta(groupUUID: string): Promise<void> {
+    const { groups } = await this.#collections();
+    await groups.deleteOne({ _id: groupUUID });
+  }
+
+  /** Closes the client it dialled (not one given in the options). Idempotent. */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      await this.#ready?.catch(() => undefined);
+      await this.#client?.close();
+    })();
+    return this.#closed;
+  }
+
+  /** Closes the backend at the end of an `await using` block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

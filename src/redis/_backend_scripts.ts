@@ -1,0 +1,195 @@
+/**
+ * The Redis result backend's Lua scripts: the TaskName/CreatedAt merge in one round trip, the
+ * incremental group-completion check, and the ChordTriggered flip.
+ *
+ * They read and write machinery's JSON as text, never re-encoding it with Lua's JSON library
+ * (which escapes differently from Go), so the bytes stay Go's.
+ *
+ * @module
+ */
+import type { ScriptDef } from "./_broker_scripts.ts";
+
+/** Finds the JSON string token that starts at byte `i` (nil when there is none). */
+const STRING_AT = `
+local function string_at(s, i)
+  if string.sub(s, i, i) ~= '"' then return nil end
+  local j = i + 1
+  while true do
+    local k = string.find(s, '["\\\\]', j)
+    if not k then return nil end
+    if string.sub(s, k, k) == '"' then return string.sub(s, i, k) end
+    j = k + 2
+  end
+end
+`;
+
+/**
+ * Splits one state argument (see `stateArg` in `mod.ts`) into Go's bytes around the merged
+ * fields: `mid` is `<State>","Results":…,"Error":…`; the optional tail after a NUL holds the
+ * TaskUUID, TaskName and CreatedAt tokens to use instead of the defaults (the key quoted, `""`,
+ * the zero time). NUL never occurs in our JSON tokens (Go escapes control characters).
+ */
+const PARSE_ARG = `
+local function parse_arg(key, arg)
+  local uuid, name, created = '"' .. key .. '"', '""', '"0001-01-01T00:00:00Z"'
+  local nul = string.find(arg, '\\0', 1, true)
+  if not nul then return arg, uuid, name, created end
+  local mid = string.sub(arg, 1, nul - 1)
+  local n2 = string.find(arg, '\\0', nul + 1, true)
+  local n3 = string.find(arg, '\\0', n2 + 1, true)
+  local u = string.sub(arg, nul + 1, n2 - 1)
+  local n = string.sub(arg, n2 + 1, n3 - 1)
+  local c = string.sub(arg, n3 + 1)
+  if u ~= '' then uuid = u end
+  if n ~= '' then name = n end
+  if c ~= '' then created = c end
+  return mid, uuid, name, created
+end
+local function state_json(uuid, name, mid, created)
+  return '{"TaskUUID":' .. uuid .. ',"TaskName":' .. name .. ',"State":"' .. mid ..
+    ',"CreatedAt":' .. created .. ',"TTL":0}'
+end
+`;
+
+/**
+ * Writes task states with Go's merge (the TaskName and CreatedAt of the stored state are kept):
+ * GET, then SET … EX, for each key in order, atomically. The script assembles Go's bytes
+ * (`{"TaskUUID":…,"TaskName":…,"State":"…","Results":…,"Error":…,"CreatedAt":…,"TTL":0}`)
+ * from one short argument per state, so Redis does little per state and the client sends few
+ * arguments. KEYS: the task UUIDs (a key may repeat; its writes happen in order). ARGV: ttl,
+ * then one state argument per key.
+ */
+export const MERGE_STATES: ScriptDef = {
+  name: "machineryMergeStates3",
+  keys: -1,
+  lua: `
+${STRING_AT}
+${PARSE_ARG}
+local ttl = ARGV[1]
+for i, key in ipairs(KEYS) do
+  local mid, uuid, name, created = parse_arg(key, ARGV[i + 1])
+  local old = redis.call('GET', key)
+  if old then
+    local _, e = string.find(old, '"TaskName":', 1, true)
+    if e then name = string_at(old, e + 1) or name end
+    -- CreatedAt is the last but one key in Go's bytes: look near the end first.
+    local last
+    local pos = math.max(1, #old - 100)
+    for _ = 1, 2 do
+      while true do
+        local _, e2 = string.find(old, '"CreatedAt":', pos, true)
+        if not e2 then break end
+        last = e2
+        pos = e2 + 1
+      end
+      if last then break end
+      pos = 1
+    end
+    if last then created = string_at(old, last + 1) or created end
+  end
+  redis.call('SET', key, state_json(uuid, name, mid, created), 'EX', ttl)
+end
+return #KEYS
+`,
+};
+
+/**
+ * Writes task states as they are, without a merge (PENDING: Go's `SetStatePending` is a plain
+ * `SET … EX`), from the same arguments as {@linkcode MERGE_STATES}.
+ * KEYS: the task UUIDs. ARGV: ttl, then one state argument per key.
+ */
+export const SET_STATES: ScriptDef = {
+  name: "machinerySetStates2",
+  keys: -1,
+  lua: `
+${PARSE_ARG}
+local ttl = ARGV[1]
+for i, key in ipairs(KEYS) do
+  local mid, uuid, name, created = parse_arg(key, ARGV[i + 1])
+  redis.call('SET', key, state_json(uuid, name, mid, created), 'EX', ttl)
+end
+return #KEYS
+`,
+};
+
+/**
+ * The group-completion check, O(1) amortised per finished member. The members' UUIDs are copied
+ * once from the group meta into a list; a cursor remembers how many members, in group order,
+ * were seen completed (SUCCESS or FAILURE). Each call reads states from the cursor on and stops
+ * at the first member not completed, so over a whole group each state is read about once plus
+ * once per call, whichever worker (Go or TS) wrote it. A completed state only changes again when
+ * a duplicate delivery runs the task again, which ends completed too, so the cursor never has to
+ * go back.
+ * KEYS: group meta, members list, cursor. ARGV: ttl.
+ * Returns `{completed prefix, member count}`, or -1 when the group meta is missing, -2 when it
+ * does not decode.
+ */
+export const GROUP_COMPLETED: ScriptDef = {
+  name: "machineryGroupCompleted",
+  keys: 3,
+  lua: `
+local n = redis.call('LLEN', KEYS[2])
+if n == 0 then
+  local meta = redis.call('GET', KEYS[1])
+  if not meta then return -1 end
+  local ok, obj = pcall(cjson.decode, meta)
+  if not ok or type(obj) ~= 'table' then return -2 end
+  local ids = obj['TaskUUIDs']
+  if type(ids) ~= 'table' or #ids == 0 then return {0, 0} end
+  for i = 1, #ids, 1000 do
+    redis.call('RPUSH', KEYS[2], unpack(ids, i, math.min(i + 999, #ids)))
+  end
+  n = #ids
+end
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+local c = tonumber(redis.call('GET', KEYS[3]) or '0')
+local start = c
+while c < n do
+  local ids = redis.call('LRANGE', KEYS[2], c, c + 99)
+  local states = redis.call('MGET', unpack(ids))
+  local stop = false
+  for i = 1, #ids do
+    local v = states[i]
+    if not v or not (string.find(v, '"State":"SUCCESS"', 1, true) or
+                     string.find(v, '"State":"FAILURE"', 1, true)) then
+      stop = true
+      break
+    end
+    c = c + 1
+  end
+  if stop or #ids == 0 then break end
+end
+if c ~= start or redis.call('EXISTS', KEYS[3]) == 0 then
+  redis.call('SET', KEYS[3], c, 'EX', ARGV[1])
+end
+return {c, n}
+`,
+};
+
+/**
+ * Sets ChordTriggered in the stored group meta (run while holding `TriggerChordMutex`).
+ * KEYS: group meta. ARGV: ttl. Returns 1 when this call set it, 0 when it was set already, -1
+ * when the meta is missing, -2 when the flag cannot be found.
+ */
+export const TRIGGER_CHORD: ScriptDef = {
+  name: "machineryTriggerChord",
+  keys: 1,
+  lua: `
+local meta = redis.call('GET', KEYS[1])
+if not meta then return -1 end
+local _, e = string.find(meta, '"ChordTriggered":', 1, true)
+if not e then return -2 end
+if string.sub(meta, e + 1, e + 4) == 'true' then return 0 end
+if string.sub(meta, e + 1, e + 5) ~= 'false' then return -2 end
+redis.call('SET', KEYS[1], string.sub(meta, 1, e) .. 'true' .. string.sub(meta, e + 6), 'EX', ARGV[1])
+return 1
+`,
+};
+
+/** Every backend script. */
+export const BACKEND_SCRIPTS: ScriptDef[] = [
+  MERGE_STATES,
+  SET_STATES,
+  GROUP_COMPLETED,
+  TRIGGER_CHORD,
+];

@@ -1,0 +1,327 @@
+/**
+ * One consumer of one queue: the at-least-once fetch loop of the Redis broker.
+ *
+ * It takes messages with an atomic move (a Lua `LPOP n` + `HSET` batch) from the queue into a
+ * processing hash of its own, where each gets a sequence number, renews a lease while it
+ * lives, and settles each delivery by its number: an ack is a plain `HDEL` of a few bytes, and
+ * requeue and reject are scripts that remove the entry and put the message elsewhere in the
+ * same step. When the queue is empty it waits in `BLMOVE`, which moves one message into a
+ * landing list of its own; the next fetch numbers it. A message is therefore always in exactly
+ * one of: the queue, a landing list, a processing hash, the delayed/requeued sets, the
+ * dead-letter list.
+ *
+ * @module
+ */
+import type { Redis } from "ioredis";
+import type { Delivery } from "../broker.ts";
+import type { BrokerKeys } from "./_keys.ts";
+import { Batcher } from "./_batcher.ts";
+import {
+  BEAT,
+  FETCH,
+  REJECT,
+  RELEASE,
+  REQUEUE,
+  REQUEUE_LATER,
+  requeuedMember,
+  RETIRE,
+  runScript,
+} from "./_broker_scripts.ts";
+
+/** What a consumer needs from its broker. */
+export interface ConsumerOptions {
+  /** The broker's command client (scripts, auto-pipelined). */
+  commands: Redis;
+  /** This consumer's own client for BLMOVE. */
+  blocking: Redis;
+  /** The broker's keys. */
+  keys: BrokerKeys;
+  /** The consumer id (unique). */
+  id: string;
+  /** The queue. */
+  queue: string;
+  /** The most unsettled deliveries. */
+  capacity: number;
+  /** The BLMOVE wait in seconds. */
+  blockSeconds: number;
+  /** The lease length in ms (used when retiring). */
+  leaseMs: number;
+  /** Heartbeat period in ms. */
+  heartbeatMs: number;
+  /** The most entries kept in a dead-letter list. */
+  deadLetterLimit: number;
+  /** Reports errors that do not stop the loop (heartbeats, settles). */
+  onError: (error: Error) => void;
+}
+
+const MAX_BATCH = 500;
+
+/** Fetches from one queue into its processing hash and hands out deliveries. */
+export class QueueConsumer {
+  readonly #o: ConsumerOptions;
+  readonly #proc: string;
+  readonly #landing: string;
+  /** The sequence number the next fetched message gets in the processing hash. */
+  #nextSeq = 1;
+  /** Sequence numbers handed out and not yet settled (or whose ack is on its way). */
+  readonly #held = new Set<number>();
+  #slotWaiters: (() => void)[] = [];
+  #needsReconcile = false;
+  #heartbeat?: ReturnType<typeof setInterval>;
+  #blockingId?: number;
+  #blocked = false;
+  #loopDone = false;
+  #retired?: Promise<void>;
+  readonly #acks: Batcher<number>;
+  /**
+   * Acks queued and not yet answered, by sequence number (deliveries of one batch share its
+   * promise): still held (for reconcile), no longer counted against the capacity; retiring
+   * waits for them.
+   */
+  readonly #pendingAcks = new Map<number, Promise<unknown>>();
+  #readyListener = () => {
+    this.#needsReconcile = true;
+    this.#refreshBlockingId();
+  };
+
+  /** Makes a consumer; `run` starts it. */
+  constructor(options: ConsumerOptions) {
+    this.#o = options;
+    this.#proc = options.keys.processing(options.id);
+    this.#landing = options.keys.landing(options.id);
+    this.#acks = new Batcher((seqs) => options.commands.hdel(this.#proc, ...seqs.map(String)));
+  }
+
+  /** The processing hash's key. */
+  get processingKey(): string {
+    return this.#proc;
+  }
+
+  /** Deliveries handed out and not settled (an ack on its way counts as settled). */
+  get unsettled(): number {
+    return this.#held.size - this.#pendingAcks.size;
+  }
+
+  /** True once the consumer released everything and stopped its heartbeat. */
+  get retired(): boolean {
+    return this.#retired !== undefined;
+  }
+
+  /**
+   * Takes the lease, then fetches and delivers until `signal` aborts. Rejects when Redis fails;
+   * deliveries already handed out stay valid either way.
+   */
+  async run(signal: AbortSignal, handler: (delivery: Delivery) => void): Promise<void> {
+    const { commands, blocking, keys, id, queue } = this.#o;
+    const onAbort = () => this.#unblock();
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      await runScript(commands, BEAT, [keys.consumers, keys.consumerQueues], [id, queue]);
+      this.#heartbeat = setInterval(() => this.#beat(), this.#o.heartbeatMs);
+      commands.on("ready", this.#readyListener);
+      blocking.on("ready", this.#readyListener);
+      await this.#refreshBlockingId();
+      while (!signal.aborted) {
+        if (this.#needsReconcile) {
+          this.#needsReconcile = false;
+          await this.#reconcile();
+        }
+        const free = this.#o.capacity - this.unsettled;
+        if (free <= 0) {
+          await this.#waitForSlot(signal);
+          continue;
+        }
+        const want = Math.min(free, MAX_BATCH);
+        const first = this.#nextSeq;
+        // Numbers are never reused, even when the reply is lost (reconcile finds those).
+        this.#nextSeq += want;
+        const items = await runScript<string[]>(commands, FETCH, [
+          queue,
+          this.#proc,
+          this.#landing,
+        ], [want, first]);
+        if (items.length === 0 && !signal.aborted) {
+          this.#blocked = true;
+          let moved: string | null;
+          try {
+            moved = await blocking.blmove(
+              queue,
+              this.#landing,
+              "LEFT",
+              "RIGHT",
+              this.#o.blockSeconds,
+            );
+          } finally {
+            this.#blocked = false;
+          }
+          // The next fetch numbers the landed message (and takes what came behind it).
+          if (moved !== null) continue;
+        }
+        if (signal.aborted) {
+          // Taken while stopping: give them straight back, to the head of the queue.
+          if (items.length > 0) {
+            await this.#release(items.map((_, i) => first + i));
+          }
+          break;
+        }
+        for (let i = 0; i < items.length; i++) this.#deliver(first + i, items[i], handler);
+      }
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      this.#loopDone = true;
+      this.#wakeSlots();
+      if (this.unsettled === 0) await this.retire().catch((e) => this.#o.onError(e));
+    }
+  }
+
+  /**
+   * Gives back whatever is still in the processing hash or the landing list (unsettled
+   * deliveries of an abrupt stop, or messages moved for us whose reply was lost) to the head of
+   * the queue, once the acks on their way have landed; stops the heartbeat and closes the
+   * blocking client. Idempotent.
+   */
+  retire(): Promise<void> {
+    this.#retired ??= (async () => {
+      clearInterval(this.#heartbeat);
+      const { commands, blocking, keys, id, queue, leaseMs } = this.#o;
+      commands.off("ready", this.#readyListener);
+      blocking.off("ready", this.#readyListener);
+      try {
+        // An ack still on its way would otherwise find its message moved back to the queue.
+        await Promise.allSettled(this.#pendingAcks.values());
+        await runScript(commands, RETIRE, [
+          keys.consumers,
+          keys.consumerQueues,
+          this.#proc,
+          this.#landing,
+          queue,
+        ], [id, leaseMs]);
+      } finally {
+        blocking.disconnect();
+      }
+    })();
+    return this.#retired;
+  }
+
+  #beat(): void {
+    const { commands, keys, id, queue } = this.#o;
+    runScript(commands, BEAT, [keys.consumers, keys.consumerQueues], [id, queue]).catch((e) =>
+      this.#o.onError(e)
+    );
+  }
+
+  async #refreshBlockingId(): Promise<void> {
+    try {
+      this.#blockingId = Number(await this.#o.blocking.call("CLIENT", "ID"));
+    } catch {
+      this.#blockingId = undefined;
+    }
+  }
+
+  /** Wakes a BLMOVE in progress (it returns nothing, or the message it just moved). */
+  #unblock(): void {
+    this.#wakeSlots();
+    if (!this.#blocked) return;
+    if (this.#blockingId === undefined) {
+      this.#o.blocking.disconnect();
+      return;
+    }
+    this.#o.commands.call("CLIENT", "UNBLOCK", this.#blockingId).catch(() =>
+      this.#o.blocking.disconnect()
+    );
+  }
+
+  /** Compares the processing hash with what this process holds; the extra goes back. */
+  async #reconcile(): Promise<void> {
+    const seqs = await this.#o.commands.hkeys(this.#proc);
+    const extra = seqs.map(Number).filter((seq) => !this.#held.has(seq)).sort((a, b) => a - b);
+    if (extra.length > 0) await this.#release(extra);
+  }
+
+  /** Gives entries back to the head of the queue, in order. */
+  #release(seqs: number[]): Promise<unknown> {
+    return runScript(this.#o.commands, RELEASE, [this.#proc, this.#o.queue], seqs);
+  }
+
+  #waitForSlot(signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => this.#slotWaiters.push(resolve));
+  }
+
+  #wakeSlots(): void {
+    const waiters = this.#slotWaiters;
+    this.#slotWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  #deliver(seq: number, body: string, handler: (delivery: Delivery) => void): void {
+    this.#held.add(seq);
+    let settled = false;
+    const { commands, keys, queue } = this.#o;
+    const proc = this.#proc;
+    /**
+     * Runs the settling script. An ack frees the capacity slot as soon as it is queued, so the
+     * next fetch can travel with it; the message stays counted as held until the ack lands, so a
+     * reconcile pass never gives back a message whose ack is on its way.
+     */
+    const settle = async (op: () => Promise<unknown>, freeEarly = false): Promise<void> => {
+      if (settled) throw new Error("The delivery was already settled");
+      settled = true;
+      let landed: Promise<unknown>;
+      try {
+        landed = op();
+      } catch (error) {
+        landed = Promise.reject(error);
+      }
+      if (freeEarly) {
+        this.#pendingAcks.set(seq, landed);
+        this.#wakeSlots();
+      }
+      try {
+        await landed;
+      } catch (error) {
+        // Maybe done, maybe not: the reconcile pass (or retiring) gives it back if it is
+        // still in the processing hash, so it is redelivered rather than lost.
+        this.#needsReconcile = true;
+        throw error;
+      } finally {
+        this.#pendingAcks.delete(seq);
+        this.#held.delete(seq);
+        this.#wakeSlots();
+        if (this.#loopDone && this.unsettled === 0) {
+          this.retire().catch((e) => this.#o.onError(e));
+        }
+      }
+    };
+    const delivery: Delivery = {
+      body,
+      redelivered: false,
+      ack: () => settle(() => this.#acks.add(seq), true),
+      requeue: (delayMs) =>
+        settle(() =>
+          delayMs > 0
+            ? runScript(commands, REQUEUE_LATER, [proc, keys.requeued], [
+              seq,
+              body,
+              Math.round(delayMs),
+              requeuedMember(queue, body),
+              keys.channel,
+            ])
+            : runScript(commands, REQUEUE, [proc, queue], [seq, body])
+        ),
+      reject: (reason) =>
+        settle(() =>
+          runScript(commands, REJECT, [proc, keys.dead(queue)], [
+            seq,
+            JSON.stringify({ queue, reason, rejectedAt: new Date().toISOString(), body }),
+            this.#o.deadLetterLimit,
+          ])
+        ),
+    };
+    try {
+      handler(delivery);
+    } catch (error) {
+      this.#o.onError(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+}

@@ -1,0 +1,305 @@
+/**
+ * The Redis result backend: machinery's keys and bytes (§3.6).
+ *
+ * | Key | Value |
+ * |-----|-------|
+ * | `<task UUID>` | TaskState JSON, `SET … EX ResultsExpireIn`; later states keep TaskName and CreatedAt |
+ * | `<group UUID>` | GroupMeta JSON, `SET … EX ResultsExpireIn` |
+ * | `TriggerChordMutex` | the redsync lock Go workers take before setting `ChordTriggered` |
+ * | `machinery:ts:group_members:<group>` | list: the group's member UUIDs (copied once from the meta) |
+ * | `machinery:ts:group_done:<group>` | how many members, in group order, were seen completed |
+ *
+ * The last two are ours (option `keyPrefix`) and only make `groupCompleted` cheap: Go workers
+ * never write them, and they are not needed for correctness, because the check always reads the
+ * real member states (see `GROUP_COMPLETED` in `scripts.ts`). For a 10,000-task group, each
+ * finished member costs one round trip that reads about one state, instead of 10,000 reads.
+ *
+ * @module
+ */
+import type { Redis } from "ioredis";
+import type { Backend } from "../backend.ts";
+import { type Config, type ConfigInput, resolveConfig, resultsExpireSeconds } from "../config.ts";
+import { StateNotFoundError } from "../errors.ts";
+import { quoteGo } from "../wire/json.ts";
+import type { Signature } from "../wire/signature.ts";
+import {
+  decodeGroupMeta,
+  decodeTaskState,
+  encodeGroupMeta,
+  encodeResults,
+  failureState,
+  newGroupMeta,
+  PENDING,
+  receivedState,
+  retryState,
+  startedState,
+  successState,
+  type TaskResult,
+  type TaskState,
+} from "../wire/state.ts";
+import { formatGoTime, parseGoTime, ZERO_TIME } from "../wire/go_time.ts";
+import { redactPassword } from "../urls.ts";
+import { closeRedis, openRedis, throttledStderr } from "./_connection.ts";
+import { defineScripts, runScript, type ScriptDef } from "./_broker_scripts.ts";
+import { withChordMutex } from "./_chord_mutex.ts";
+import {
+  BACKEND_SCRIPTS,
+  GROUP_COMPLETED,
+  MERGE_STATES,
+  SET_STATES,
+  TRIGGER_CHORD,
+} from "./_backend_scripts.ts";
+import { Batcher } from "./_batcher.ts";
+
+export { ChordLockError } from "./_chord_mutex.ts";
+
+/** Options for the Redis backend. */
+export interface RedisBackendOptions {
+  /** The configuration (`resultsExpireIn`, the `redis` section, TLS). */
+  config?: ConfigInput;
+  /** The prefix of the backend's own keys (`machinery:ts:`). */
+  keyPrefix?: string;
+  /** Connection errors after the first connect (default: a line on stderr, one per 5 s). */
+  onError?: (error: Error) => void;
+}
+
+/** Stores task states and group metadata in Redis, as Go machinery does. */
+export class RedisBackend implements Backend {
+  /** The backend URL. */
+  readonly url: string;
+  /** The resolved configuration. */
+  readonly config: Config;
+  readonly #prefix: string;
+  readonly #ttl: number;
+  readonly #onError: (error: Error) => void;
+  #client?: Promise<Redis>;
+  #closed?: Promise<void>;
+  readonly #sets = new Batcher<[string, string]>((items) => this.#writeStates(SET_STATES, items));
+  readonly #merges = new Batcher<[string, string]>((items) =>
+    this.#writeStates(MERGE_STATES, items)
+  );
+
+  /** Runs MERGE_STATES or SET_STATES over `[key, stateArg]` pairs, one script call. */
+  async #writeStates(script: ScriptDef, items: [string, string][]): Promise<void> {
+    const client = await this.#redis();
+    const keys: string[] = new Array(items.length);
+    const args: (string | number)[] = new Array(1 + items.length);
+    args[0] = this.#ttl;
+    for (let i = 0; i < items.length; i++) {
+      keys[i] = items[i][0];
+      args[i + 1] = items[i][1];
+    }
+    await runScript(client, script, keys, args);
+  }
+
+  /** Makes a backend for `url` (`redis://`, `rediss://`, `redis+socket://`); connects lazily. */
+  constructor(url = "redis://127.0.0.1:6379", options: RedisBackendOptions = {}) {
+    this.url = url;
+    this.config = resolveConfig(options.config);
+    this.#prefix = options.keyPrefix ?? "machinery:ts:";
+    this.#ttl = resultsExpireSeconds(this.config);
+    this.#onError = options.onError ?? throttledStderr(`Redis backend ${redactPassword(url)}`);
+  }
+
+  /** Builds one from a resolved config (`resultBackend` URL, `resultsExpireIn`, `redis`). */
+  static fromConfig(config: Config, options: RedisBackendOptions = {}): RedisBackend {
+    return new RedisBackend(config.resultBackend, { ...options, config });
+  }
+
+  /** Connects now, so that an unreachable Redis is reported at start. */
+  async connect(): Promise<void> {
+    await this.#redis();
+  }
+
+  #redis(): Promise<Redis> {
+    if (this.#closed) return Promise.reject(new Error("The Redis backend is closed"));
+    this.#client ??= openRedis(this.url, this.config, "backend", { onError: this.#onError })
+      .then((client) => {
+        defineScripts(client, BACKEND_SCRIPTS);
+        return client;
+      }, (error) => {
+        this.#client = undefined;
+        throw error;
+      });
+    return this.#client;
+  }
+
+  async initGroup(groupUUID: string, taskUUIDs: string[]): Promise<void> {
+    const client = await this.#redis();
+    await client.set(
+      groupUUID,
+      encodeGroupMeta(newGroupMeta(groupUUID, taskUUIDs)),
+      "EX",
+      this.#ttl,
+    );
+  }
+
+  async groupCompleted(groupUUID: string, groupTaskCount: number): Promise<boolean> {
+    const client = await this.#redis();
+    const reply = await runScript<number | [number, number]>(client, GROUP_COMPLETED, [
+      groupUUID,
+      `${this.#prefix}group_members:${groupUUID}`,
+      `${this.#prefix}group_done:${groupUUID}`,
+    ], [this.#ttl]);
+    if (reply === -1) throw new StateNotFoundError(`Group not found: ${groupUUID}`);
+    if (!Array.isArray(reply)) {
+      throw new StateNotFoundError(`Group meta of ${groupUUID} could not be decoded`);
+    }
+    const [completed, members] = reply;
+    return completed === members && members === groupTaskCount;
+  }
+
+  async groupTaskStates(groupUUID: string, _groupTaskCount: number): Promise<TaskState[]> {
+    const client = await this.#redis();
+    const meta = await client.get(groupUUID);
+    if (meta === null) throw new StateNotFoundError(`Group not found: ${groupUUID}`);
+    const ids = decodeGroupMeta(meta).taskUUIDs ?? [];
+    const states: TaskState[] = [];
+    for (let i = 0; i < ids.length; i += 1000) {
+      const chunk = ids.slice(i, i + 1000);
+      const values = await client.mget(...chunk);
+      values.forEach((json, j) => {
+        if (json === null) throw new StateNotFoundError(`Task not found: ${chunk[j]}`);
+        states.push(decodeTaskState(json));
+      });
+    }
+    return states;
+  }
+
+  async triggerChord(groupUUID: string): Promise<boolean> {
+    const client = await this.#redis();
+    const reply = await withChordMutex(client, async () => {
+      const r = await runScript<number>(client, TRIGGER_CHORD, [groupUUID], [this.#ttl]);
+      if (r !== -2) return r;
+      // Not Go's bytes: decode and re-encode (still under the lock).
+      const json = await client.get(groupUUID);
+      if (json === null) return -1;
+      const meta = decodeGroupMeta(json);
+      if (meta.chordTriggered) return 0;
+      meta.chordTriggered = true;
+      await client.set(groupUUID, encodeGroupMeta(meta), "EX", this.#ttl);
+      return 1;
+    });
+    if (reply === -1) throw new StateNotFoundError(`Group not found: ${groupUUID}`);
+    return reply === 1;
+  }
+
+  setStatePending(signature: Signature): Promise<void> {
+    const uuid = signature.uuid;
+    const uuidToken = quoteGo(uuid);
+    return this.#sets.add([
+      uuid,
+      // Valid Go time text, made just now: no need to check it as stateArg does.
+      `${PENDING}","Results":null,"Error":""\0${uuidToken === `"${uuid}"` ? "" : uuidToken}\0${
+        quoteGo(signature.name)
+      }\0"${formatGoTime(new Date())}"`,
+    ]);
+  }
+
+  setStateReceived(signature: Signature): Promise<void> {
+    return this.#merge(receivedState(signature));
+  }
+
+  setStateStarted(signature: Signature): Promise<void> {
+    return this.#merge(startedState(signature));
+  }
+
+  /**
+   * RECEIVED then STARTED, as one atomic write: no reader can see the RECEIVED state in
+   * between, so only STARTED is written (one merge instead of two).
+   */
+  setStateReceivedAndStarted(signature: Signature): Promise<void> {
+    return this.#merge(startedState(signature));
+  }
+
+  setStateRetry(signature: Signature): Promise<void> {
+    return this.#merge(retryState(signature));
+  }
+
+  setStateSuccess(signature: Signature, results: TaskResult[]): Promise<void> {
+    return this.#merge(successState(signature, results));
+  }
+
+  setStateFailure(signature: Signature, error: string): Promise<void> {
+    return this.#merge(failureState(signature, error));
+  }
+
+  /**
+   * Writes a state with Go's merge (TaskName and CreatedAt of the stored state) in a script;
+   * the writes of one event-loop turn share one script call.
+   */
+  #merge(state: TaskState): Promise<void> {
+    let arg: string;
+    try {
+      arg = stateArg(state);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#merges.add([state.taskUUID ?? "", arg]);
+  }
+
+  async getState(taskUUID: string): Promise<TaskState> {
+    const client = await this.#redis();
+    const json = await client.get(taskUUID);
+    if (json === null) throw new StateNotFoundError(`Task not found: ${taskUUID}`);
+    return decodeTaskState(json);
+  }
+
+  async purgeState(taskUUID: string): Promise<void> {
+    const client = await this.#redis();
+    await client.del(taskUUID);
+  }
+
+  async purgeGroupMeta(groupUUID: string): Promise<void> {
+    const client = await this.#redis();
+    await client.del(
+      groupUUID,
+      `${this.#prefix}group_members:${groupUUID}`,
+      `${this.#prefix}group_done:${groupUUID}`,
+    );
+  }
+
+  /** Closes the connection. Idempotent. */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      const client = await this.#client?.catch(() => undefined);
+      await closeRedis(client);
+    })();
+    return this.#closed;
+  }
+
+  /** Closes the backend at the end of an `await using` block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/**
+ * The argument `MERGE_STATES` and `SET_STATES` build Go's bytes for `state` from:
+ * `<State>","Results":<JSON>,"Error":<token>`, then, only when one of them is not the default,
+ * a NUL and the TaskUUID, TaskName and CreatedAt tokens separated by NULs (`""` for a default:
+ * the key quoted, `""`, the zero time). With the key it gives exactly `encodeTaskState(state)`
+ * (the merge replaces TaskName and CreatedAt with the stored state's, when there is one), and
+ * it throws where that throws.
+ */
+export function stateArg(state: TaskState): string {
+  const uuid = state.taskUUID ?? "";
+  const uuidToken = quoteGo(uuid);
+  const name = state.taskName ? quoteGo(state.taskName) : "";
+  let created = "";
+  if (state.createdAt && state.createdAt !== ZERO_TIME) {
+    parseGoTime(state.createdAt); // throws as encodeTaskState does
+    created = quoteGo(state.createdAt);
+  }
+  if ((state.ttl ?? 0) !== 0) throw new RangeError(`A merged state has TTL 0, not ${state.ttl}`);
+  const stateName = state.state ?? "";
+  if (quoteGo(stateName) !== `"${stateName}"`) {
+    throw new RangeError(`Unexpected state name: ${stateName}`);
+  }
+  const mid = `${stateName}","Results":${encodeResults(state.results ?? null)},"Error":${
+    quoteGo(state.error ?? "")
+  }`;
+  const uuidPart = uuidToken === `"${uuid}"` ? "" : uuidToken;
+  if (uuidPart === "" && name === "" && created === "") return mid;
+  return `${mid}\0${uuidPart}\0${name}\0${created}`;
+}

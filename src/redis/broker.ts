@@ -1,0 +1,371 @@
+/**
+ * The Redis broker: machinery's keys and bytes, at-least-once delivery.
+ *
+ * Keys shared with Go machinery (same names, same bytes):
+ *
+ * | Key | Type | Use |
+ * |-----|------|-----|
+ * | `<queue>` (`machinery_tasks`) | list | RPUSH to the tail; Go BLPOPs the head, we move from it |
+ * | `delayed_tasks` (`redis.delayedTasksKey`) | sorted set | ETA tasks, scored in Unix ns |
+ *
+ * Keys of our own, all under the prefix `machinery:ts:` (option `keyPrefix`), which Go's BLPOP
+ * loop never reads because it pops only its queue:
+ *
+ * | Key | Type | Use |
+ * |-----|------|-----|
+ * | `machinery:ts:taken:<consumer>` | hash | sequence number → message a consumer took and has not settled |
+ * | `machinery:ts:landing:<consumer>` | list | the message a consumer's `BLMOVE` took, until its next fetch |
+ * | `machinery:ts:consumers` | sorted set | consumer → lease (server ms of its last heartbeat) |
+ * | `machinery:ts:consumer_queues` | hash | consumer → the queue its messages go back to |
+ * | `machinery:ts:requeued` | sorted set | `requeue(delay)`ed messages, scored by due time (ns) |
+ * | `machinery:ts:dead:<queue>` | list | rejected messages: JSON `{queue, reason, rejectedAt, body}` (newest 10,000) |
+ * | `machinery:ts:delayed` | pub/sub channel | "a delayed task is due at <score>" notices |
+ *
+ * **At-least-once.** A consumer moves messages atomically from the queue into its processing
+ * hash, numbered (a Lua `LPOP n`/`HSET` batch; when the queue is empty, `BLMOVE` into its
+ * landing list, which the next batch empties into the hash), and renews a lease every
+ * `heartbeatMs` (2 s). An ack is `HDEL` of the number; requeue and dead-lettering are one Lua
+ * script each that removes the entry and, in the same step, requeues the message (tail of the
+ * queue, or the requeued set when delayed) or dead-letters it. Every consuming broker runs a
+ * recovery pass every `recoveryIntervalMs` (5 s): what consumers whose lease is older than
+ * `leaseMs` (10 s) hold goes back to the head of their queue, oldest first. So a worker killed
+ * with -9 has its tasks, running or prefetched, picked up again within about 15 s. A graceful
+ * stop gives back anything unsettled at once. After a lost connection, a consumer compares its
+ * processing hash with what it holds and gives back what it does not hold (a move whose reply
+ * was lost).
+ *
+ * **Delayed tasks.** `publish` with a future ETA does `ZADD delayed_tasks <ns> <json>` plus a
+ * pub/sub notice; consuming brokers arm a timer for the earliest score and move due members in
+ * one Lua script (earliest first), RPUSHing each to its own `RoutingKey` unchanged. A poll every
+ * `redis.delayedTasksPollPeriod` ms catches members added by Go senders.
+ *
+ * Connections: one for commands (auto-pipelined; publishers use only this one), one per running
+ * consume for BLMOVE, and one for SUBSCRIBE while consuming. Redis Cluster is not supported.
+ *
+ * @module
+ */
+import type { Redis } from "ioredis";
+import type { Broker, ConsumeOptions, Delivery } from "../broker.ts";
+import { type Config, type ConfigInput, delayedTasksKey, resolveConfig } from "../config.ts";
+import { nowNanos } from "../wire/go_time.ts";
+import {
+  decodeSignature,
+  encodeSignature,
+  etaUnixNanos,
+  type Signature,
+} from "../wire/signature.ts";
+import { redactPassword } from "../urls.ts";
+import { Batcher } from "./_batcher.ts";
+import { closeRedis, openRedis, throttledStderr } from "./_connection.ts";
+import { QueueConsumer } from "./_consumer.ts";
+import { DelayedMover } from "./_delayed.ts";
+import { type BrokerKeys, brokerKeys, DEFAULT_KEY_PREFIX } from "./_keys.ts";
+import {
+  defineScripts,
+  DELAY,
+  parseRequeuedMember,
+  RECOVER,
+  runScript,
+} from "./_broker_scripts.ts";
+
+export { RedisConnectionError } from "./_connection.ts";
+
+/** Options for the Redis broker. */
+export interface RedisBrokerOptions {
+  /** The configuration (default queue, `redis` section, TLS). */
+  config?: ConfigInput;
+  /** The prefix of the broker's own keys (`machinery:ts:`). */
+  keyPrefix?: string;
+  /** A consumer whose lease is older than this is dead, in ms (10,000). */
+  leaseMs?: number;
+  /** How often a consumer renews its lease, in ms (2,000). */
+  heartbeatMs?: number;
+  /** How often a consuming broker looks for dead consumers, in ms (5,000). */
+  recoveryIntervalMs?: number;
+  /** The most entries kept in a dead-letter list (10,000). */
+  deadLetterLimit?: number;
+  /** Connection and background errors (default: a line on stderr, at most one per 5 s). */
+  onError?: (error: Error) => void;
+}
+
+/** A rejected message, as kept in the dead-letter list. */
+export interface RedisDeadLetter {
+  /** The queue it came from. */
+  queue: string;
+  /** Why it was set aside. */
+  reason: string;
+  /** When, as an ISO 8601 string. */
+  rejectedAt: string;
+  /** The message body, unchanged. */
+  body: string;
+}
+
+/** Moves machinery task messages through Redis. */
+export class RedisBroker implements Broker {
+  /** The broker URL. */
+  readonly url: string;
+  /** The resolved configuration. */
+  readonly config: Config;
+  readonly #keys: BrokerKeys;
+  readonly #delayedKey: string;
+  readonly #leaseMs: number;
+  readonly #heartbeatMs: number;
+  readonly #recoveryMs: number;
+  readonly #deadLetterLimit: number;
+  readonly #onError: (error: Error) => void;
+  readonly #closing = new AbortController();
+  readonly #consumers = new Set<QueueConsumer>();
+  readonly #loops = new Set<Promise<unknown>>();
+  #commands?: Promise<Redis>;
+  #background?: Promise<void>;
+  #subscriber?: Redis;
+  #mover?: DelayedMover;
+  #recoveryTimer?: ReturnType<typeof setInterval>;
+  #closed?: Promise<void>;
+  /** The RPUSHes of one event-loop turn, sent as one RPUSH per queue, in call order. */
+  readonly #pushes = new Batcher<{ queue: string; body: string }>(async (items) => {
+    const client = await this.#client();
+    const byQueue = new Map<string, string[]>();
+    for (const { queue, body } of items) {
+      const list = byQueue.get(queue);
+      if (list) list.push(body);
+      else byQueue.set(queue, [body]);
+    }
+    await Promise.all([...byQueue].map(([queue, bodies]) => client.rpush(queue, ...bodies)));
+  }, 1000);
+
+  /** Makes a broker for `url` (`redis://`, `rediss://`, `redis+socket://`); connects lazily. */
+  constructor(url = "redis://127.0.0.1:6379", options: RedisBrokerOptions = {}) {
+    this.url = url;
+    this.config = resolveConfig(options.config);
+    this.#keys = brokerKeys(options.keyPrefix ?? DEFAULT_KEY_PREFIX);
+    this.#delayedKey = delayedTasksKey(this.config);
+    this.#leaseMs = options.leaseMs ?? 10_000;
+    this.#heartbeatMs = options.heartbeatMs ?? Math.min(2_000, Math.floor(this.#leaseMs / 3));
+    this.#recoveryMs = options.recoveryIntervalMs ?? Math.min(5_000, this.#leaseMs / 2);
+    this.#deadLetterLimit = options.deadLetterLimit ?? 10_000;
+    this.#onError = options.onError ?? throttledStderr(`Redis broker ${redactPassword(url)}`);
+  }
+
+  /** Builds one from a resolved config (`broker` URL and the `redis` section). */
+  static fromConfig(config: Config, options: RedisBrokerOptions = {}): RedisBroker {
+    return new RedisBroker(config.broker, { ...options, config });
+  }
+
+  /**
+   * Connects now, so that an unreachable Redis is reported at start, with a
+   * `RedisConnectionError` naming the URL (its password hidden).
+   */
+  async connect(): Promise<void> {
+    await this.#client();
+  }
+
+  #client(): Promise<Redis> {
+    if (this.#closing.signal.aborted) {
+      return Promise.reject(new Error("The Redis broker is closed"));
+    }
+    this.#commands ??= openRedis(this.url, this.config, "commands", {
+      onError: this.#onError,
+    }).then((client) => {
+      defineScripts(client);
+      return client;
+    }, (error) => {
+      this.#commands = undefined;
+      throw error;
+    });
+    return this.#commands;
+  }
+
+  adjustRoutingKey(signature: Signature): void {
+    signature.routingKey ||= this.config.defaultQueue;
+  }
+
+  async publish(signature: Signature): Promise<void> {
+    this.adjustRoutingKey(signature);
+    const body = encodeSignature(signature);
+    const eta = etaUnixNanos(signature);
+    if (eta !== null && eta > nowNanos()) {
+      const client = await this.#client();
+      await runScript(client, DELAY, [this.#delayedKey], [
+        eta.toString(),
+        body,
+        this.#keys.channel,
+      ]);
+    } else {
+      await this.#pushes.add({ queue: signature.routingKey, body });
+    }
+  }
+
+  async consume(options: ConsumeOptions, handler: (delivery: Delivery) => void): Promise<void> {
+    const signal = AbortSignal.any([options.signal, this.#closing.signal]);
+    if (signal.aborted) return;
+    const commands = await this.#client();
+    await this.#startBackground(commands);
+    const blocking = await openRedis(this.url, this.config, "blocking", {
+      autoPipelining: false,
+      onError: this.#onError,
+    });
+    const consumer = new QueueConsumer({
+      commands,
+      blocking,
+      keys: this.#keys,
+      id: consumerId(options.consumerTag),
+      queue: options.queue,
+      capacity: Math.max(1, options.capacity),
+      blockSeconds: Math.max(
+        1,
+        Math.ceil((this.config.redis.normalTasksPollPeriod || 1000) / 1000),
+      ),
+      leaseMs: this.#leaseMs,
+      heartbeatMs: this.#heartbeatMs,
+      deadLetterLimit: this.#deadLetterLimit,
+      onError: this.#onError,
+    });
+    this.#consumers.add(consumer);
+    const loop = (async () => {
+      try {
+        await consumer.run(signal, handler);
+      } finally {
+        // Retired already (nothing unsettled): wait for it, so `close` never races its script.
+        if (consumer.retired) {
+          await consumer.retire().catch(() => {});
+          this.#consumers.delete(consumer);
+        }
+      }
+    })();
+    this.#loops.add(loop);
+    try {
+      await loop;
+    } finally {
+      this.#loops.delete(loop);
+    }
+  }
+
+  /** Starts the delayed mover and the recovery pass (once per broker). */
+  #startBackground(commands: Redis): Promise<void> {
+    this.#background ??= (async () => {
+      try {
+        this.#subscriber = await openRedis(this.url, this.config, "subscriber", {
+          autoPipelining: false,
+          onError: this.#onError,
+        });
+        this.#mover = new DelayedMover({
+          commands,
+          subscriber: this.#subscriber,
+          delayedKey: this.#delayedKey,
+          requeuedKey: this.#keys.requeued,
+          channel: this.#keys.channel,
+          defaultQueue: this.config.defaultQueue,
+          pollMs: this.config.redis.delayedTasksPollPeriod > 0
+            ? this.config.redis.delayedTasksPollPeriod
+            : 500,
+          onError: this.#onError,
+        });
+        await this.#mover.start();
+        this.#recoveryTimer = setInterval(() => this.recover(), this.#recoveryMs);
+        this.recover();
+      } catch (error) {
+        this.#background = undefined;
+        await this.#mover?.stop();
+        await closeRedis(this.#subscriber);
+        throw error;
+      }
+    })();
+    return this.#background;
+  }
+
+  /**
+   * Runs one recovery pass now: what consumers whose lease expired hold goes back
+   * to their queues. Resolves with the number of messages moved.
+   */
+  async recover(): Promise<number> {
+    try {
+      const client = await this.#client();
+      return await runScript<number>(client, RECOVER, [
+        this.#keys.consumers,
+        this.#keys.consumerQueues,
+      ], [
+        this.#leaseMs,
+        Math.max(600_000, this.#leaseMs * 10),
+        this.#keys.processingPrefix,
+        this.#keys.landingPrefix,
+      ]);
+    } catch (error) {
+      if (!this.#closing.signal.aborted) {
+        this.#onError(error instanceof Error ? error : new Error(String(error)));
+      }
+      return 0;
+    }
+  }
+
+  async getPendingTasks(queue?: string): Promise<Signature[]> {
+    const client = await this.#client();
+    const items = await client.lrange(queue || this.config.defaultQueue, 0, -1);
+    return decodeAll(items);
+  }
+
+  async getDelayedTasks(): Promise<Signature[]> {
+    const client = await this.#client();
+    const [delayed, requeued] = await Promise.all([
+      client.zrange(this.#delayedKey, 0, -1, "WITHSCORES"),
+      client.zrange(this.#keys.requeued, 0, -1, "WITHSCORES"),
+    ]);
+    const held: { score: number; body: string }[] = [];
+    for (let i = 0; i < delayed.length; i += 2) {
+      held.push({ body: delayed[i], score: Number(delayed[i + 1]) });
+    }
+    for (let i = 0; i < requeued.length; i += 2) {
+      held.push({ body: parseRequeuedMember(requeued[i]).body, score: Number(requeued[i + 1]) });
+    }
+    held.sort((a, b) => a.score - b.score);
+    return decodeAll(held.map((h) => h.body));
+  }
+
+  /** The rejected messages of a queue (default: the default queue), oldest first. */
+  async getDeadLetters(queue?: string): Promise<RedisDeadLetter[]> {
+    const client = await this.#client();
+    const items = await client.lrange(this.#keys.dead(queue || this.config.defaultQueue), 0, -1);
+    return items.map((item) => JSON.parse(item) as RedisDeadLetter);
+  }
+
+  /**
+   * Stops consuming, gives every unsettled message back to the head of its queue, and closes
+   * the connections. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      this.#closing.abort();
+      await Promise.allSettled([...this.#loops]);
+      clearInterval(this.#recoveryTimer);
+      await this.#mover?.stop();
+      await Promise.allSettled([...this.#consumers].map((c) => c.retire()));
+      this.#consumers.clear();
+      await closeRedis(this.#subscriber);
+      const commands = await this.#commands?.catch(() => undefined);
+      await closeRedis(commands);
+    })();
+    return this.#closed;
+  }
+
+  /** Closes the broker at the end of an `await using` block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+function decodeAll(bodies: string[]): Signature[] {
+  const out: Signature[] = [];
+  for (const body of bodies) {
+    try {
+      out.push(decodeSignature(body));
+    } catch {
+      // A message no worker could decode is skipped here; the worker dead-letters it.
+    }
+  }
+  return out;
+}
+
+function consumerId(tag: string): string {
+  const safe = tag.replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 64) || "consumer";
+  return `${safe}:${crypto.randomUUID()}`;
+}

@@ -1,0 +1,47 @@
+/**
+ * The `./redis` entry: the Redis broker and result backend, speaking Go machinery's keys and
+ * bytes, with at-least-once delivery. Importing it loads the `ioredis` driver; `mod.ts` does not.
+ *
+ * @example
+ * ```ts
+ * import { Server } from "@machinery/machinery";
+ * import { RedisBackend, RedisBroker } from "@machinery/machinery/redis";
+ *
+ * const config = { defaultQueue: "machinery_tasks" };
+ * const server = new Server({
+ *   config,
+ *   broker: new RedisBroker("redis://127.0.0.1:6379", { config }),
+ *   backend: new RedisBackend("redis://127.0.0.1:6379", { config }),
+ * });
+ * ```
+ *
+ * @module
+ */
+import type { Backend } from "../backend.ts";
+import type { Broker } from "../broker.ts";
+import type { Config } from "../config.ts";
+import { RedisBroker } from "./broker.ts";
+import { RedisBackend } from "./backend.ts";
+
+export {
+  RedisBroker,
+  type RedisBrokerOptions,
+  RedisConnectionError,
+  type RedisDeadLetter,
+} from "./broker.ts";
+export { ChordLockError, RedisBackend, type RedisBackendOptions } from "./backend.ts";
+export { RedisLock, type RedisLockOptions } from "./lock.ts";
+
+/** The Redis broker for `redis://`, `rediss://` and `redis+socket://`; connects before it resolves. */
+export async function createBroker(url: string, config: Config): Promise<Broker> {
+  const broker = new RedisBroker(url, { config });
+  await broker.connect();
+  return broker;
+}
+
+/** The Redis result backend for `redis://`, `rediss://` and `redis+socket://`; connects first. */
+export async function createBackend(url: string, config: Config): Promise<Backend> {
+  const backend = new RedisBackend(url, { config });
+  await backend.connect();
+  return backend;
+}
