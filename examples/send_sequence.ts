@@ -1,5 +1,5 @@
 /**
- * machinery's example `send` sequence (spec §10.4): single tasks, a group, a chord, a chain, a
+ * machinery's example `send` sequence: single tasks, a group, a chord, a chain, a
  * panicking task and a long-running task, printing the same lines in the same order as Go's
  * `example/.../main.go`. The CLI's `demo` and `send` (without a task name) both run it.
  *

@@ -1,5 +1,7 @@
 /**
- * The result backend contract (machinery's §3.5): where task states and group metadata live.
+ * The result backend contract (Go machinery's `Backend` interface): where task states and group
+ * metadata live. What each backend stores is described in `docs/wire.md#taskstate` and the
+ * sections after it.
  *
  * @module
  */

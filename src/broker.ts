@@ -49,7 +49,7 @@ export interface Broker {
    * calls it again.
    */
   consume(options: ConsumeOptions, handler: (delivery: Delivery) => void): Promise<void>;
-  /** Sets an empty routing key the way machinery does for this broker (§4.1). */
+  /** Sets an empty routing key the way machinery does for this broker (`docs/wire.md#routing-key`). */
   adjustRoutingKey(signature: Signature): void;
   /** The tasks waiting in a queue (default: the default queue), oldest first. */
   getPendingTasks(queue?: string): Promise<Signature[]>;

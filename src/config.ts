@@ -444,7 +444,7 @@ function parseEnvMap(
 }
 
 /**
- * Reads machinery's environment variables (§8.1 names) from `env` and returns only those that
+ * Reads machinery's environment variables (the names Go's `NewFromEnvironment` reads) from `env` and returns only those that
  * are set. Sub-section variables are looked up envconfig's way, the prefixed form first
  * (`AMQP_AMQP_EXCHANGE`, then `AMQP_EXCHANGE`; `REDIS_REDIS_MAX_IDLE`, then `REDIS_MAX_IDLE`).
  *
@@ -567,7 +567,7 @@ function yamlMap(key: string, v: unknown): Record<string, unknown> | null {
 }
 
 /**
- * Reads machinery's YAML keys (§8.1: `broker`, `default_queue`, `amqp.exchange`,
+ * Reads machinery's YAML keys (those of Go's `NewFromYaml`: `broker`, `default_queue`, `amqp.exchange`,
  * `redis.max_idle_timeout` for `idleTimeout`, `redis.cluster_enabled` or v1's
  * `redis.cluster_mode`, …) from the text of a YAML file, the whole of it (Go reads only the
  * first 1000 bytes). Returns only the keys present; unknown keys (`sqs`, `dynamodb`, …) are

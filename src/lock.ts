@@ -1,6 +1,6 @@
 /**
  * The lock contract that lets many scheduler processes send each periodic tick once (see
- * `docs/wire.md`, "Periodic locks").
+ * `docs/wire.md#periodic-locks`).
  *
  * Every process that registers a schedule wakes at each tick and asks the lock for it; the one
  * whose claim succeeds sends, the others skip the tick. Implementations: `MemoryLock` for one

@@ -1,6 +1,6 @@
 /**
  * Async results: handles on sent tasks, chains and chords that wait for their results by polling
- * the result backend (machinery §7.2).
+ * the result backend, as machinery's `AsyncResult` does.
  *
  * @module
  */

@@ -1,6 +1,6 @@
 /**
  * The Server: it holds the configuration, the broker, the result backend and the registered
- * tasks, sends tasks and workflows, and makes workers (machinery §6).
+ * tasks, sends tasks and workflows, and makes workers, as machinery's `Server` does.
  *
  * @module
  */

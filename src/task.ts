@@ -134,7 +134,7 @@ export class ArgsError extends Error {
   }
 }
 
-/** Decodes a signature's arguments into JavaScript values (§2.2). */
+/** Decodes a signature's arguments into JavaScript values (`docs/wire.md#decoding-values`). */
 export function decodeArgs(args: Arg[] | null): unknown[] {
   const list = args ?? [];
   const values: unknown[] = [];
@@ -191,7 +191,7 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as PromiseLike<unknown> | null)?.then === "function";
 }
 
-/** Turns a task's return value into typed results (§2.4). */
+/** Turns a task's return value into typed results (`docs/wire.md#results`). */
 export function toResults(returned: unknown, types?: TypeName[]): TaskResult[] {
   if (returned === undefined) return [];
   const values: unknown[] = returned instanceof Results ? returned.values : [returned];

@@ -1,5 +1,6 @@
 /**
- * The Worker: takes messages from the broker and processes them in machinery's order (§5.2):
+ * The Worker: takes messages from the broker and processes them in machinery's order
+ * (see `docs/architecture.md#the-path-of-one-task`):
  * RECEIVED, STARTED, the call, then SUCCESS with callbacks and chords, RETRY, or FAILURE.
  * Bad messages are set aside with a reason; no good message is lost.
  *
@@ -323,8 +324,9 @@ export class Worker {
   }
 
   /**
-   * Processes one decoded signature in machinery's order (§5.2). Rejects only for backend
-   * errors; task errors are recorded as RETRY or FAILURE.
+   * Processes one decoded signature in machinery's order (see
+   * `docs/architecture.md#the-path-of-one-task`). Rejects only for backend errors; task errors are
+   * recorded as RETRY or FAILURE.
    */
   process(signature: Signature): Promise<void> {
     return this.#process(signature, () => {});

@@ -1,5 +1,5 @@
 /**
- * Workflow builders (machinery §7.1): a chain nests each link in the previous link's OnSuccess,
+ * Workflow builders, shaped as Go machinery's: a chain nests each link in the previous link's OnSuccess,
  * a group shares a group UUID, a chord gives every member a copy of the callback.
  *
  * @module

@@ -1,6 +1,6 @@
 /**
  * The command line, run as a child process with the runtime running this test (Deno or Bun):
- * the demo's §10.4 lines, usage errors, `send` on the memory broker, help, the worker's signal
+ * the lines of machinery's example `send` in the demo, usage errors, `send` on the memory broker, help, the worker's signal
  * handling and `--tasks`, and the HelloWorld example.
  */
 import { after, before, describe, it } from "node:test";
@@ -111,21 +111,25 @@ const EXPECTED_DEMO_LINES = [
 ];
 
 describe("cli", () => {
-  it("demo prints machinery's §10.4 lines in order and exits 0", { timeout: TIMEOUT }, async () => {
-    const { code, stdout, stderr } = await cli(["demo", "--long-running-seconds", "1"]);
-    assert.equal(code, 0, stderr);
-    const lines = stdout.trimEnd().split("\n");
-    assert.equal(lines.length, EXPECTED_DEMO_LINES.length, stdout);
-    EXPECTED_DEMO_LINES.forEach((expected, i) => {
-      if (typeof expected === "string") assert.equal(lines[i], expected);
-      else assert.match(lines[i], expected);
-    });
-    // The worker's handlers log to stderr, as machinery's example worker does.
-    assert.match(stderr, /I am a start of task handler for: add/);
-    assert.match(stderr, /I am an end of task handler for: long_running_task/);
-    assert.match(stderr, /I am an error handler: oops/);
-    assert.match(stderr, /Long running task finished/);
-  });
+  it(
+    "demo prints the lines of machinery's example send in order and exits 0",
+    { timeout: TIMEOUT },
+    async () => {
+      const { code, stdout, stderr } = await cli(["demo", "--long-running-seconds", "1"]);
+      assert.equal(code, 0, stderr);
+      const lines = stdout.trimEnd().split("\n");
+      assert.equal(lines.length, EXPECTED_DEMO_LINES.length, stdout);
+      EXPECTED_DEMO_LINES.forEach((expected, i) => {
+        if (typeof expected === "string") assert.equal(lines[i], expected);
+        else assert.match(lines[i], expected);
+      });
+      // The worker's handlers log to stderr, as machinery's example worker does.
+      assert.match(stderr, /I am a start of task handler for: add/);
+      assert.match(stderr, /I am an end of task handler for: long_running_task/);
+      assert.match(stderr, /I am an error handler: oops/);
+      assert.match(stderr, /Long running task finished/);
+    },
+  );
 
   it("prints help and the version", { timeout: TIMEOUT }, async () => {
     const top = await cli(["--help"]);

@@ -177,7 +177,7 @@ describe("configFromEnv", () => {
     assert.deepEqual(configFromEnv({ PATH: "/bin", HOME: "/root", UNRELATED: undefined }), {});
   });
 
-  test("every variable of §8.1", () => {
+  test("every variable of machinery's environment loader", () => {
     const input = configFromEnv({
       BROKER: "redis://b",
       LOCK: "redis://l",
@@ -450,7 +450,7 @@ describe("configFromYaml", () => {
     );
   });
 
-  test("every key of §8.1, with v2's and v1's cluster keys", () => {
+  test("every key of machinery's YAML loader, with v2's and v1's cluster keys", () => {
     const input = configFromYaml(`
 lock: redis://lock
 multiple_broker_separator: "|"

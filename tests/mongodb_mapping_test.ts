@@ -1,7 +1,7 @@
 /**
- * The MongoDB backend's mapping between TaskState/GroupMeta and machinery's documents (§3.9),
+ * The MongoDB backend's mapping between TaskState/GroupMeta and machinery's documents (docs/wire.md#mongodb),
  * without a server: what each state's `$set` holds, the BSON type of each result type, and round
- * trips through real BSON bytes that give back Go's JSON (the §15 vectors).
+ * trips through real BSON bytes that give back Go's JSON (the vectors of tests/fixtures/go_vectors.json).
  */
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -169,7 +169,7 @@ describe("mongodb mapping: result values", () => {
     });
   });
 
-  it("round-trips the §15.3 results through BSON to Go's bytes", () => {
+  it("round-trips Go's result vectors through BSON to Go's bytes", () => {
     for (const [name, text] of Object.entries(vectors.results)) {
       if (name === "res uint64 max") continue; // Go cannot store it either (see above)
       const doc = stored({ results: resultsOf(text).map(resultToBson) });

@@ -20,7 +20,7 @@ function localise(code: string): string {
   const mod = new URL("mod.ts", root).href;
   return code.replace(
     /from "@machinery\/machinery(\/[a-z]+)?"/g,
-    (_, sub) => `from "${sub ? new URL(`src${sub}.ts`, root).href : mod}"`,
+    (_, sub) => `from "${sub ? new URL(`src${sub}/mod.ts`, root).href : mod}"`,
   );
 }
 

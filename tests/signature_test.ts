@@ -38,7 +38,7 @@ const TAIL = '"OnSuccess":null,"OnError":null,"ChordCallback":null,"BrokerMessag
   '"SQSReceiptHandle":"","StopTaskDeletionOnError":false,"IgnoreWhenTaskNotRegistered":false}';
 
 describe("UUIDs and construction", () => {
-  test("prefixed UUIDv4 shapes (§15.5)", () => {
+  test("prefixed UUIDv4 shapes", () => {
     const shape = (p: string) =>
       new RegExp(`^${p}_[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`);
     assert.match(newTaskUUID(), shape("task"));
@@ -128,7 +128,7 @@ describe("encodeSignature", () => {
 });
 
 describe("decodeSignature", () => {
-  test("negative vectors (§15.4) with Go's texts", () => {
+  test("messages Go rejects, with Go's texts", () => {
     rejects(
       '{"Name":"add","Priority":300}',
       "json: cannot unmarshal number 300 into Go struct field Signature.Priority of type uint8",

@@ -45,7 +45,7 @@ function rejects(fn: () => unknown, message: string | RegExp): void {
   });
 }
 
-describe("state constructors (§3.2)", () => {
+describe("state constructors", () => {
   test("the state strings", () => {
     assert.deepEqual(
       [PENDING, RECEIVED, STARTED, RETRY, SUCCESS, FAILURE],
@@ -94,7 +94,7 @@ describe("state constructors (§3.2)", () => {
   });
 });
 
-describe("results (§15.3)", () => {
+describe("results (Go's result vectors)", () => {
   test("JS values encode to Go's bytes", () => {
     const cases: [string, unknown, string][] = [
       ["[]string", ["f", "o", "o"], '[{"Type":"[]string","Value":["f","o","o"]}]'],

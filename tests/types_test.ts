@@ -65,7 +65,7 @@ describe("decodeValue (Go's ReflectValue)", () => {
     assert.equal(decodeValue("uint32", n("18446744073709551615")), 4294967295);
   });
 
-  test("Go's error texts (§15.4)", () => {
+  test("Go's error texts", () => {
     decodeError("int64", "1.5", 'strconv.ParseInt: parsing "1.5": invalid syntax');
     decodeError("int64", "1e3", 'strconv.ParseInt: parsing "1e3": invalid syntax');
     decodeError("int64", '"1"', "1 is not int64");
@@ -299,7 +299,7 @@ describe("inferType", () => {
 });
 
 describe("humanReadable (Go's HumanReadableResults)", () => {
-  test("§2.5 and §15.5 examples", () => {
+  test("HumanReadableResults examples", () => {
     assert.equal(humanReadable([2]), "2");
     assert.equal(humanReadable([4.2]), "4.2");
     assert.equal(humanReadable(["foobar"]), "foobar");

@@ -134,7 +134,7 @@ describe("parseRedisURL: machinery's v1 factories_test cases", () => {
   });
 });
 
-describe("parseRedisURL: more of §9", () => {
+describe("parseRedisURL: more of machinery's URL cases", () => {
   test("defaults: no host, no port", () => {
     for (const url of ["redis://", "redis:///", "redis://:pwd@", "redis://:pwd@/3"]) {
       const u = parseRedisURL(url);

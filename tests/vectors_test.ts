@@ -1,4 +1,4 @@
-// The §15 vectors (exact Go bytes) from shared/spec/vectors.json: decode, re-encode, compare.
+// Go's exact bytes (tests/fixtures/go_vectors.json; docs/wire.md): decode, re-encode, compare.
 import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";

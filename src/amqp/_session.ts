@@ -5,7 +5,7 @@
  *
  * Every publish waits for its own publisher confirm: amqplib matches confirms to publishes by
  * delivery tag and calls each publish's callback, so concurrent publishes on the shared channel
- * never take each other's confirms (§13, item 18).
+ * never take each other's confirms (`docs/wire.md#publisher-confirms-per-publish`).
  *
  * @module
  */

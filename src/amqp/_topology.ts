@@ -1,6 +1,6 @@
 /**
  * machinery's RabbitMQ topology as data: queue names, declare arguments (with Go's integer
- * widths) and the routing-key rules (§4.4, §3.7). Pure functions; nothing here talks to RabbitMQ.
+ * widths) and the routing-key rules (`docs/wire.md#amqp`). Pure functions; nothing here talks to RabbitMQ.
  *
  * @module
  */
@@ -54,7 +54,7 @@ export function int32(value: number): { "!": "int"; value: number } {
 }
 
 /**
- * §4.1: an empty routing key becomes the BindingKey on a direct exchange and the DefaultQueue on
+ * Go's rule (`docs/wire.md#routing-key`): an empty routing key becomes the BindingKey on a direct exchange and the DefaultQueue on
  * any other type. A set routing key is kept.
  */
 export function adjustedRoutingKey(routingKey: string, s: TopologySettings): string {
@@ -68,7 +68,7 @@ export function adjustedRoutingKey(routingKey: string, s: TopologySettings): str
  *
  * One deliberate difference: on a direct exchange a custom queue (not the DefaultQueue) is bound
  * with its own name rather than the global BindingKey, so custom-queue workers stop receiving
- * copies of every default-routed task (§13, item 4). A Go publisher routes to a custom queue with
+ * copies of every default-routed task (`docs/wire.md#amqp-queue-declarations`). A Go publisher routes to a custom queue with
  * the queue's name as the routing key, which this binding matches.
  */
 export function consumerQueuePlan(queue: string, s: TopologySettings): QueuePlan {
@@ -89,7 +89,7 @@ export function consumerQueuePlan(queue: string, s: TopologySettings): QueuePlan
  *
  * Go declares a queue named after the routing key on a direct exchange, so with the defaults it
  * creates `machinery_task`, a queue nobody consumes that grows forever, while a task sent before
- * any worker declared `machinery_tasks` is lost to the workers (§4.4, upstream #484). We declare
+ * any worker declared `machinery_tasks` is lost to the workers (upstream issue #484; `docs/wire.md#amqp-queue-declarations`). We declare
  * the queue that is consumed instead: when the routing key is the BindingKey (or the exchange is
  * not direct) that is the DefaultQueue bound with the BindingKey, exactly as a worker declares it;
  * any other routing key names a queue, declared and bound with its own name as Go does.
@@ -115,7 +115,7 @@ export function delayQueueName(delayMs: number, exchange: string, routingKey: st
 }
 
 /**
- * The delay queue for an ETA `delayMs` ahead (§4.4): with no DelayedQueue, a queue per delay with
+ * The delay queue for an ETA `delayMs` ahead (`docs/wire.md#amqp-delay-queues`): with no DelayedQueue, a queue per delay with
  * a queue TTL that dead-letters back to the exchange with the task's routing key and expires
  * after twice the delay (int64 arguments, as Go writes them); with DelayedQueue, that one queue,
  * dead-lettering the same way, with the TTL set per message.
@@ -149,7 +149,7 @@ export function delayQueuePlan(
  * The queue that holds a message a worker gave back with a delay (an unregistered task, a
  * backend outage): `requeue.<ms>.<queue>`. It dead-letters through the default exchange straight
  * into `queue`, so the message returns to that queue only, never to others bound with the same
- * key. Not a machinery name: Go requeues at once (a hot loop, §13 item 3).
+ * key. Not a machinery name: Go requeues at once, a hot loop (`docs/wire.md#unregistered-tasks-back-off`).
  */
 export function requeueQueuePlan(delayMs: number, queue: string): QueuePlan {
   return {
@@ -186,7 +186,7 @@ export function deadLetterQueuePlan(queue: string): QueuePlan {
 }
 
 /**
- * The AMQP result backend's queue for a task or a group (§3.7): named after the UUID, not
+ * The AMQP result backend's queue for a task or a group (`docs/wire.md#amqp-result-backend`): named after the UUID, not
  * durable, auto-delete, with int32 `x-message-ttl` and `x-expires` of ResultsExpireIn, bound to
  * the exchange with the UUID.
  */

@@ -1,12 +1,12 @@
 /**
- * The AMQP result backend (machinery §3.7): every state update is a message in a queue named
+ * The AMQP result backend (`docs/wire.md#amqp-result-backend`): every state update is a message in a queue named
  * after the task UUID; a group member's final state is also a message in a queue named after the
  * group UUID. The queues and messages are exactly Go's, so Go and TypeScript share them.
  *
  * Where it differs from Go, on purpose:
  * - `getState` returns the **latest** state and leaves it in the queue (older ones are consumed),
  *   so two pollers no longer steal states from each other and a poll never returns a stale one
- *   when a newer one is there (§13, item 8). Go returns one state per call, oldest first.
+ *   when a newer one is there (`docs/wire.md#amqp-result-backend-reads-the-latest-state`). Go returns one state per call, oldest first.
  * - `triggerChord` is atomic: it creates `<group>_chord_triggered` (the queue Go's TriggerChord
  *   looks for and never creates) holding at most one message and rejecting more; the one worker
  *   whose publish RabbitMQ confirms sends the callback. A Go worker finds the queue and does not.

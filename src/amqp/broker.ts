@@ -1,12 +1,12 @@
 /**
- * The AMQP broker (RabbitMQ), wire-compatible with Go machinery's (§4.4): the same exchange,
+ * The AMQP broker (RabbitMQ), wire-compatible with Go machinery's (`docs/wire.md#amqp`): the same exchange,
  * queues, bindings, routing keys, message properties and delay queues, so Go and TypeScript
  * senders and workers share one RabbitMQ.
  *
  * What it does better than Go's, without changing what Go processes see:
  * - every publish waits for its own publisher confirm (no mismatch under concurrency);
  * - publishers declare the queue that is consumed, not an extra `machinery_task` queue that grows
- *   forever (see `publishQueuePlan` in `topology.ts`);
+ *   forever (see `publishQueuePlan` in `_topology.ts`);
  * - a message the worker gives back with a delay (an unregistered task) waits in a
  *   `requeue.<ms>.<queue>` queue instead of looping hot;
  * - a message the worker rejects (undecodable) is kept in `<queue>.dead_letters` with its reason;
@@ -369,5 +369,5 @@ function toField(value: unknown): unknown {
   return value;
 }
 
-// Re-exported so `src/amqp.ts` can name everything from one place.
+// Re-exported so that code importing the broker can name its error from the same module.
 export { AMQPError } from "./_connection.ts";

@@ -1,8 +1,8 @@
 /**
  * A small memcached client on memjs: memjs keeps the sockets (one per server, connected lazily,
  * reconnected after errors), the per-request timeouts and the response parsing; this module
- * frames the requests (`protocol.ts`, so that stores can carry a CAS value) and routes each key
- * with Go's rule (`hashing.ts`), never failing over to another server.
+ * frames the requests (`_protocol.ts`, so that stores can carry a CAS value) and routes each key
+ * with Go's rule (`_hashing.ts`), never failing over to another server.
  *
  * @module
  */

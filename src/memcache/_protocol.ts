@@ -1,7 +1,7 @@
 /**
  * The few requests of memcached's binary protocol this backend sends, framed by hand so that a
  * store can carry a CAS value (memjs has no compare-and-swap call). The transport, routing,
- * timeouts and response parsing stay memjs's (see `client.ts`).
+ * timeouts and response parsing stay memjs's (see `_client.ts`).
  *
  * A request is a 24-byte header (magic `0x80`, opcode, key length, extras length, body length,
  * opaque, CAS), then the extras, the key and the value.

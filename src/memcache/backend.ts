@@ -1,5 +1,6 @@
 /**
- * The Memcache result backend (`memcache://h1:p1,h2:p2`), storing what Go machinery stores (§3.8):
+ * The Memcache result backend (`memcache://h1:p1,h2:p2`), storing what Go machinery stores
+ * (`docs/wire.md#memcache`):
  *
  * | Key | Value | Expiry |
  * |-----|-------|--------|
@@ -8,8 +9,8 @@
  *
  * As in Go, states are not merged: RECEIVED, STARTED, RETRY, SUCCESS and FAILURE records have an
  * empty `TaskName` and a zero `CreatedAt`. Keys are spread over the servers with Go's rule
- * (`hashing.ts`), expirations follow memcached's 30-day rule (`expiration.ts`), and a chord
- * fires exactly once through compare-and-swap (`chord.ts`), not through machinery's `Lock` flag.
+ * (`_hashing.ts`), expirations follow memcached's 30-day rule (`_expiration.ts`), and a chord
+ * fires exactly once through compare-and-swap (`_chord.ts`), not through machinery's `Lock` flag.
  *
  * Where this differs from Go: a member whose state is missing makes `groupCompleted` answer
  * false (Go fails with a cache miss); `groupTaskStates` still fails on it, since a chord cannot

@@ -1,5 +1,5 @@
 /**
- * TaskState and GroupMeta ↔ the documents of Go machinery's MongoDB backend (v2, §3.9). Pure
+ * TaskState and GroupMeta ↔ the documents of Go machinery's MongoDB backend (v2; `docs/wire.md#mongodb`). Pure
  * functions: no driver calls, so the mapping is tested without a server.
  *
  * `tasks` (one document per task, `_id` = the task UUID, written with an upsert `$set`):
@@ -8,7 +8,7 @@
  * |-------|--------|
  * | PENDING | `state`, `task_name`, `created_at` (a date) |
  * | RECEIVED, STARTED, RETRY | `state` |
- * | SUCCESS | `state`, `results` (`[{type, value}]`, see `bson_values.ts`), `delete_at` |
+ * | SUCCESS | `state`, `results` (`[{type, value}]`, see `_bson_values.ts`), `delete_at` |
  * | FAILURE | `state`, `error`, `delete_at` |
  *
  * So `task_name` and `created_at` stay from PENDING, and only finished tasks expire (`delete_at`

@@ -1,6 +1,6 @@
 /**
  * The MongoDB result backend (`mongodb://…`, `mongodb+srv://…`), in Go machinery's database,
- * collections and document shapes (§3.9; see `documents.ts` and `bson_values.ts`):
+ * collections and document shapes (`docs/wire.md#mongodb`; see `_documents.ts` and `_bson_values.ts`):
  *
  * - database `machinery` unless the `database` option says otherwise (as in Go, the database in
  *   the URI's path is not used; the URI still carries hosts, credentials and options);

@@ -1,6 +1,6 @@
 /**
  * The periodic scheduler: tasks, groups, chains and chords sent on a cron schedule (machinery
- * §6, `RegisterPeriodicTask` and its siblings), with listing and removal at run time.
+ * machinery's `RegisterPeriodicTask` and its siblings), with listing and removal at run time.
  *
  * At each tick every scheduler that registered the schedule wakes, claims the tick from its
  * {@linkcode Lock} and sends fresh copies of the signatures only if the claim succeeds: with a

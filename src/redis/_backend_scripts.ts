@@ -24,7 +24,7 @@ end
 `;
 
 /**
- * Splits one state argument (see `stateArg` in `mod.ts`) into Go's bytes around the merged
+ * Splits one state argument (see `stateArg` in `backend.ts`) into Go's bytes around the merged
  * fields: `mid` is `<State>","Results":…,"Error":…`; the optional tail after a NUL holds the
  * TaskUUID, TaskName and CreatedAt tokens to use instead of the defaults (the key quoted, `""`,
  * the zero time). NUL never occurs in our JSON tokens (Go escapes control characters).

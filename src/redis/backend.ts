@@ -1,5 +1,5 @@
 /**
- * The Redis result backend: machinery's keys and bytes (§3.6).
+ * The Redis result backend: machinery's keys and bytes (see `docs/wire.md#redis-backend-keys`).
  *
  * | Key | Value |
  * |-----|-------|
@@ -11,7 +11,7 @@
  *
  * The last two are ours (option `keyPrefix`) and only make `groupCompleted` cheap: Go workers
  * never write them, and they are not needed for correctness, because the check always reads the
- * real member states (see `GROUP_COMPLETED` in `scripts.ts`). For a 10,000-task group, each
+ * real member states (see `GROUP_COMPLETED` in `_backend_scripts.ts`). For a 10,000-task group, each
  * finished member costs one round trip that reads about one state, instead of 10,000 reads.
  *
  * @module

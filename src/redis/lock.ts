@@ -1,7 +1,7 @@
 /**
  * The Redis periodic lock: many scheduler processes on one Redis send each tick once.
  *
- * Keys and values are Go machinery's (§6): the key is `GetLockName(name, spec)` (see
+ * Keys and values are Go machinery's (`docs/wire.md#periodic-locks`): the key is `GetLockName(name, spec)` (see
  * `lockName`), the value is the next tick's Unix time in nanoseconds minus 1, as a decimal
  * string. The claim is one Lua script, so it is atomic: it succeeds when the key is missing or
  * holds a smaller value (an earlier tick), and then writes the value.

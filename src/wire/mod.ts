@@ -10,7 +10,7 @@
  *
  * const body = '{"UUID":"task_1","Name":"add","Args":[{"Name":"","Type":"int64","Value":1}]}';
  * const sig = decodeSignature(body);
- * console.log(sig.Name, sig.Args[0].Type); // add int64
+ * console.log(sig.name, sig.args?.[0].type); // add int64
  * console.log(encodeSignature(sig).startsWith('{"UUID":"task_1","Name":"add"')); // true
  * ```
  *

@@ -21,7 +21,7 @@ export interface Arg {
   value: unknown;
 }
 
-/** A task invocation, field for field Go's `tasks.Signature` (§1.1 of the spec). */
+/** A task invocation, field for field Go's `tasks.Signature` (`docs/wire.md#the-signature`). */
 export interface Signature {
   /** Task id (`task_<uuid>`), also the key of its state. */
   uuid: string;

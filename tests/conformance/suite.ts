@@ -1,5 +1,5 @@
 /**
- * One contract suite for every broker/backend pair: machinery's acceptance scenarios (§11.2)
+ * One contract suite for every broker/backend pair: machinery's acceptance scenarios (Go's integration `testAll`)
  * plus the behaviours every adapter must keep (retries through the delay path, callbacks,
  * unregistered tasks, malformed messages). Adapter tests call `conformanceSuite` with a factory.
  */
@@ -42,7 +42,7 @@ export interface SuiteOptions {
 
 const TIMEOUT = 30_000;
 
-/** Registers machinery's test task set (§11.1) plus a few of ours. */
+/** Registers machinery's test task set (Go's `registerTestTasks`) plus a few of ours. */
 export function registerTestTasks(server: Server, counters: Map<string, unknown>): void {
   const bump = (key: string) => counters.set(key, ((counters.get(key) as number) ?? 0) + 1);
   server.registerTasks({

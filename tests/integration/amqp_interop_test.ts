@@ -1,5 +1,5 @@
 /**
- * §15 interop on RabbitMQ: a Go sender's exact bytes run on our worker; what our broker and
+ * Interop with Go machinery on RabbitMQ (docs/wire.md#amqp): a Go sender's exact bytes run on our worker; what our broker and
  * backend publish is byte for byte what Go publishes (bodies, properties, queue arguments); and
  * the topology names and arguments are machinery's.
  */
@@ -46,7 +46,7 @@ const defaults: TopologySettings = {
   delayedQueue: "",
 };
 
-describe("amqp topology names and arguments (§4.4, §15.5)", () => {
+describe("amqp topology names and arguments", () => {
   it("routes an empty routing key to the BindingKey on a direct exchange", () => {
     assert.equal(adjustedRoutingKey("", defaults), "machinery_task");
     assert.equal(
@@ -81,7 +81,7 @@ describe("amqp topology names and arguments (§4.4, §15.5)", () => {
   });
 });
 
-describeUnless(skip, "amqp interop with Go's bytes (§15)", () => {
+describeUnless(skip, "amqp interop with Go's bytes", () => {
   const exchange = uniqueName("interop_exchange");
   const queue = uniqueName("interop_tasks");
   const sendQueue = uniqueName("interop_sent");

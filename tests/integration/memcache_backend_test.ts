@@ -172,7 +172,7 @@ describeUnless(skip, "memcache backend on memcached", () => {
     return id;
   }
 
-  /** A §15 vector with its fixed UUID replaced by ours. */
+  /** A Go vector (tests/fixtures/go_vectors.json) with its fixed UUID replaced by ours. */
   function vector(text: string, from: string, to: string): string {
     return text.replaceAll(from, to);
   }

@@ -1,5 +1,5 @@
 /**
- * Interop with Go machinery on one Redis (spec §12, §15): a TS worker consumes the exact bytes
+ * Interop with Go machinery on one Redis (docs/wire.md#redis): a TS worker consumes the exact bytes
  * a Go sender writes and stores states in Go's bytes; what TS publishes is Go's bytes; Go's
  * delayed-set members are moved and run; group metas keep Go's bytes; the chord lock Go uses is
  * honoured; rejected messages are dead-lettered with their reason.
