@@ -1,8 +1,8 @@
 /**
  * The documentation stays true to its citations: every `docs/<page>.md#<anchor>` named in the
  * code, the tests, the examples or the README, and every link between the docs, points at a
- * heading that exists, and no comment cites numbered sections of a document outside the
- * repository.
+ * heading that exists; the JSON examples of `docs/wire.md` are Go's exact bytes; and no comment
+ * cites numbered sections of a document outside the repository.
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -85,6 +85,20 @@ describe("docs citations", () => {
       }
     }
     assert.deepEqual(broken, []);
+  });
+
+  test("every JSON example in docs/wire.md is one of Go's vectors, byte for byte", () => {
+    const vectors = JSON.parse(
+      readFileSync(join(root, "tests", "fixtures", "go_vectors.json"), "utf8"),
+    ) as Record<string, Record<string, string> | string>;
+    const known = new Set<string>();
+    for (const group of Object.values(vectors)) {
+      if (typeof group === "object") { for (const bytes of Object.values(group)) known.add(bytes); }
+    }
+    const wire = readFileSync(join(root, "docs", "wire.md"), "utf8");
+    const examples = [...wire.matchAll(/^```json\n([\s\S]*?)\n```/gm)].map((m) => m[1]);
+    assert.ok(examples.length > 0, "no JSON examples found");
+    assert.deepEqual(examples.filter((json) => !known.has(json)), []);
   });
 
   test("no comment cites numbered sections of an outside document", () => {
