@@ -22,6 +22,7 @@
  * @module
  */
 import { parseAllDocuments } from "yaml";
+import { parseGoBool } from "./wire/type_value.ts";
 
 /** RabbitMQ settings (machinery's `AMQPConfig`). */
 export interface AMQPConfig {
@@ -406,13 +407,6 @@ function parseGoInt(s: string): number | undefined {
   const n = parseInt(digits, base);
   const value = m[1] === "-" ? -n : n;
   return Number.isSafeInteger(value) ? value : undefined;
-}
-
-/** Go `strconv.ParseBool`. */
-function parseGoBool(s: string): boolean | undefined {
-  if (["1", "t", "T", "TRUE", "true", "True"].includes(s)) return true;
-  if (["0", "f", "F", "FALSE", "false", "False"].includes(s)) return false;
-  return undefined;
 }
 
 /** A numeric-looking or boolean declare-argument value becomes a number or a boolean. */

@@ -37,6 +37,7 @@ export {
   TYPE_NAMES,
   TypeDecodeError,
 } from "./types.ts";
+export { parseTypeValue, TypeValueError } from "./type_value.ts";
 export {
   JsonNumber,
   parseJson,

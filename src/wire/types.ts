@@ -67,6 +67,50 @@ export function isTypeName(s: string): s is TypeName {
   return TYPE_SET.has(s);
 }
 
+/** The integer type names. */
+export type IntTypeName = Exclude<ScalarTypeName, "bool" | "float32" | "float64" | "string">;
+
+/** The width and signedness of an integer type. */
+export interface IntWidth {
+  /** Bits: Go's `int` and `uint` are 64 bits wide on every platform machinery runs on. */
+  bits: 8 | 16 | 32 | 64;
+  /** Whether negative values exist (`int*`) or not (`uint*`). */
+  signed: boolean;
+}
+
+/**
+ * The one table of integer widths: the decoder wraps narrow integers with it, the encoder and
+ * the `TYPE:VALUE` parser check ranges with it.
+ */
+export const INT_WIDTHS: Readonly<Record<IntTypeName, IntWidth>> = {
+  int: { bits: 64, signed: true },
+  int8: { bits: 8, signed: true },
+  int16: { bits: 16, signed: true },
+  int32: { bits: 32, signed: true },
+  int64: { bits: 64, signed: true },
+  uint: { bits: 64, signed: false },
+  uint8: { bits: 8, signed: false },
+  uint16: { bits: 16, signed: false },
+  uint32: { bits: 32, signed: false },
+  uint64: { bits: 64, signed: false },
+};
+
+/** Whether `s` names an integer type. */
+export function isIntTypeName(s: string): s is IntTypeName {
+  return Object.hasOwn(INT_WIDTHS, s);
+}
+
+/** Whether `n` lies in the range of the integer type `type`. */
+export function fitsIntType(type: IntTypeName, n: bigint): boolean {
+  return wrapInt(type, n) === n;
+}
+
+/** `n` wrapped to the integer type `type`, as Go's conversion to a narrower integer does. */
+function wrapInt(type: IntTypeName, n: bigint): bigint {
+  const { bits, signed } = INT_WIDTHS[type];
+  return signed ? BigInt.asIntN(bits, n) : BigInt.asUintN(bits, n);
+}
+
 /**
  * The JS type of a decoded value: 64-bit integers are a number when safe, else a bigint;
  * `[]uint8`/`[]byte` are a `Uint8Array`; other slices are arrays.
@@ -176,20 +220,16 @@ function decodeScalar(type: ScalarTypeName, v: unknown): unknown {
     case "int64":
       return intResult(toInt64(v, type));
     case "int8":
-      return Number(BigInt.asIntN(8, toInt64(v, type)));
     case "int16":
-      return Number(BigInt.asIntN(16, toInt64(v, type)));
     case "int32":
-      return Number(BigInt.asIntN(32, toInt64(v, type)));
+      return Number(wrapInt(type, toInt64(v, type)));
     case "uint":
     case "uint64":
       return intResult(toUint64(v, type));
     case "uint8":
-      return Number(BigInt.asUintN(8, toUint64(v, type)));
     case "uint16":
-      return Number(BigInt.asUintN(16, toUint64(v, type)));
     case "uint32":
-      return Number(BigInt.asUintN(32, toUint64(v, type)));
+      return Number(wrapInt(type, toUint64(v, type)));
     case "float64":
       return toFloat64(v, type);
     case "float32":
@@ -263,19 +303,6 @@ function decodeSlice(type: string, v: unknown): unknown {
 // ---------------------------------------------------------------------------------------------
 // Encoding (JS value → wire value)
 
-const INT_BITS: Record<string, [signed: boolean, bits: number]> = {
-  int: [true, 64],
-  int8: [true, 8],
-  int16: [true, 16],
-  int32: [true, 32],
-  int64: [true, 64],
-  uint: [false, 64],
-  uint8: [false, 8],
-  uint16: [false, 16],
-  uint32: [false, 32],
-  uint64: [false, 64],
-};
-
 /**
  * Turns a JS value into the wire value Go would write for `type` (for {@link stringifyGo}).
  * Integers become a {@link JsonNumber} of exact digits (the value must be an integer in the
@@ -322,15 +349,15 @@ function encodeScalar(type: ScalarTypeName, value: unknown): unknown {
       return new JsonNumber(type === "float32" ? formatFloatJson(f, 32) : formatFloatJson(f, 64));
     }
     default: {
-      const [signed, bits] = INT_BITS[type];
       let n: bigint;
       if (typeof value === "bigint") n = value;
       else if (typeof value === "number" && Number.isInteger(value)) n = BigInt(value);
       else {
         throw new TypeError(`Value ${describe(value)} is not an integer for type "${type}"`);
       }
-      const fits = signed ? BigInt.asIntN(bits, n) === n : BigInt.asUintN(bits, n) === n;
-      if (!fits) throw new RangeError(`Value ${n} is out of range for type "${type}"`);
+      if (!fitsIntType(type, n)) {
+        throw new RangeError(`Value ${n} is out of range for type "${type}"`);
+      }
       return new JsonNumber(n.toString());
     }
   }
@@ -548,7 +575,7 @@ export function formatGoValue(value: unknown, type?: string): string {
     case "number":
       if (scalar === "float32") return formatFloatV(value, 32);
       if (scalar === "float64") return formatFloatV(value, 64);
-      if (scalar !== undefined && scalar in INT_BITS && Number.isInteger(value)) {
+      if (scalar !== undefined && isIntTypeName(scalar) && Number.isInteger(value)) {
         return BigInt(value).toString();
       }
       return Number.isSafeInteger(value) ? String(value) : formatFloatV(value, 64);
