@@ -6,7 +6,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -148,11 +148,43 @@ describe("cli", () => {
     assert.match(version.stdout.trim(), /^\d+\.\d+\.\d+/);
   });
 
+  it("prints exactly the documented help, however asked", { timeout: TIMEOUT }, async () => {
+    const { version } = JSON.parse(await readFile(join(ROOT, "deno.json"), "utf8"));
+    const golden = async (name: string) =>
+      (await readFile(join(ROOT, "tests/fixtures/cli_help", `${name}.txt`), "utf8"))
+        .replace("machinery VERSION:", `machinery ${version}:`);
+    const top = await golden("machinery");
+    for (const args of [["--help"], ["-h"], ["help"]]) {
+      const { code, stdout, stderr } = await cli(args);
+      assert.equal(code, 0, stderr);
+      assert.equal(stdout, top, `machinery ${args.join(" ")}`);
+    }
+    const bare = await cli([]);
+    assert.equal(bare.code, 2);
+    assert.equal(bare.stdout, "");
+    assert.equal(bare.stderr, top);
+    for (const command of ["demo", "worker", "send", "state"]) {
+      const text = await golden(command);
+      for (const args of [[command, "--help"], [command, "-h"], ["help", command]]) {
+        const { code, stdout, stderr } = await cli(args);
+        assert.equal(code, 0, stderr);
+        assert.equal(stdout, text, `machinery ${args.join(" ")}`);
+      }
+    }
+  });
+
   it("exits 2 with a clear message for usage errors", { timeout: TIMEOUT }, async () => {
     const cases: [string[], RegExp][] = [
       [[], /Usage:/],
       [["bogus"], /Unknown command "bogus"/],
-      [["demo", "--bogus"], /bogus/],
+      [["toString"], /Unknown command "toString"/],
+      [["help", "bogus"], /Unknown command "bogus"/],
+      [["help", "constructor"], /Unknown command "constructor"/],
+      [["--bogus"], /Expected a command before "--bogus"/],
+      [["demo", "--bogus"], /Unknown option '--bogus'/],
+      [["demo", "--broker", "memory://"], /Unknown option '--broker'/],
+      [["demo", "extra"], /Unexpected argument "extra" for demo/],
+      [["demo", "--concurrency", "1.5"], /Invalid value "1\.5" for --concurrency/],
       [
         ["demo", "--long-running-seconds", "soon"],
         /Invalid value "soon" for --long-running-seconds/,
@@ -165,6 +197,14 @@ describe("cli", () => {
       [["send", "add", "--arg", "bool:maybe"], /Invalid --arg "bool:maybe"/],
       [["send", "add", "--arg", "int8:300"], /300 is out of range for int8/],
       [["send", "add", "--arg", "[]int64:1,x"], /"x" is not a number/],
+      [["send", "add", "--arg", "[]int64:[1,x]"], /invalid character 'x'/],
+      [["send", "add", "--arg", "uint64:-1"], /strconv\.ParseUint: parsing "-1": invalid syntax/],
+      [["send", "add", "--delay", "x", ...MEMORY], /Invalid value "x" for --delay/],
+      [["send", "add", "--retry", "x", ...MEMORY], /Invalid value "x" for --retry/],
+      [["send", "a", "b", ...MEMORY], /Unexpected argument "b" for send/],
+      [["send", "--arg", "int64:1", ...MEMORY], /--arg needs a TASK name/],
+      [["worker", "extra", ...MEMORY], /Unexpected argument "extra" for worker/],
+      [["worker", "--periodic", "bad", ...MEMORY], /Invalid --periodic "bad"/],
       [["send", "add", "--timeout", "5", ...MEMORY], /--timeout needs --wait/],
       [["send", "add", "--eta", "tomorrow", ...MEMORY], /Invalid value "tomorrow" for --eta/],
       [["send", "add", "--eta", "2030-01-01T00:00:00Z", "--delay", "1"], /cannot be used together/],
@@ -173,11 +213,23 @@ describe("cli", () => {
       [["send", ...MEMORY], /lives inside this process/],
       [["send", "add", "--broker", "nosuch://x", "--result-backend", "memory://"], /nosuch:\/\/x/],
       [["state"], /state needs a task UUID/],
+      [["state", "a", "b", ...MEMORY], /Unexpected argument "b" for state/],
+      [["state", "a", "--result-backend", "nosuch://x"], /nosuch:\/\/x/],
     ];
+    const commands = ["demo", "worker", "send", "state"];
     for (const [args, message] of cases) {
-      const { code, stderr } = await cli(args);
+      const { code, stdout, stderr } = await cli(args);
       assert.equal(code, 2, `machinery ${args.join(" ")} exits 2; stderr: ${stderr}`);
+      assert.equal(stdout, "", `machinery ${args.join(" ")}`);
       assert.match(stderr, message, `machinery ${args.join(" ")}`);
+      if (args.length === 0) continue;
+      // The message, then where to look: the command's help when there is a command.
+      const hint = commands.includes(args[0]) ? `${args[0]} --help` : "--help";
+      assert.ok(
+        stderr.startsWith("machinery: ") &&
+          stderr.endsWith(`\nRun "machinery ${hint}" for usage.\n`),
+        `machinery ${args.join(" ")}: ${stderr}`,
+      );
     }
   });
 

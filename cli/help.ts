@@ -1,0 +1,58 @@
+/**
+ * The help texts: `machinery --help` (every command's usage, the connection flags, the exit
+ * statuses) and `machinery COMMAND --help` (the command's own help).
+ *
+ * @module
+ */
+import denoJson from "../deno.json" with { type: "json" };
+import type { Command } from "./command.ts";
+import { demo } from "./demo.ts";
+import { worker } from "./worker.ts";
+
+const CONNECTION_HELP = `Connection options:
+  --broker URL               env BROKER; default amqp://guest:guest@localhost:5672/
+  --result-backend URL       env RESULT_BACKEND; default redis://127.0.0.1:6379
+  --queue NAME               the default queue; env DEFAULT_QUEUE; default machinery_tasks
+  --config FILE              a machinery YAML config file (broker, result_backend, amqp: …)
+  Flags beat environment variables (also AMQP_*, REDIS_*, RESULTS_EXPIRE_IN …), which beat the
+  config file. Schemes: memory:// (this process only), redis://, rediss://, redis+socket://,
+  amqp://, amqps://; result backends also memcache://, mongodb://, mongodb+srv://.`;
+
+/** `machinery --help`: every command's usage, the connection flags and the exit statuses. */
+export function usageText(): string {
+  return `machinery ${denoJson.version}: a distributed task queue, wire-compatible with Go machinery
+
+Usage:
+  ${demo.help.split("\n")[0]}
+  ${worker.help.split("\n").slice(0, 2).join("\n  ")}
+  machinery send [connection options]
+  machinery send TASK [--arg TYPE:VALUE]... [--wait [--timeout SEC]] [--eta RFC3339 | --delay SEC]
+                      [--retry N] [connection options]
+  machinery state UUID [connection options]
+  machinery help [COMMAND]
+  machinery --version
+
+Commands:
+  demo     the memory broker and backend, a worker and machinery's example send sequence in one
+           process (nothing else needed)
+  worker   run a worker with machinery's example tasks and HelloWorld
+  send     without TASK, machinery's example send sequence; with TASK, send that one task
+  state    print a task's stored state as JSON
+
+${CONNECTION_HELP}
+
+Other options:
+  --verbose                  debug logging
+  -h, --help                 this help (machinery COMMAND --help: that command's)
+
+Logs go to stderr, results to stdout. Exit status: 0 ok, 1 failure, 2 usage error.`;
+}
+
+/** `machinery COMMAND --help`: the command's help, then the connection flags if it takes them. */
+export function commandHelp(command: Command): string {
+  const text = command.help.replace(/^(?=.)/gm, "  ");
+  return command.connects ? `Usage:\n${text}\n\n${CONNECTION_HELP}` : `Usage:\n${text}`;
+}
+
+/** The version, from deno.json. */
+export const VERSION: string = denoJson.version;

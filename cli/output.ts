@@ -1,0 +1,19 @@
+/**
+ * What the commands write: result lines to stdout, and machinery's example handlers' lines to
+ * the log (stderr).
+ *
+ * @module
+ */
+import type { Logger, Worker } from "../mod.ts";
+
+/** Machinery's example worker handlers: each logs what happened. */
+export function setExampleHandlers(worker: Worker, logger: Logger): void {
+  worker.setErrorHandler((error) => logger.error(`I am an error handler: ${error.message}`));
+  worker.setPreTaskHandler((sig) => logger.info(`I am a start of task handler for: ${sig.name}`));
+  worker.setPostTaskHandler((sig) => logger.info(`I am an end of task handler for: ${sig.name}`));
+}
+
+/** Writes a result line to stdout (logs go to stderr). */
+export function print(line: string): void {
+  console.log(line);
+}

@@ -1,0 +1,115 @@
+/**
+ * `machinery worker`: a worker with machinery's example tasks, the `--tasks` module's and the
+ * periodic tasks of `--periodic` and the config file; the first signal drains, a second aborts.
+ *
+ * @module
+ */
+import {
+  consoleLogger,
+  type PeriodicDefinition,
+  scheduleFromFlag,
+  schedulesFromYaml,
+  WorkerQuitAbruptlyError,
+} from "../mod.ts";
+import { registerExampleTasks } from "../examples/tasks.ts";
+import type { Command } from "./command.ts";
+import { loadConfig, readConfigFile } from "./config.ts";
+import { FAILURE, OK } from "./errors.ts";
+import {
+  atMostPositionals,
+  COMMON,
+  CONNECTION,
+  type Parsed,
+  str,
+  strs,
+  type Values,
+  wholeNumber,
+} from "./flags.ts";
+import { setExampleHandlers } from "./output.ts";
+import { withServer } from "./server.ts";
+import { loadTasksModule } from "./tasks_module.ts";
+
+/** `machinery worker`. */
+export const worker: Command = {
+  options: {
+    ...COMMON,
+    ...CONNECTION,
+    concurrency: { type: "string" },
+    prefetch: { type: "string" },
+    name: { type: "string" },
+    tasks: { type: "string" },
+    periodic: { type: "string", multiple: true },
+    "long-running-seconds": { type: "string" },
+  },
+  help: `machinery worker [--broker URL] [--result-backend URL] [--queue NAME] [--concurrency N]
+                 [--prefetch N] [--name NAME] [--config FILE] [--tasks MODULE] [--verbose]
+                 [--periodic TASK=SPEC]...
+  Runs a worker with machinery's example tasks (add, multiply, sum_ints, sum_floats, concat, split,
+  panic_task, long_running_task) and HelloWorld. The first SIGINT/SIGTERM stops taking tasks, waits
+  for the running ones and exits 0; a second one aborts them and exits 1.
+  --concurrency N            tasks run at once (default 0: twice the CPU count)
+  --prefetch N               messages held, not yet started, beyond those (default: twice the
+                             concurrency; a graceful stop gives them back)
+  --name NAME                the consumer tag (default machinery_worker)
+  --tasks MODULE             also register MODULE's exported functions under their export names;
+                             if MODULE default-exports a function, it is called with the Server
+                             instead (to register tasks itself). A path is relative to the current
+                             directory.
+  --periodic TASK=SPEC       also send TASK (no arguments) at every tick of the cron SPEC, e.g.
+                             "add=@every 10s" or "report=CRON_TZ=Europe/Paris 0 6 * * *";
+                             repeatable. The config file's periodic_tasks section does the same
+                             with arguments, groups, chains and chords. Workers that share a Redis
+                             broker or backend (or the lock URL, env LOCK) send each tick once.
+  --long-running-seconds N   how long long_running_task counts down (default 10)`,
+  connects: true,
+  run,
+};
+
+async function run({ values, positionals }: Parsed): Promise<number> {
+  atMostPositionals("worker", positionals);
+  const concurrency = wholeNumber(values, "concurrency") ?? 0;
+  const prefetch = wholeNumber(values, "prefetch");
+  const longRunningSeconds = wholeNumber(values, "long-running-seconds") ?? 10;
+  const name = str(values, "name") ?? "machinery_worker";
+  const tasksModule = str(values, "tasks");
+  const logger = consoleLogger(values.verbose === true);
+  const fileText = readConfigFile(values); // read once, for both sections
+  const config = await loadConfig(values, fileText);
+  const periodic = await loadPeriodic(values, fileText);
+  return await withServer(config, logger, async (server) => {
+    registerExampleTasks(server, longRunningSeconds);
+    if (tasksModule !== undefined) await loadTasksModule(server, tasksModule);
+    for (const def of periodic) {
+      server.scheduler.register(def);
+      logger.info(`Periodic ${def.kind} "${def.name}" on "${def.spec}"`);
+    }
+    const worker = server.newWorker(name, concurrency, { handleSignals: true, prefetch });
+    setExampleHandlers(worker, logger);
+    // launch() installs its signal listeners before it returns; tests wait for this line.
+    const running = worker.launch();
+    logger.info(`Waiting for tasks on ${worker.queue()} (Ctrl+C to stop)`);
+    try {
+      await running;
+    } catch (error) {
+      if (error instanceof WorkerQuitAbruptlyError) {
+        logger.warn(error.message);
+        return FAILURE;
+      }
+      throw error;
+    }
+    logger.info("Worker quit gracefully");
+    return OK;
+  }, false);
+}
+
+/** The periodic registrations of the config file's periodic_tasks section, then of --periodic. */
+async function loadPeriodic(
+  values: Values,
+  fileText: Promise<string | undefined>,
+): Promise<PeriodicDefinition[]> {
+  const defs: PeriodicDefinition[] = [];
+  const text = await fileText;
+  if (text !== undefined) defs.push(...schedulesFromYaml(text));
+  for (const flag of strs(values, "periodic")) defs.push(scheduleFromFlag(flag));
+  return defs;
+}
