@@ -108,7 +108,17 @@ export function fitsIntType(type: IntTypeName, n: bigint): boolean {
 /** `n` wrapped to the integer type `type`, as Go's conversion to a narrower integer does. */
 function wrapInt(type: IntTypeName, n: bigint): bigint {
   const { bits, signed } = INT_WIDTHS[type];
-  return signed ? BigInt.asIntN(bits, n) : BigInt.asUintN(bits, n);
+  // A literal width lets V8 compile asIntN/asUintN to machine arithmetic.
+  switch (bits) {
+    case 8:
+      return signed ? BigInt.asIntN(8, n) : BigInt.asUintN(8, n);
+    case 16:
+      return signed ? BigInt.asIntN(16, n) : BigInt.asUintN(16, n);
+    case 32:
+      return signed ? BigInt.asIntN(32, n) : BigInt.asUintN(32, n);
+    case 64:
+      return signed ? BigInt.asIntN(64, n) : BigInt.asUintN(64, n);
+  }
 }
 
 /**
