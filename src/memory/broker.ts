@@ -39,6 +39,9 @@ export interface MemoryBrokerOptions {
   defaultQueue?: string;
 }
 
+/** The longest delay a timer takes without overflowing (a signed 32-bit count of ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Queues in this process. */
 export class MemoryBroker implements Broker {
   /** Messages rejected by workers. */
@@ -81,14 +84,18 @@ export class MemoryBroker implements Broker {
     this.#push(queue, { body, redelivered: false });
   }
 
-  /** Holds a message until its ETA; a timer that fires early is re-armed, so it never runs early. */
-  #delay(queue: string, body: string, eta: bigint): void {
+  /**
+   * Holds a message until its ETA; a timer that fires early is re-armed, so it never runs early.
+   * A timer longer than 2^31 - 1 ms overflows to about 1 ms in every runtime, so a far ETA waits
+   * in steps of at most that long.
+   */
+  #delay(queue: string, body: string, eta: bigint, redelivered = false): void {
     const ms = Number((eta - nowNanos()) / 1_000_000n) + 1;
     const timer = setTimeout(() => {
       this.#delayed.delete(timer);
-      if (eta > nowNanos()) this.#delay(queue, body, eta);
-      else this.#push(queue, { body, redelivered: false });
-    }, Math.max(0, ms));
+      if (eta > nowNanos()) this.#delay(queue, body, eta, redelivered);
+      else this.#push(queue, { body, redelivered });
+    }, Math.min(Math.max(0, ms), MAX_TIMER_MS));
     this.#delayed.set(timer, { body, eta });
   }
 
@@ -136,13 +143,12 @@ export class MemoryBroker implements Broker {
         settle();
         const again = { body: message.body, redelivered: true };
         if (delayMs <= 0) this.#push(queue, again);
-        else {
-          const timer = setTimeout(() => {
-            this.#delayed.delete(timer);
-            this.#push(queue, again);
-          }, delayMs);
-          this.#delayed.set(timer, { body: message.body, eta: nowNanos() });
-        }
+        else {this.#delay(
+            queue,
+            message.body,
+            nowNanos() + BigInt(Math.ceil(delayMs)) * 1_000_000n,
+            true,
+          );}
         return Promise.resolve();
       },
       reject: (reason) => {
