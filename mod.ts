@@ -76,6 +76,7 @@ export { retryLater, RetryTaskLaterError } from "./src/retry.ts";
 export {
   BackendError,
   ClosedError,
+  GroupNotFoundError,
   InvalidTaskError,
   SendError,
   StateNotFoundError,

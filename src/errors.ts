@@ -62,6 +62,21 @@ export class StateNotFoundError extends Error {
   }
 }
 
+/**
+ * The backend has no metadata for a group (yet, or any more), or, for backends that keep no
+ * metadata (AMQP), not all of its members' final states.
+ */
+export class GroupNotFoundError extends StateNotFoundError {
+  /** The group's UUID. */
+  readonly groupUUID: string;
+  /** Creates the error; the message defaults to machinery's `Group not found: <uuid>`. */
+  constructor(groupUUID: string, message = `Group not found: ${groupUUID}`) {
+    super(message);
+    this.name = "GroupNotFoundError";
+    this.groupUUID = groupUUID;
+  }
+}
+
 /** A broker or backend call failed; `cause` holds the driver's error. */
 export class BackendError extends Error {
   /** Creates the error. */
@@ -80,11 +95,14 @@ export class SendError extends Error {
   }
 }
 
-/** The server or broker was closed. */
+/**
+ * A call on something already closed: the server (machinery's text) or an adapter (a broker, a
+ * backend, a lock, a connection), whose message names it.
+ */
 export class ClosedError extends Error {
-  /** Creates the error with machinery's text. */
-  constructor() {
-    super("the server has been stopped");
+  /** Creates the error; the message defaults to machinery's text for a stopped server. */
+  constructor(message = "the server has been stopped") {
+    super(message);
     this.name = "ClosedError";
   }
 }

@@ -14,7 +14,12 @@ import {
   type TaskState,
   zeroTaskState,
 } from "./wire/state.ts";
-import { StateNotFoundError, TaskFailedError, TimeoutReachedError } from "./errors.ts";
+import {
+  GroupNotFoundError,
+  StateNotFoundError,
+  TaskFailedError,
+  TimeoutReachedError,
+} from "./errors.ts";
 
 /** How `get` waits. */
 export interface GetOptions {
@@ -93,7 +98,7 @@ export class AsyncResult<T extends unknown[] = unknown[]> {
       this.#state = await this.#backend.getState(this.signature.uuid);
       this.#missing = false;
     } catch (error) {
-      if (!(error instanceof Error && error.name === "StateNotFoundError")) throw error;
+      if (!(error instanceof StateNotFoundError)) throw error;
       this.#missing = true;
     }
     return this.#state;
@@ -196,10 +201,7 @@ export class ChordAsyncResult<T extends unknown[] = unknown[]> {
     } catch (error) {
       // A member's state may be missing only for now (its message is still queued); the
       // group's metadata is written once, before the members are sent, so it never comes back.
-      if (
-        error instanceof Error && error.name === "StateNotFoundError" &&
-        /^Group /.test(error.message)
-      ) {
+      if (error instanceof GroupNotFoundError) {
         throw new StateNotFoundError(
           `Group "${group}" expired before its chord callback "${this.callbackResult.signature.uuid}" was sent (ResultsExpireIn): the callback will never be sent`,
         );

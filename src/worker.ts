@@ -13,6 +13,7 @@ import { isSuccess, type TaskResult } from "./wire/state.ts";
 import { ArgsError, decodeArgs, invokeTask, type TaskDefinition } from "./task.ts";
 import { fibonacciNext, RetryTaskLaterError } from "./retry.ts";
 import { errorText, WorkerQuitAbruptlyError } from "./errors.ts";
+import { UnsupportedTypeError, UnsupportedValueError } from "./wire/json.ts";
 import { etaFromDate } from "./wire/signature.ts";
 import { humanReadableResults } from "./wire/state.ts";
 import { onShutdownSignals } from "./runtime.ts";
@@ -426,7 +427,7 @@ export class Worker {
       await backend.setStateSuccess(signature, results);
     } catch (error) {
       // A result that cannot be stored (NaN, say) fails the task rather than leaving it STARTED.
-      if (error instanceof Error && error.message.startsWith("json: unsupported value")) {
+      if (error instanceof UnsupportedValueError && !(error instanceof UnsupportedTypeError)) {
         return this.#taskFailed(signature, error);
       }
       throw new Error(

@@ -100,11 +100,25 @@ export async function openChannel(conn: ChannelModel): Promise<Channel> {
   return channel;
 }
 
+/** Confirm channels that have closed (see {@linkcode confirmChannelClosed}). */
+const closedConfirmChannels = new WeakSet<ConfirmChannel>();
+
 /** Opens a channel in confirm mode with an `error` listener. */
 export async function openConfirmChannel(conn: ChannelModel): Promise<ConfirmChannel> {
   const channel = await conn.createConfirmChannel();
   channel.on("error", () => {});
+  // amqplib fails the unconfirmed publishes from a "close" listener of its own, registered
+  // before this one: prepended, this one marks the channel first.
+  channel.prependListener("close", () => closedConfirmChannels.add(channel));
   return channel;
+}
+
+/**
+ * True once `channel` closed. amqplib fails a publish's confirm callback for two reasons only,
+ * a nack or the channel closing, both with a bare `Error`: on a channel still open it is a nack.
+ */
+export function confirmChannelClosed(channel: ConfirmChannel): boolean {
+  return closedConfirmChannels.has(channel);
 }
 
 /** Closes a connection, ignoring the errors of one already gone. */

@@ -12,9 +12,11 @@
 import { Buffer } from "node:buffer";
 import type { Channel, ChannelModel, ConfirmChannel } from "amqplib";
 import type { AMQPURL } from "../urls.ts";
+import { ClosedError } from "../errors.ts";
 import {
   AMQPError,
   closeQuietly,
+  confirmChannelClosed,
   describeError,
   dial,
   type DialOptions,
@@ -132,7 +134,7 @@ export class Session {
    * and rejects at once (no retrying) when none answers. Idempotent.
    */
   async connect(): Promise<void> {
-    if (this.#closed) throw new AMQPError("The AMQP connection is closed");
+    if (this.#closed) throw new ClosedError("The AMQP connection is closed");
     await this.#connect();
   }
 
@@ -193,7 +195,7 @@ export class Session {
       const confirmed = (err: unknown): void => {
         this.#finished(undefined);
         if (!err) return resolve();
-        const error = confirmError(err);
+        const error = confirmError(ch, err);
         if (error instanceof PublishNackedError) return reject(error);
         this.#retrying((s) => publishJob(s, job), RETRY, started, { error, live }).then(
           resolve,
@@ -248,7 +250,7 @@ export class Session {
         failure = undefined;
       }
       attempt++;
-      if (this.#closed) throw new AMQPError("The AMQP connection is closed");
+      if (this.#closed) throw new ClosedError("The AMQP connection is closed");
       let live: Live | undefined;
       try {
         live = this.#current;
@@ -430,8 +432,8 @@ async function publishJob(s: SessionScope, job: PublishJob): Promise<void> {
 }
 
 /** What a failed confirm means: a nack (RabbitMQ refused the message) or a lost channel. */
-function confirmError(err: unknown): Error {
-  if (String((err as Error)?.message ?? err) !== "message nacked") {
+function confirmError(ch: ConfirmChannel, err: unknown): Error {
+  if (confirmChannelClosed(ch)) {
     return err instanceof AMQPError
       ? err
       : new AMQPError(`Publish failed: ${describeError(err)}`, { cause: err });
@@ -451,7 +453,7 @@ function publishConfirmed(
     try {
       ch.publish(exchange, routingKey, content(body), toOptions(properties), (err) => {
         if (!err) resolve();
-        else reject(confirmError(err));
+        else reject(confirmError(ch, err));
       });
     } catch (error) {
       reject(new AMQPError(`Publish failed: ${describeError(error)}`, { cause: error }));

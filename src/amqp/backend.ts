@@ -19,7 +19,7 @@
 import type { Backend } from "../backend.ts";
 import type { Config } from "../config.ts";
 import { resultsExpireSeconds } from "../config.ts";
-import { StateNotFoundError } from "../errors.ts";
+import { ClosedError, GroupNotFoundError, StateNotFoundError } from "../errors.ts";
 import type { Signature } from "../wire/signature.ts";
 import {
   decodeTaskState,
@@ -36,7 +36,6 @@ import {
 import { parseAMQPURLs } from "../urls.ts";
 import { PublishNackedError, Session, type SessionScope } from "./_session.ts";
 import { chordQueuePlan, MAX_INT32, type QueuePlan, stateQueuePlan } from "./_topology.ts";
-import { AMQPError } from "./_connection.ts";
 
 /** Options for the AMQP result backend. */
 export interface AMQPBackendOptions {
@@ -180,7 +179,8 @@ export class AMQPBackend implements Backend {
       byTask.set(state.taskUUID, state);
     }
     if (byTask.size < groupTaskCount) {
-      throw new StateNotFoundError(
+      throw new GroupNotFoundError(
+        groupUUID,
         `Group ${groupUUID} has ${byTask.size} of ${groupTaskCount} final states`,
       );
     }
@@ -314,6 +314,6 @@ export class AMQPBackend implements Backend {
   }
 
   #checkOpen(): void {
-    if (this.#closed) throw new AMQPError("The AMQP result backend is closed");
+    if (this.#closed) throw new ClosedError("The AMQP result backend is closed");
   }
 }

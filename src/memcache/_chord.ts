@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { BackendError, StateNotFoundError } from "../errors.ts";
+import { BackendError, GroupNotFoundError } from "../errors.ts";
 import { decodeGroupMeta, encodeGroupMeta } from "../wire/state.ts";
 import type { MemcacheItem, StoreOutcome } from "./_client.ts";
 
@@ -40,13 +40,13 @@ export async function triggerChordCas(
 ): Promise<boolean> {
   for (let i = 0; i < MAX_TRIES; i++) {
     const item = await store.get(groupUUID);
-    if (item === null) throw new StateNotFoundError(`Group not found: ${groupUUID}`);
+    if (item === null) throw new GroupNotFoundError(groupUUID);
     const meta = decodeGroupMeta(item.value);
     if (meta.chordTriggered || meta.lock) return false;
     meta.chordTriggered = true;
     const outcome = await store.set(groupUUID, encodeGroupMeta(meta), expiration(), item.cas);
     if (outcome === "stored") return true;
-    if (outcome === "not_found") throw new StateNotFoundError(`Group not found: ${groupUUID}`);
+    if (outcome === "not_found") throw new GroupNotFoundError(groupUUID);
   }
   throw new BackendError(
     `Could not update the group meta of ${groupUUID}: it changed ${MAX_TRIES} times in a row`,

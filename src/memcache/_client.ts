@@ -7,7 +7,7 @@
  * @module
  */
 import memjs from "memjs";
-import { BackendError } from "../errors.ts";
+import { BackendError, ClosedError } from "../errors.ts";
 import { pickServer } from "./_hashing.ts";
 import { checkKey } from "./_keys.ts";
 import {
@@ -123,7 +123,7 @@ export class MemcacheClient {
   }
 
   #send(key: string, request: Omit<Request, "opaque">, retries?: number): Promise<MemjsResponse> {
-    if (this.#closed) return Promise.reject(new BackendError("The memcache client is closed"));
+    if (this.#closed) return Promise.reject(new ClosedError("The memcache client is closed"));
     checkKey(key);
     const client = this.#client;
     client.incrSeq();
@@ -202,7 +202,7 @@ export class MemcacheClient {
 
   /** Asks every server for its version: resolves once all answer, rejects with the first failure. */
   async ping(): Promise<void> {
-    if (this.#closed) throw new BackendError("The memcache client is closed");
+    if (this.#closed) throw new ClosedError("The memcache client is closed");
     const client = this.#client;
     await Promise.all(client.servers.map((server, i) => {
       client.incrSeq();

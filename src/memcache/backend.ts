@@ -20,7 +20,7 @@
  */
 import type { Backend } from "../backend.ts";
 import { type Config, type ConfigInput, resolveConfig, resultsExpireSeconds } from "../config.ts";
-import { StateNotFoundError } from "../errors.ts";
+import { GroupNotFoundError, StateNotFoundError } from "../errors.ts";
 import type { Signature } from "../wire/signature.ts";
 import {
   decodeGroupMeta,
@@ -100,7 +100,7 @@ export class MemcacheBackend implements Backend {
 
   async #groupIds(groupUUID: string): Promise<string[]> {
     const item = await this.#client.get(groupUUID);
-    if (item === null) throw new StateNotFoundError(`Group not found: ${groupUUID}`);
+    if (item === null) throw new GroupNotFoundError(groupUUID);
     return decodeGroupMeta(item.value).taskUUIDs ?? [];
   }
 

@@ -8,7 +8,7 @@
 import type { Backend } from "../backend.ts";
 import type { Config } from "../config.ts";
 import type { Signature } from "../wire/signature.ts";
-import { StateNotFoundError } from "../errors.ts";
+import { GroupNotFoundError, StateNotFoundError } from "../errors.ts";
 import {
   decodeGroupMeta,
   decodeTaskState,
@@ -91,7 +91,7 @@ export class MemoryBackend implements Backend {
   groupTaskStates(groupUUID: string, _groupTaskCount: number): Promise<TaskState[]> {
     const meta = this.#get(groupUUID);
     if (meta === undefined) {
-      return Promise.reject(new StateNotFoundError(`Group not found: ${groupUUID}`));
+      return Promise.reject(new GroupNotFoundError(groupUUID));
     }
     const states: TaskState[] = [];
     for (const uuid of decodeGroupMeta(meta).taskUUIDs ?? []) {
@@ -105,7 +105,7 @@ export class MemoryBackend implements Backend {
     // Check and set run in one synchronous step, so only one caller can see `false`.
     const json = this.#get(groupUUID);
     if (json === undefined) {
-      return Promise.reject(new StateNotFoundError(`Group not found: ${groupUUID}`));
+      return Promise.reject(new GroupNotFoundError(groupUUID));
     }
     const meta = decodeGroupMeta(json);
     if (meta.chordTriggered) return Promise.resolve(false);

@@ -6,6 +6,7 @@
  */
 import type { Broker, ConsumeOptions, Delivery } from "../broker.ts";
 import type { Config } from "../config.ts";
+import { ClosedError } from "../errors.ts";
 import {
   decodeSignature,
   encodeSignature,
@@ -160,7 +161,7 @@ export class MemoryBroker implements Broker {
   }
 
   consume(options: ConsumeOptions, handler: (delivery: Delivery) => void): Promise<void> {
-    if (this.#closed) return Promise.reject(new Error("The memory broker is closed"));
+    if (this.#closed) return Promise.reject(new ClosedError("The memory broker is closed"));
     const consumer: Consumer = {
       queue: options.queue,
       capacity: Math.max(1, options.capacity),

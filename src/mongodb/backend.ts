@@ -26,7 +26,7 @@
 import { type Collection, type Document, MongoClient } from "mongodb";
 import type { Backend } from "../backend.ts";
 import { type Config, type ConfigInput, resolveConfig, resultsExpireSeconds } from "../config.ts";
-import { StateNotFoundError } from "../errors.ts";
+import { ClosedError, GroupNotFoundError, StateNotFoundError } from "../errors.ts";
 import type { Signature } from "../wire/signature.ts";
 import {
   FAILURE,
@@ -117,7 +117,7 @@ export class MongoDBBackend implements Backend {
   }
 
   #collections(): Promise<Collections> {
-    if (this.#closed) return Promise.reject(new Error("The MongoDB backend is closed"));
+    if (this.#closed) return Promise.reject(new ClosedError("The MongoDB backend is closed"));
     this.#ready ??= this.#open().catch((error) => {
       this.#ready = undefined;
       throw error;
@@ -150,7 +150,7 @@ export class MongoDBBackend implements Backend {
   async #groupIds(groupUUID: string): Promise<string[]> {
     const { groups } = await this.#collections();
     const doc = await groups.findOne({ _id: groupUUID }, READ);
-    if (doc === null) throw new StateNotFoundError(`Group not found: ${groupUUID}`);
+    if (doc === null) throw new GroupNotFoundError(groupUUID);
     return groupMetaFromDocument(doc as unknown as Record<string, unknown>).taskUUIDs ?? [];
   }
 
@@ -198,7 +198,7 @@ export class MongoDBBackend implements Backend {
     if (result.modifiedCount === 1) return true;
     if (result.matchedCount === 0) {
       const exists = await groups.countDocuments({ _id: groupUUID }, { limit: 1 });
-      if (exists === 0) throw new StateNotFoundError(`Group not found: ${groupUUID}`);
+      if (exists === 0) throw new GroupNotFoundError(groupUUID);
     }
     return false;
   }

@@ -19,7 +19,7 @@
 import type { Redis } from "ioredis";
 import type { Backend } from "../backend.ts";
 import { type Config, type ConfigInput, resolveConfig, resultsExpireSeconds } from "../config.ts";
-import { StateNotFoundError } from "../errors.ts";
+import { ClosedError, GroupNotFoundError, StateNotFoundError } from "../errors.ts";
 import { quoteGo } from "../wire/json.ts";
 import type { Signature } from "../wire/signature.ts";
 import {
@@ -112,7 +112,7 @@ export class RedisBackend implements Backend {
   }
 
   #redis(): Promise<Redis> {
-    if (this.#closed) return Promise.reject(new Error("The Redis backend is closed"));
+    if (this.#closed) return Promise.reject(new ClosedError("The Redis backend is closed"));
     this.#client ??= openRedis(this.url, this.config, "backend", { onError: this.#onError })
       .then((client) => {
         defineScripts(client, BACKEND_SCRIPTS);
@@ -141,9 +141,9 @@ export class RedisBackend implements Backend {
       `${this.#prefix}group_members:${groupUUID}`,
       `${this.#prefix}group_done:${groupUUID}`,
     ], [this.#ttl]);
-    if (reply === -1) throw new StateNotFoundError(`Group not found: ${groupUUID}`);
+    if (reply === -1) throw new GroupNotFoundError(groupUUID);
     if (!Array.isArray(reply)) {
-      throw new StateNotFoundError(`Group meta of ${groupUUID} could not be decoded`);
+      throw new GroupNotFoundError(groupUUID, `Group meta of ${groupUUID} could not be decoded`);
     }
     const [completed, members] = reply;
     return completed === members && members === groupTaskCount;
@@ -152,7 +152,7 @@ export class RedisBackend implements Backend {
   async groupTaskStates(groupUUID: string, _groupTaskCount: number): Promise<TaskState[]> {
     const client = await this.#redis();
     const meta = await client.get(groupUUID);
-    if (meta === null) throw new StateNotFoundError(`Group not found: ${groupUUID}`);
+    if (meta === null) throw new GroupNotFoundError(groupUUID);
     const ids = decodeGroupMeta(meta).taskUUIDs ?? [];
     const states: TaskState[] = [];
     for (let i = 0; i < ids.length; i += 1000) {
@@ -180,7 +180,7 @@ export class RedisBackend implements Backend {
       await client.set(groupUUID, encodeGroupMeta(meta), "EX", this.#ttl);
       return 1;
     });
-    if (reply === -1) throw new StateNotFoundError(`Group not found: ${groupUUID}`);
+    if (reply === -1) throw new GroupNotFoundError(groupUUID);
     return reply === 1;
   }
 

@@ -55,6 +55,7 @@ import {
   type Signature,
 } from "../wire/signature.ts";
 import { redactPassword } from "../urls.ts";
+import { ClosedError } from "../errors.ts";
 import { Batcher } from "./_batcher.ts";
 import { closeRedis, openRedis, throttledStderr } from "./_connection.ts";
 import { QueueConsumer } from "./_consumer.ts";
@@ -162,7 +163,7 @@ export class RedisBroker implements Broker {
 
   #client(): Promise<Redis> {
     if (this.#closing.signal.aborted) {
-      return Promise.reject(new Error("The Redis broker is closed"));
+      return Promise.reject(new ClosedError("The Redis broker is closed"));
     }
     this.#commands ??= openRedis(this.url, this.config, "commands", {
       onError: this.#onError,

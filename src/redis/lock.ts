@@ -25,6 +25,7 @@
 import type { Redis } from "ioredis";
 import type { Lock } from "../lock.ts";
 import { type Config, type ConfigInput, resolveConfig } from "../config.ts";
+import { ClosedError } from "../errors.ts";
 import { closeRedis, openRedis, throttledStderr } from "./_connection.ts";
 
 /** Options for {@linkcode RedisLock}. */
@@ -97,7 +98,7 @@ export class RedisLock implements Lock {
   }
 
   #connection(): Promise<Redis> {
-    if (this.#closed) return Promise.reject(new Error("The Redis lock is closed"));
+    if (this.#closed) return Promise.reject(new ClosedError("The Redis lock is closed"));
     if (!this.#client) {
       const opening = openRedis(this.#url, this.#config, "commands", {
         onError: throttledStderr("Redis lock connection"),

@@ -61,6 +61,18 @@ export class UnsupportedValueError extends Error {
   }
 }
 
+/**
+ * Go's `*json.UnsupportedTypeError`: a value of a kind JSON has no form for (a function, a
+ * symbol). It extends {@linkcode UnsupportedValueError}, which this module threw for it before.
+ */
+export class UnsupportedTypeError extends UnsupportedValueError {
+  /** Creates the error with Go's message text. */
+  constructor(message: string) {
+    super(message);
+    this.name = "UnsupportedTypeError";
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Parsing
 
@@ -530,7 +542,7 @@ function write(v: unknown, sortKeys: boolean, stack: object[]): string {
     case "object":
       break;
     default:
-      throw new UnsupportedValueError(`json: unsupported type: ${typeof v}`);
+      throw new UnsupportedTypeError(`json: unsupported type: ${typeof v}`);
   }
   if (v === null) return "null";
   if (v instanceof JsonNumber) return v.text;

@@ -44,6 +44,7 @@ export {
   type ParseJsonOptions,
   stringifyGo,
   type StringifyGoOptions,
+  UnsupportedTypeError,
   UnsupportedValueError,
 } from "./json.ts";
 export { formatGoTime, type GoTime, parseGoTime, TimeParseError, ZERO_TIME } from "./go_time.ts";

@@ -322,9 +322,18 @@ function backendChecks(name: string, target: () => Target, skip: string | false)
 
     it("fails for unknown tasks and groups", async () => {
       const id = `group_${crypto.randomUUID()}`;
-      await assert.rejects(backend.triggerChord(id), { name: "StateNotFoundError" });
-      await assert.rejects(backend.groupCompleted(id, 1), { name: "StateNotFoundError" });
-      await assert.rejects(backend.groupTaskStates(id, 1), { name: "StateNotFoundError" });
+      await assert.rejects(backend.triggerChord(id), {
+        name: "GroupNotFoundError",
+        message: `Group not found: ${id}`,
+      });
+      await assert.rejects(backend.groupCompleted(id, 1), {
+        name: "GroupNotFoundError",
+        message: `Group not found: ${id}`,
+      });
+      await assert.rejects(backend.groupTaskStates(id, 1), {
+        name: "GroupNotFoundError",
+        message: `Group not found: ${id}`,
+      });
       await assert.rejects(backend.getState(`task_${crypto.randomUUID()}`), {
         name: "StateNotFoundError",
       });

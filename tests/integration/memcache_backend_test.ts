@@ -309,9 +309,18 @@ describeUnless(skip, "memcache backend on memcached", () => {
 
   it("fails TriggerChord and the group reads for an unknown group", async () => {
     const id = `group_${crypto.randomUUID()}`;
-    await assert.rejects(backend.triggerChord(id), { name: "StateNotFoundError" });
-    await assert.rejects(backend.groupCompleted(id, 1), { name: "StateNotFoundError" });
-    await assert.rejects(backend.groupTaskStates(id, 1), { name: "StateNotFoundError" });
+    await assert.rejects(backend.triggerChord(id), {
+      name: "GroupNotFoundError",
+      message: `Group not found: ${id}`,
+    });
+    await assert.rejects(backend.groupCompleted(id, 1), {
+      name: "GroupNotFoundError",
+      message: `Group not found: ${id}`,
+    });
+    await assert.rejects(backend.groupTaskStates(id, 1), {
+      name: "GroupNotFoundError",
+      message: `Group not found: ${id}`,
+    });
     await assert.rejects(backend.getState(`task_${crypto.randomUUID()}`), {
       name: "StateNotFoundError",
     });
@@ -386,7 +395,10 @@ describeUnless(skip, "memcache backend on memcached", () => {
     assert.equal((await b.getState(sig.uuid)).state, "PENDING");
     await b.close();
     await b.close();
-    await assert.rejects(b.getState(sig.uuid), { name: "BackendError" });
+    await assert.rejects(b.getState(sig.uuid), {
+      name: "ClosedError",
+      message: "The memcache client is closed",
+    });
     await assert.rejects(backendFromURL("memcache://127.0.0.1:1", config), {
       name: "BackendError",
       message: /not reachable/,
