@@ -1,14 +1,9 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  parseAMQPURLs,
-  parseMemcacheURL,
-  parseRedisURL,
-  redactPassword,
-  redactURL,
-  URLError,
-  urlScheme,
-} from "../src/urls.ts";
+import { redactPassword, redactURL, URLError, urlScheme } from "../src/urls.ts";
+import { parseRedisURL } from "../src/redis/url.ts";
+import { parseAMQPURLs } from "../src/amqp/url.ts";
+import { parseMemcacheURL } from "../src/memcache/url.ts";
 
 /** Asserts `fn` throws a URLError whose message holds none of `secrets` and matches `pattern`. */
 function assertURLError(fn: () => unknown, secrets: string[], pattern?: RegExp): URLError {

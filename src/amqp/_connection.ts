@@ -7,7 +7,7 @@
  */
 import { connect } from "amqplib";
 import type { Channel, ChannelModel, ConfirmChannel } from "amqplib";
-import type { AMQPURL } from "../urls.ts";
+import type { AMQPURL } from "./url.ts";
 import { redactPassword } from "../urls.ts";
 
 /** A RabbitMQ operation failed; `cause` holds the client's error. */

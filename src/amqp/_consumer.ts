@@ -11,7 +11,7 @@
  */
 import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
 import type { ConsumeOptions, Delivery } from "../broker.ts";
-import type { AMQPURL } from "../urls.ts";
+import type { AMQPURL } from "./url.ts";
 import {
   AMQPError,
   closeQuietly,

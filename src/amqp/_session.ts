@@ -11,7 +11,7 @@
  */
 import { Buffer } from "node:buffer";
 import type { Channel, ChannelModel, ConfirmChannel } from "amqplib";
-import type { AMQPURL } from "../urls.ts";
+import type { AMQPURL } from "./url.ts";
 import { ClosedError } from "../errors.ts";
 import {
   AMQPError,

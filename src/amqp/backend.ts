@@ -33,7 +33,7 @@ import {
   type TaskResult,
   type TaskState,
 } from "../wire/state.ts";
-import { parseAMQPURLs } from "../urls.ts";
+import { parseAMQPURLs } from "./url.ts";
 import { PublishNackedError, Session, type SessionScope } from "./_session.ts";
 import { chordQueuePlan, MAX_INT32, type QueuePlan, stateQueuePlan } from "./_topology.ts";
 

@@ -27,7 +27,7 @@ import {
   etaUnixNanos,
   type Signature,
 } from "../wire/signature.ts";
-import { type AMQPURL, parseAMQPURLs } from "../urls.ts";
+import { type AMQPURL, parseAMQPURLs } from "./url.ts";
 import { AMQPError, closeQuietly, describeError, dial } from "./_connection.ts";
 import { runConsumer } from "./_consumer.ts";
 import { type PublishProperties, Session } from "./_session.ts";

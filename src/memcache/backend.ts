@@ -38,7 +38,7 @@ import {
   type TaskResult,
   type TaskState,
 } from "../wire/state.ts";
-import { parseMemcacheURL } from "../urls.ts";
+import { parseMemcacheURL } from "./url.ts";
 import { MemcacheClient } from "./_client.ts";
 import { triggerChordCas } from "./_chord.ts";
 import { memcacheExpiration } from "./_expiration.ts";

@@ -10,7 +10,8 @@
  */
 import { Redis, type RedisOptions } from "ioredis";
 import type { Config } from "../config.ts";
-import { parseRedisURL, redactPassword } from "../urls.ts";
+import { redactPassword } from "../urls.ts";
+import { parseRedisURL } from "./url.ts";
 
 /** Redis could not be reached, or refused us (bad password, bad database). */
 export class RedisConnectionError extends Error {
