@@ -24,7 +24,7 @@
  * @module
  */
 export { Server, type ServerOptions, type TaskRef, type TypedSignature } from "./src/server.ts";
-export { Worker, type WorkerOptions } from "./src/worker.ts";
+export { Worker, type WorkerHost, type WorkerOptions } from "./src/worker.ts";
 export { AsyncResult, ChainAsyncResult, ChordAsyncResult, type GetOptions } from "./src/result.ts";
 export {
   type Chain,

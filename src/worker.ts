@@ -6,8 +6,10 @@
  *
  * @module
  */
-import type { Delivery } from "./broker.ts";
-import type { Server } from "./server.ts";
+import type { Backend } from "./backend.ts";
+import type { Broker, Delivery } from "./broker.ts";
+import type { Config } from "./config.ts";
+import type { Logger } from "./log.ts";
 import { decodeSignature, type Signature } from "./wire/signature.ts";
 import { isSuccess, type TaskResult } from "./wire/state.ts";
 import { ArgsError, decodeArgs, invokeTask, type TaskDefinition } from "./task.ts";
@@ -33,6 +35,27 @@ export interface WorkerOptions {
   prefetch?: number;
 }
 
+/**
+ * What a worker needs from its server (a `Server` is one): the configuration, the logger, the
+ * broker and backend, the registered tasks, and a way to send retries and callbacks.
+ */
+export interface WorkerHost {
+  /** The resolved configuration (default queue, signal handling, URLs for the start banner). */
+  readonly config: Config;
+  /** Where the worker logs. */
+  readonly logger: Logger;
+  /** The broker it consumes. */
+  readonly broker: Broker;
+  /** The backend it records states in. */
+  readonly backend: Backend;
+  /** True when `name` is registered. */
+  isTaskRegistered(name: string): boolean;
+  /** The registered task; throws `TaskNotRegisteredError` when there is none. */
+  getRegisteredTask(name: string): TaskDefinition;
+  /** Writes PENDING and publishes (retries, callbacks, chord callbacks). */
+  sendTask(signature: Signature): Promise<unknown>;
+}
+
 /** Thrown by `process` when the backend failed before the task ran: the message is retried. */
 class NotStartedError extends Error {
   constructor(message: string) {
@@ -49,7 +72,7 @@ const RECOVERED_AFTER_MS = 10_000;
 /** Processes tasks from one queue with a bounded concurrency. */
 export class Worker {
   /** The server whose tasks and backend it uses. */
-  readonly server: Server;
+  readonly server: WorkerHost;
   /** The consumer tag (the AMQP consumer tag; Redis ignores it). */
   readonly consumerTag: string;
   /** The most tasks running at once. */
@@ -71,7 +94,7 @@ export class Worker {
 
   /** Use `server.newWorker` or `server.newCustomQueueWorker`. */
   constructor(
-    server: Server,
+    server: WorkerHost,
     consumerTag: string,
     concurrency: number,
     customQueue: string,

@@ -25,21 +25,28 @@
  *
  * @module
  */
-import type { Server } from "../server.ts";
 import type { Logger } from "../log.ts";
 import type { Lock } from "../lock.ts";
 import { MemoryLock } from "../memory/lock.ts";
 import { lockName, lockValue } from "./lock_name.ts";
 import { copySignature, newChordUUID, newTaskUUID, type Signature } from "../wire/signature.ts";
-import { newChain, newChord, newGroup } from "../workflow.ts";
+import { type Chain, type Chord, type Group, newChain, newChord, newGroup } from "../workflow.ts";
 import { ClosedError } from "../errors.ts";
 import { parseSchedule, type Schedule } from "./schedule.ts";
 
-/** What a scheduler needs from a {@linkcode Server}: the four send calls and the logger. */
-export type PeriodicSender = Pick<
-  Server,
-  "sendTask" | "sendGroup" | "sendChain" | "sendChord" | "logger"
->;
+/** What a scheduler needs from its server (a `Server` is one): the four sends and the logger. */
+export interface PeriodicSender {
+  /** Where send failures are logged (unless `SchedulerOptions.logger` is given). */
+  readonly logger: Logger;
+  /** Sends one task. */
+  sendTask(signature: Signature): Promise<unknown>;
+  /** Sends a group with at most `sendConcurrency` publishes in flight (0: no limit). */
+  sendGroup(group: Group, sendConcurrency?: number): Promise<unknown>;
+  /** Sends a chain. */
+  sendChain(chain: Chain): Promise<unknown>;
+  /** Sends a chord. */
+  sendChord(chord: Chord, sendConcurrency?: number): Promise<unknown>;
+}
 
 /** The kinds of periodic registration. */
 export type PeriodicKind = "task" | "group" | "chain" | "chord";
@@ -159,7 +166,7 @@ interface Entry {
 }
 
 /**
- * Sends tasks, groups, chains and chords on cron schedules through a {@linkcode Server}.
+ * Sends tasks, groups, chains and chords on cron schedules through a server.
  *
  * Registration names are unique: registering a name again replaces the earlier registration.
  * Every registration starts at once; {@linkcode Scheduler.close} stops them all.
