@@ -17,22 +17,12 @@
  * @module
  */
 import type { Backend } from "../backend.ts";
+import { StateWriter } from "../state_writer.ts";
 import type { Config } from "../config.ts";
 import { resultsExpireSeconds } from "../config.ts";
 import { ClosedError, GroupNotFoundError, StateNotFoundError } from "../errors.ts";
 import type { Signature } from "../wire/signature.ts";
-import {
-  decodeTaskState,
-  encodeTaskState,
-  failureState,
-  pendingState,
-  receivedState,
-  retryState,
-  startedState,
-  successState,
-  type TaskResult,
-  type TaskState,
-} from "../wire/state.ts";
+import { decodeTaskState, encodeTaskState, type TaskState } from "../wire/state.ts";
 import { parseAMQPURLs } from "./url.ts";
 import { PublishNackedError, Session, type SessionScope } from "./_session.ts";
 import { chordQueuePlan, MAX_INT32, type QueuePlan, stateQueuePlan } from "./_topology.ts";
@@ -54,7 +44,7 @@ export interface AMQPBackendOptions {
 const JSON_TYPE = "application/json";
 
 /** Task states as messages in RabbitMQ queues. */
-export class AMQPBackend implements Backend {
+export class AMQPBackend extends StateWriter implements Backend {
   readonly #session: Session;
   readonly #exchange: string;
   readonly #exchangeType: string;
@@ -63,6 +53,7 @@ export class AMQPBackend implements Backend {
 
   /** Makes a backend; nothing connects until `connect` or the first call. */
   constructor(options: AMQPBackendOptions) {
+    super();
     const urls = parseAMQPURLs(options.url, "");
     this.#session = new Session(urls, { retryForMs: options.retryForMs ?? 30_000 });
     this.#exchange = options.exchange ?? "machinery_exchange";
@@ -103,7 +94,8 @@ export class AMQPBackend implements Backend {
     await s.declareQueue(plan, this.#expiresMs / 2);
   }
 
-  async #publishState(signature: Signature, state: TaskState): Promise<void> {
+  /** Publishes a state to the task's queue, and a final one to its group's queue too. */
+  protected async writeState(signature: Signature, state: TaskState): Promise<void> {
     this.#checkOpen();
     const body = encodeTaskState(state);
     const targets = [this.#plan(signature.uuid)];
@@ -213,34 +205,6 @@ export class AMQPBackend implements Backend {
         return marker.content.toString("utf8") === token;
       }
     });
-  }
-
-  setStatePending(signature: Signature): Promise<void> {
-    return this.#publishState(signature, pendingState(signature));
-  }
-
-  setStateReceived(signature: Signature): Promise<void> {
-    return this.#publishState(signature, receivedState(signature));
-  }
-
-  setStateStarted(signature: Signature): Promise<void> {
-    return this.#publishState(signature, startedState(signature));
-  }
-
-  setStateRetry(signature: Signature): Promise<void> {
-    return this.#publishState(signature, retryState(signature));
-  }
-
-  setStateSuccess(signature: Signature, results: TaskResult[]): Promise<void> {
-    try {
-      return this.#publishState(signature, successState(signature, results));
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  }
-
-  setStateFailure(signature: Signature, error: string): Promise<void> {
-    return this.#publishState(signature, failureState(signature, error));
   }
 
   /**

@@ -19,6 +19,7 @@
  * @module
  */
 import type { Backend } from "../backend.ts";
+import { StateWriter } from "../state_writer.ts";
 import { type Config, type ConfigInput, resolveConfig, resultsExpireSeconds } from "../config.ts";
 import { GroupNotFoundError, StateNotFoundError } from "../errors.ts";
 import type { Signature } from "../wire/signature.ts";
@@ -27,15 +28,8 @@ import {
   decodeTaskState,
   encodeGroupMeta,
   encodeTaskState,
-  failureState,
   isCompleted,
   newGroupMeta,
-  pendingState,
-  receivedState,
-  retryState,
-  startedState,
-  successState,
-  type TaskResult,
   type TaskState,
 } from "../wire/state.ts";
 import { parseMemcacheURL } from "./url.ts";
@@ -58,7 +52,7 @@ export interface MemcacheBackendOptions {
 const BATCH = 100;
 
 /** Stores task states and group metadata in memcached, as Go machinery does. */
-export class MemcacheBackend implements Backend {
+export class MemcacheBackend extends StateWriter implements Backend {
   /** The backend URL. */
   readonly url: string;
   /** The servers, `host:port`, in URL order (the order the key routing indexes). */
@@ -70,6 +64,7 @@ export class MemcacheBackend implements Backend {
 
   /** Makes a backend for `memcache://h1:p1[,h2:p2…]`; sockets open on first use. */
   constructor(url = "memcache://127.0.0.1:11211", options: MemcacheBackendOptions = {}) {
+    super();
     this.url = url;
     this.servers = parseMemcacheURL(url).servers;
     this.config = resolveConfig(options.config);
@@ -94,7 +89,8 @@ export class MemcacheBackend implements Backend {
     await this.#client.set(key, json, this.#expiration());
   }
 
-  #writeState(state: TaskState): Promise<void> {
+  /** Writes a state under the task's UUID. */
+  protected writeState(_signature: Signature, state: TaskState): Promise<void> {
     return this.#write(state.taskUUID, encodeTaskState(state));
   }
 
@@ -143,30 +139,6 @@ export class MemcacheBackend implements Backend {
 
   triggerChord(groupUUID: string): Promise<boolean> {
     return triggerChordCas(this.#client, groupUUID, this.#expiration);
-  }
-
-  setStatePending(signature: Signature): Promise<void> {
-    return this.#writeState(pendingState(signature));
-  }
-
-  setStateReceived(signature: Signature): Promise<void> {
-    return this.#writeState(receivedState(signature));
-  }
-
-  setStateStarted(signature: Signature): Promise<void> {
-    return this.#writeState(startedState(signature));
-  }
-
-  setStateRetry(signature: Signature): Promise<void> {
-    return this.#writeState(retryState(signature));
-  }
-
-  async setStateSuccess(signature: Signature, results: TaskResult[]): Promise<void> {
-    await this.#writeState(successState(signature, results));
-  }
-
-  setStateFailure(signature: Signature, error: string): Promise<void> {
-    return this.#writeState(failureState(signature, error));
   }
 
   async getState(taskUUID: string): Promise<TaskState> {

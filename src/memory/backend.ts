@@ -6,6 +6,7 @@
  * @module
  */
 import type { Backend } from "../backend.ts";
+import { StateWriter } from "../state_writer.ts";
 import type { Config } from "../config.ts";
 import type { Signature } from "../wire/signature.ts";
 import { GroupNotFoundError, StateNotFoundError } from "../errors.ts";
@@ -14,15 +15,9 @@ import {
   decodeTaskState,
   encodeGroupMeta,
   encodeTaskState,
-  failureState,
   isCompleted,
   newGroupMeta,
-  pendingState,
-  receivedState,
-  retryState,
-  startedState,
-  successState,
-  type TaskResult,
+  PENDING,
   type TaskState,
 } from "../wire/state.ts";
 
@@ -38,12 +33,13 @@ export interface MemoryBackendOptions {
 }
 
 /** States and groups in this process. */
-export class MemoryBackend implements Backend {
+export class MemoryBackend extends StateWriter implements Backend {
   readonly #entries = new Map<string, Entry>();
   readonly #ttlMs: number;
 
   /** Makes an empty backend. */
   constructor(options: MemoryBackendOptions = {}) {
+    super();
     this.#ttlMs = (options.resultsExpireIn || 3600) * 1000;
   }
 
@@ -66,9 +62,9 @@ export class MemoryBackend implements Backend {
     this.#entries.set(key, { json, expiresAt: Date.now() + this.#ttlMs });
   }
 
-  /** Writes a state, keeping the TaskName and CreatedAt of the state before it. */
-  #update(state: TaskState): Promise<void> {
-    const previous = this.#get(state.taskUUID);
+  /** Writes a state; a later one keeps the TaskName and CreatedAt of the state before it. */
+  protected writeState(_signature: Signature, state: TaskState): Promise<void> {
+    const previous = state.state === PENDING ? undefined : this.#get(state.taskUUID);
     if (previous !== undefined) {
       const old = decodeTaskState(previous);
       state.taskName = old.taskName;
@@ -112,36 +108,6 @@ export class MemoryBackend implements Backend {
     meta.chordTriggered = true;
     this.#set(groupUUID, encodeGroupMeta(meta));
     return Promise.resolve(true);
-  }
-
-  setStatePending(signature: Signature): Promise<void> {
-    const state = pendingState(signature);
-    this.#set(state.taskUUID, encodeTaskState(state));
-    return Promise.resolve();
-  }
-
-  setStateReceived(signature: Signature): Promise<void> {
-    return this.#update(receivedState(signature));
-  }
-
-  setStateStarted(signature: Signature): Promise<void> {
-    return this.#update(startedState(signature));
-  }
-
-  setStateRetry(signature: Signature): Promise<void> {
-    return this.#update(retryState(signature));
-  }
-
-  setStateSuccess(signature: Signature, results: TaskResult[]): Promise<void> {
-    try {
-      return this.#update(successState(signature, results));
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  }
-
-  setStateFailure(signature: Signature, error: string): Promise<void> {
-    return this.#update(failureState(signature, error));
   }
 
   getState(taskUUID: string): Promise<TaskState> {

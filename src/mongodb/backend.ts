@@ -25,22 +25,11 @@
  */
 import { type Collection, type Document, MongoClient } from "mongodb";
 import type { Backend } from "../backend.ts";
+import { StateWriter } from "../state_writer.ts";
 import { type Config, type ConfigInput, resolveConfig, resultsExpireSeconds } from "../config.ts";
 import { ClosedError, GroupNotFoundError, StateNotFoundError } from "../errors.ts";
 import type { Signature } from "../wire/signature.ts";
-import {
-  FAILURE,
-  failureState,
-  newGroupMeta,
-  pendingState,
-  receivedState,
-  retryState,
-  startedState,
-  SUCCESS,
-  successState,
-  type TaskResult,
-  type TaskState,
-} from "../wire/state.ts";
+import { FAILURE, newGroupMeta, SUCCESS, type TaskState } from "../wire/state.ts";
 import {
   DEFAULT_DATABASE,
   deleteAt,
@@ -82,7 +71,7 @@ const READ = { promoteValues: false, promoteBuffers: false } as const;
 const INDEX_CONFLICTS = new Set([85, 86]);
 
 /** Stores task states and group metadata in MongoDB, as Go machinery does. */
-export class MongoDBBackend implements Backend {
+export class MongoDBBackend extends StateWriter implements Backend {
   /** The backend URL (`mongodb://` added when it had no scheme, as Go does). */
   readonly url: string;
   /** The database in use. */
@@ -98,6 +87,7 @@ export class MongoDBBackend implements Backend {
 
   /** Makes a backend for `url`; it connects on first use. */
   constructor(url = "mongodb://127.0.0.1:27017", options: MongoDBBackendOptions = {}) {
+    super();
     this.url = /^[a-z][a-z0-9+.-]*:\/\//i.test(url) ? url : `mongodb://${url}`;
     this.database = options.database ?? DEFAULT_DATABASE;
     this.config = resolveConfig(options.config);
@@ -203,37 +193,14 @@ export class MongoDBBackend implements Backend {
     return false;
   }
 
-  async #write(state: TaskState): Promise<void> {
+  /** Upserts a state's fields (Go's `updateState`: the other fields stay). */
+  protected async writeState(_signature: Signature, state: TaskState): Promise<void> {
     const { tasks } = await this.#collections();
     await tasks.updateOne(
       { _id: state.taskUUID },
       { $set: taskStateUpdate(state, deleteAt(this.#ttl)) },
       { upsert: true },
     );
-  }
-
-  setStatePending(signature: Signature): Promise<void> {
-    return this.#write(pendingState(signature));
-  }
-
-  setStateReceived(signature: Signature): Promise<void> {
-    return this.#write(receivedState(signature));
-  }
-
-  setStateStarted(signature: Signature): Promise<void> {
-    return this.#write(startedState(signature));
-  }
-
-  setStateRetry(signature: Signature): Promise<void> {
-    return this.#write(retryState(signature));
-  }
-
-  async setStateSuccess(signature: Signature, results: TaskResult[]): Promise<void> {
-    await this.#write(successState(signature, results));
-  }
-
-  setStateFailure(signature: Signature, error: string): Promise<void> {
-    return this.#write(failureState(signature, error));
   }
 
   async getState(taskUUID: string): Promise<TaskState> {

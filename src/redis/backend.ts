@@ -18,6 +18,7 @@
  */
 import type { Redis } from "ioredis";
 import type { Backend } from "../backend.ts";
+import { StateWriter } from "../state_writer.ts";
 import { type Config, type ConfigInput, resolveConfig, resultsExpireSeconds } from "../config.ts";
 import { ClosedError, GroupNotFoundError, StateNotFoundError } from "../errors.ts";
 import { quoteGo } from "../wire/json.ts";
@@ -27,14 +28,9 @@ import {
   decodeTaskState,
   encodeGroupMeta,
   encodeResults,
-  failureState,
   newGroupMeta,
   PENDING,
-  receivedState,
-  retryState,
   startedState,
-  successState,
-  type TaskResult,
   type TaskState,
 } from "../wire/state.ts";
 import { formatGoTime, parseGoTime, ZERO_TIME } from "../wire/go_time.ts";
@@ -64,7 +60,7 @@ export interface RedisBackendOptions {
 }
 
 /** Stores task states and group metadata in Redis, as Go machinery does. */
-export class RedisBackend implements Backend {
+export class RedisBackend extends StateWriter implements Backend {
   /** The backend URL. */
   readonly url: string;
   /** The resolved configuration. */
@@ -94,6 +90,7 @@ export class RedisBackend implements Backend {
 
   /** Makes a backend for `url` (`redis://`, `rediss://`, `redis+socket://`); connects lazily. */
   constructor(url = "redis://127.0.0.1:6379", options: RedisBackendOptions = {}) {
+    super();
     this.url = url;
     this.config = resolveConfig(options.config);
     this.#prefix = options.keyPrefix ?? "machinery:ts:";
@@ -184,7 +181,7 @@ export class RedisBackend implements Backend {
     return reply === 1;
   }
 
-  setStatePending(signature: Signature): Promise<void> {
+  override setStatePending(signature: Signature): Promise<void> {
     const uuid = signature.uuid;
     const uuidToken = quoteGo(uuid);
     return this.#sets.add([
@@ -196,39 +193,19 @@ export class RedisBackend implements Backend {
     ]);
   }
 
-  setStateReceived(signature: Signature): Promise<void> {
-    return this.#merge(receivedState(signature));
-  }
-
-  setStateStarted(signature: Signature): Promise<void> {
-    return this.#merge(startedState(signature));
-  }
-
   /**
    * RECEIVED then STARTED, as one atomic write: no reader can see the RECEIVED state in
    * between, so only STARTED is written (one merge instead of two).
    */
   setStateReceivedAndStarted(signature: Signature): Promise<void> {
-    return this.#merge(startedState(signature));
-  }
-
-  setStateRetry(signature: Signature): Promise<void> {
-    return this.#merge(retryState(signature));
-  }
-
-  setStateSuccess(signature: Signature, results: TaskResult[]): Promise<void> {
-    return this.#merge(successState(signature, results));
-  }
-
-  setStateFailure(signature: Signature, error: string): Promise<void> {
-    return this.#merge(failureState(signature, error));
+    return this.writeState(signature, startedState(signature));
   }
 
   /**
    * Writes a state with Go's merge (TaskName and CreatedAt of the stored state) in a script;
    * the writes of one event-loop turn share one script call.
    */
-  #merge(state: TaskState): Promise<void> {
+  protected writeState(_signature: Signature, state: TaskState): Promise<void> {
     let arg: string;
     try {
       arg = stateArg(state);
