@@ -22,11 +22,12 @@ async function sourceFiles(dir: string): Promise<string[]> {
   return out;
 }
 
-/** Every static relative import of mod.ts, cli.ts and src/, by file relative to the root. */
+/** Every static relative import of mod.ts, cli.ts, cli/ and src/, by file relative to the root. */
 async function moduleGraph(): Promise<Map<string, Edge[]>> {
   const files = [
     join(ROOT, "mod.ts"),
     join(ROOT, "cli.ts"),
+    ...await sourceFiles(join(ROOT, "cli")),
     ...await sourceFiles(join(ROOT, "src")),
   ];
   const graph = new Map<string, Edge[]>();
