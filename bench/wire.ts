@@ -10,7 +10,8 @@
  * in one sitting (`git worktree add /tmp/main main`), where a shared, noisy machine would make
  * two separate runs disagree by more than the change.
  *
- * Env: BENCH_WIRE_N (iterations over all vectors per round, 2000), BENCH_WIRE_ROUNDS (7),
+ * Env: BENCH_WIRE_N (iterations over all vectors per round, 200), BENCH_WIRE_ROUNDS (50: many short
+ * rounds, so that the best of them is likely to have run undisturbed),
  * BENCH_WIRE_BASELINE (none).
  */
 import process from "node:process";
@@ -18,8 +19,8 @@ import { readFile } from "node:fs/promises";
 import { pathToFileURL } from "node:url";
 import { join, resolve } from "node:path";
 
-const N = Number(process.env.BENCH_WIRE_N || "2000");
-const ROUNDS = Number(process.env.BENCH_WIRE_ROUNDS || "7");
+const N = Number(process.env.BENCH_WIRE_N || "200");
+const ROUNDS = Number(process.env.BENCH_WIRE_ROUNDS || "50");
 const BASELINE = process.env.BENCH_WIRE_BASELINE || "";
 
 /** The part of `src/wire/mod.ts` this benchmark calls. */
