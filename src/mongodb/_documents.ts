@@ -22,13 +22,25 @@ import { Long } from "mongodb";
 import { formatGoTime, parseGoTime, ZERO_TIME } from "../wire/go_time.ts";
 import {
   FAILURE,
+  goResults,
+  GROUP_META_STRUCT,
   type GroupMeta,
   PENDING,
-  type StateName,
   SUCCESS,
+  TASK_STATE_STRUCT,
   type TaskResult,
   type TaskState,
 } from "../wire/state.ts";
+import {
+  goBool,
+  goInt64,
+  type GoKind,
+  goString,
+  goStrings,
+  type GoStruct,
+  type GoStructField,
+  goTime,
+} from "../wire/_go_struct.ts";
 import { type BsonResult, resultFromBson, resultsToBson } from "./_bson_values.ts";
 
 /** The collection of task states. */
@@ -121,50 +133,78 @@ function int64Of(v: unknown): number {
   return Number.isSafeInteger(n) ? n : 0;
 }
 
-function stringOf(v: unknown): string {
-  return typeof v === "string" ? v : "";
+/** How a field of each Go kind is stored (as Go's driver does) and read back (missing: zero). */
+interface BsonCodec {
+  toBson(value: never): unknown;
+  fromBson(value: unknown): unknown;
+}
+
+const BSON_CODECS = new Map<GoKind<unknown>, BsonCodec>([
+  [goString, { toBson: (v: string) => v, fromBson: (v) => typeof v === "string" ? v : "" }],
+  [goBool, { toBson: (v: boolean) => v, fromBson: (v) => v === true }],
+  [goTime, { toBson: toDate, fromBson: goTimeOf }],
+  [goInt64, { toBson: (v: number) => Long.fromNumber(v), fromBson: int64Of }],
+  [goStrings, {
+    toBson: (v: string[] | null) => v,
+    fromBson: (v) => Array.isArray(v) ? v.map((x) => String(x)) : null,
+  }],
+  [goResults, {
+    toBson: (v: TaskResult[] | null) => v == null ? null : resultsToBson(v),
+    fromBson: (v) =>
+      Array.isArray(v) ? v.filter((r) => r !== null && r !== undefined).map(resultFromBson) : null,
+  }],
+]);
+
+/** A field's BSON name, whether it is `omitempty`, and its codec. */
+function bsonField<T>(struct: GoStruct<T>, f: GoStructField<T>) {
+  const [name, option] = (f.bsonTag ?? "").split(",");
+  const codec = BSON_CODECS.get(f.kind as GoKind<unknown>);
+  if (!name || codec === undefined) {
+    throw new TypeError(`${struct.name}.${f.goName} has no BSON form`);
+  }
+  return { prop: f.prop, name, omitEmpty: option === "omitempty", codec };
+}
+
+/** The document Go's driver writes for `value`, keys in Go's order (`omitempty` zeros left out). */
+function toDocument<T>(struct: GoStruct<T>, value: T): Record<string, unknown> {
+  const doc: Record<string, unknown> = {};
+  for (const f of struct.fields) {
+    const { prop, name, omitEmpty, codec } = bsonField(struct, f);
+    const v = (value as Record<string, unknown>)[prop];
+    if (omitEmpty && isEmpty(v)) continue;
+    doc[name] = codec.toBson(v as never);
+  }
+  return doc;
+}
+
+/** Go's `omitempty`: false, 0, "", a nil pointer and an empty slice are left out. */
+function isEmpty(v: unknown): boolean {
+  return v === false || v === 0 || v === "" || v == null || (Array.isArray(v) && v.length === 0);
+}
+
+/** A stored document as the struct Go's driver reads from it (missing fields: Go's zeros). */
+function fromDocument<T>(struct: GoStruct<T>, doc: Record<string, unknown>): T {
+  const out = struct.zero() as Record<string, unknown>;
+  for (const f of struct.fields) {
+    const { prop, name, codec } = bsonField(struct, f);
+    out[prop] = codec.fromBson(doc[name]);
+  }
+  return out as T;
 }
 
 /** A stored task document as a TaskState (missing fields take Go's zero values). */
 export function taskStateFromDocument(doc: Record<string, unknown>): TaskState {
-  let results: TaskResult[] | null = null;
-  if (Array.isArray(doc.results)) {
-    results = doc.results.filter((r) => r !== null && r !== undefined).map(resultFromBson);
-  }
-  return {
-    taskUUID: String(doc._id ?? ""),
-    taskName: stringOf(doc.task_name),
-    state: stringOf(doc.state) as StateName | "",
-    results,
-    error: stringOf(doc.error),
-    createdAt: goTimeOf(doc.created_at),
-    ttl: int64Of(doc.ttl),
-  };
+  return fromDocument(TASK_STATE_STRUCT, doc);
 }
 
 /** The document InitGroup inserts for `meta`, in Go's field order; `expiresAt` adds `delete_at`. */
 export function groupMetaToDocument(meta: GroupMeta, expiresAt?: Date): GroupMetaDocument {
-  const doc: GroupMetaDocument = {
-    _id: meta.groupUUID,
-    task_uuids: meta.taskUUIDs,
-    chord_triggered: meta.chordTriggered,
-    lock: meta.lock,
-    created_at: toDate(meta.createdAt),
-  };
-  if (meta.ttl) doc.ttl = Long.fromNumber(meta.ttl);
+  const doc = toDocument(GROUP_META_STRUCT, meta) as unknown as GroupMetaDocument;
   if (expiresAt) doc.delete_at = expiresAt;
   return doc;
 }
 
 /** A stored group document as a GroupMeta. */
 export function groupMetaFromDocument(doc: Record<string, unknown>): GroupMeta {
-  const ids = doc.task_uuids;
-  return {
-    groupUUID: String(doc._id ?? ""),
-    taskUUIDs: Array.isArray(ids) ? ids.map((x) => String(x)) : null,
-    chordTriggered: doc.chord_triggered === true,
-    lock: doc.lock === true,
-    createdAt: goTimeOf(doc.created_at),
-    ttl: int64Of(doc.ttl),
-  };
+  return fromDocument(GROUP_META_STRUCT, doc);
 }

@@ -8,8 +8,25 @@
  */
 
 import { JsonNumber, parseJson, quoteGo, stringifyGo } from "./json.ts";
-import { formatGoTime, parseGoTime, parseGoTimeJson, TimeParseError } from "./go_time.ts";
-import { parseGoInt64, parseGoUint64, toWireValue } from "./types.ts";
+import { formatGoTime, parseGoTime, TimeParseError } from "./go_time.ts";
+import { toWireValue } from "./types.ts";
+import {
+  decodeGoSlice,
+  decodeGoString,
+  encodeGoSlice,
+  goBool,
+  GoDecodeState,
+  goInt,
+  type GoKind,
+  goString,
+  type GoStruct,
+  goStruct,
+  goTimePointer,
+  goUint8,
+  isJsonObject,
+  jsonKind,
+  unmarshalTypeText,
+} from "./_go_struct.ts";
 
 /** One positional argument: `{"Name":"","Type":"int64","Value":1}`. */
 export interface Arg {
@@ -101,8 +118,117 @@ export function newSignature(
   args?: Arg[] | null,
   fields?: Partial<Signature>,
 ): Signature {
-  return { ...zeroSignature(), uuid: newTaskUUID(), name, args: args ?? null, ...fields };
+  return { ...SIGNATURE_STRUCT.zero(), uuid: newTaskUUID(), name, args: args ?? null, ...fields };
 }
+
+// ---------------------------------------------------------------------------------------------
+// The struct
+
+const SORTED = { sortKeys: true } as const;
+
+/** One `tasks.Arg`: `{"Name":…,"Type":…,"Value":…}`, the value encoded for its type. */
+function encodeArg(a: Arg): string {
+  return '{"Name":' + quoteGo(a.name ?? "") + ',"Type":' + quoteGo(a.type ?? "") + ',"Value":' +
+    stringifyGo(toWireValue(a.type, a.value), SORTED) + "}";
+}
+
+/** Go's `[]tasks.Arg`. */
+const goArgs: GoKind<Arg[] | null> = {
+  zero: null,
+  encode: (args) => encodeGoSlice(args, encodeArg),
+  decode(v, _current, struct, base, field, st) {
+    return decodeGoSlice(v, "[]tasks.Arg", struct, base, field, st, (item, path) => {
+      const arg: Arg = { name: "", type: "", value: null }; // a null element is a zero Arg
+      if (isJsonObject(item)) {
+        for (const key in item) {
+          const name = ARG_FIELDS.get(key) ?? ARG_FIELDS.get(key.toLowerCase());
+          if (name === undefined) continue;
+          const x = item[key];
+          if (name === "Value") arg.value = x;
+          else if (name === "Name") arg.name = decodeGoString(x, "Arg", path, name, st) ?? arg.name;
+          else arg.type = decodeGoString(x, "Arg", path, name, st) ?? arg.type;
+        }
+      } else if (item !== null) {
+        st.save(unmarshalTypeText(jsonKind(item), struct, path, "tasks.Arg"));
+      }
+      return arg;
+    }) ?? null;
+  },
+  copy: (args) => args.map((a) => ({ ...a, value: copyValue(a.value) })),
+};
+
+/** `tasks.Arg`'s fields by exact and by lower-case name (none of them folds further). */
+const ARG_FIELDS = new Map(
+  ["Name", "Type", "Value"].flatMap((n) => [[n, n], [n.toLowerCase(), n]] as const),
+);
+
+/** Go's `tasks.Headers` (a `map[string]interface{}`: keys sorted on the wire). */
+const goHeaders: GoKind<Record<string, unknown> | null> = {
+  zero: null,
+  encode: (headers) => headers == null ? "null" : stringifyGo(headers, SORTED),
+  decode(v, current, struct, base, field, st) {
+    if (v === null) return null;
+    if (isJsonObject(v)) return v;
+    st.save(unmarshalTypeText(jsonKind(v), struct, [...base, field], "tasks.Headers"));
+    return current;
+  },
+  copy: (headers) => copyValue(headers) as Record<string, unknown>,
+};
+
+/** Go's `[]*Signature`. A null element (a nil pointer, which crashes a Go worker) is dropped. */
+const goSignatures: GoKind<Signature[] | null> = {
+  zero: null,
+  encode: (list) => encodeGoSlice(list, SIGNATURE_STRUCT.encode),
+  decode(v, _current, struct, base, field, st) {
+    return decodeGoSlice(v, "[]*tasks.Signature", struct, base, field, st, (item, path) => {
+      if (isJsonObject(item)) return SIGNATURE_STRUCT.decode(item, path, st);
+      if (item !== null) {
+        st.save(unmarshalTypeText(jsonKind(item), struct, path, "tasks.Signature"));
+      }
+      return undefined;
+    }) ?? null;
+  },
+  copy: (list) => list.map((s) => SIGNATURE_STRUCT.copy(s)),
+};
+
+/** Go's `*Signature`. */
+const goSignaturePointer: GoKind<Signature | null> = {
+  zero: null,
+  encode: (sig) => sig == null ? "null" : SIGNATURE_STRUCT.encode(sig),
+  decode(v, current, struct, base, field, st) {
+    if (v === null) return null;
+    if (isJsonObject(v)) return SIGNATURE_STRUCT.decode(v, [...base, field], st);
+    st.save(unmarshalTypeText(jsonKind(v), struct, [...base, field], "tasks.Signature"));
+    return current;
+  },
+  copy: (sig) => SIGNATURE_STRUCT.copy(sig),
+};
+
+/**
+ * Go's `tasks.Signature`, field by field in declaration order: the one list that the zero value,
+ * the encoder, the decoder and the copy are built from (see `docs/wire.md`).
+ */
+export const SIGNATURE_STRUCT: GoStruct<Signature> = goStruct<Signature>("Signature", {
+  uuid: ["UUID", goString],
+  name: ["Name", goString],
+  routingKey: ["RoutingKey", goString],
+  eta: ["ETA", goTimePointer],
+  groupUUID: ["GroupUUID", goString],
+  groupTaskCount: ["GroupTaskCount", goInt],
+  args: ["Args", goArgs],
+  headers: ["Headers", goHeaders],
+  priority: ["Priority", goUint8],
+  immutable: ["Immutable", goBool],
+  retryCount: ["RetryCount", goInt],
+  retryTimeout: ["RetryTimeout", goInt],
+  onSuccess: ["OnSuccess", goSignatures],
+  onError: ["OnError", goSignatures],
+  chordCallback: ["ChordCallback", goSignaturePointer],
+  brokerMessageGroupId: ["BrokerMessageGroupId", goString],
+  sqsReceiptHandle: ["SQSReceiptHandle", goString],
+  stopTaskDeletionOnError: ["StopTaskDeletionOnError", goBool],
+  ignoreWhenTaskNotRegistered: ["IgnoreWhenTaskNotRegistered", goBool],
+});
 
 // ---------------------------------------------------------------------------------------------
 // Encoding
@@ -115,255 +241,11 @@ export function newSignature(
  * 0..255, and for values Go cannot marshal (NaN).
  */
 export function encodeSignature(sig: Signature): string {
-  const eta = sig.eta ?? null;
-  if (eta !== null) parseGoTime(eta); // reject what no Go consumer could read
-  let out = '{"UUID":' + quoteGo(sig.uuid ?? "") +
-    ',"Name":' + quoteGo(sig.name ?? "") +
-    ',"RoutingKey":' + quoteGo(sig.routingKey ?? "") +
-    ',"ETA":' + (eta === null ? "null" : quoteGo(eta)) +
-    ',"GroupUUID":' + quoteGo(sig.groupUUID ?? "") +
-    ',"GroupTaskCount":' + intText(sig.groupTaskCount, "GroupTaskCount") +
-    ',"Args":';
-  const args = sig.args ?? null;
-  if (args === null) out += "null";
-  else {
-    out += "[";
-    for (let i = 0; i < args.length; i++) {
-      const a = args[i];
-      if (i > 0) out += ",";
-      out += '{"Name":' + quoteGo(a.name ?? "") + ',"Type":' + quoteGo(a.type ?? "") +
-        ',"Value":' + stringifyGo(toWireValue(a.type, a.value), SORTED) + "}";
-    }
-    out += "]";
-  }
-  const priority = sig.priority ?? 0;
-  if (!Number.isInteger(priority) || priority < 0 || priority > 255) {
-    throw new RangeError(`Priority ${priority} is not an integer in 0..255`);
-  }
-  out += ',"Headers":' + (sig.headers == null ? "null" : stringifyGo(sig.headers, SORTED)) +
-    ',"Priority":' + priority +
-    ',"Immutable":' + (sig.immutable === true) +
-    ',"RetryCount":' + intText(sig.retryCount, "RetryCount") +
-    ',"RetryTimeout":' + intText(sig.retryTimeout, "RetryTimeout") +
-    ',"OnSuccess":' + sigList(sig.onSuccess) +
-    ',"OnError":' + sigList(sig.onError) +
-    ',"ChordCallback":' +
-    (sig.chordCallback == null ? "null" : encodeSignature(sig.chordCallback)) +
-    ',"BrokerMessageGroupId":' + quoteGo(sig.brokerMessageGroupId ?? "") +
-    ',"SQSReceiptHandle":' + quoteGo(sig.sqsReceiptHandle ?? "") +
-    ',"StopTaskDeletionOnError":' + (sig.stopTaskDeletionOnError === true) +
-    ',"IgnoreWhenTaskNotRegistered":' + (sig.ignoreWhenTaskNotRegistered === true) + "}";
-  return out;
-}
-
-const SORTED = { sortKeys: true } as const;
-
-function sigList(list: Signature[] | null | undefined): string {
-  if (list == null) return "null";
-  let out = "[";
-  for (let i = 0; i < list.length; i++) {
-    if (i > 0) out += ",";
-    out += encodeSignature(list[i]);
-  }
-  return out + "]";
-}
-
-function intText(n: number | undefined, field: string): string {
-  const v = n ?? 0;
-  if (!Number.isSafeInteger(v)) throw new RangeError(`${field} ${v} is not a safe integer`);
-  return String(v);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Go struct decoding helpers (shared with state.ts)
-
-/** Collects the first type error, as Go's decoder does, while the rest of the input is read. */
-export class GoDecodeState {
-  /** The first `json: cannot unmarshal …` text seen, or null. */
-  saved: string | null = null;
-
-  /** Records a type error unless an earlier one is already kept. */
-  save(message: string): void {
-    if (this.saved === null) this.saved = message;
-  }
-}
-
-/** The field names of a Go struct, matched as Go does: exact first, then case-insensitively. */
-export class GoFields {
-  readonly #exact: Set<string>;
-  readonly #folded: Map<string, string>;
-
-  /** Builds the lookup for the given Go field names. */
-  constructor(names: readonly string[]) {
-    this.#exact = new Set(names);
-    this.#folded = new Map(names.map((n) => [n.toLowerCase(), n]));
-  }
-
-  /** The field a JSON key sets, or undefined for an unknown key (which Go ignores). */
-  match(key: string): string | undefined {
-    if (this.#exact.has(key)) return key;
-    // Go's fold also maps the Kelvin sign to k (toLowerCase does) and the long s to s.
-    return this.#folded.get(key.toLowerCase().replace(/\u017f/g, "s"));
-  }
-}
-
-/** How Go names a JSON value in `cannot unmarshal <kind>` texts. */
-export function jsonKind(v: unknown): string {
-  if (v === null || v === undefined) return "null";
-  if (typeof v === "string") return "string";
-  if (typeof v === "boolean") return "bool";
-  if (v instanceof JsonNumber || typeof v === "number" || typeof v === "bigint") return "number";
-  if (Array.isArray(v)) return "array";
-  return "object";
-}
-
-/** Go's `UnmarshalTypeError` text for a struct field. */
-export function unmarshalTypeText(
-  kind: string,
-  struct: string,
-  path: readonly string[],
-  goType: string,
-): string {
-  return `json: cannot unmarshal ${kind} into Go struct field ${struct}.${
-    path.join(".")
-  } of type ${goType}`;
-}
-
-/** Whether a decoded value is a JSON object (not null, not an array, not a number). */
-export function isJsonObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof JsonNumber);
-}
-
-function numberText(v: unknown): string | null {
-  if (v instanceof JsonNumber) return v.text;
-  if (typeof v === "number" || typeof v === "bigint") return String(v);
-  return null;
-}
-
-/**
- * Decodes a Go `int`/`int64`/`uint8` field (`base` + `field` is Go's error path). Returns undefined (leaving the zero value) after
- * recording a type error, or for null. Values beyond 2^53 are refused rather than rounded.
- */
-export function decodeGoInt(
-  v: unknown,
-  goType: "int" | "int64" | "uint8",
-  struct: string,
-  base: readonly string[],
-  field: string,
-  st: GoDecodeState,
-): number | undefined {
-  if (v === null || v === undefined) return undefined;
-  const text = numberText(v);
-  if (text === null) {
-    st.save(unmarshalTypeText(jsonKind(v), struct, [...base, field], goType));
-    return undefined;
-  }
-  // Fast path for the usual small literal (plain digits, at most 15 of them, so exact as a
-  // number): the same value the bigint path below gives, without making bigints.
-  const small = smallIntText(text, goType !== "uint8");
-  if (small !== undefined && (goType !== "uint8" || small <= 255)) return small;
-  let n: bigint;
-  try {
-    n = goType === "uint8" ? parseGoUint64(text) : parseGoInt64(text);
-  } catch {
-    st.save(unmarshalTypeText("number " + text, struct, [...base, field], goType));
-    return undefined;
-  }
-  const max = goType === "uint8" ? 255n : 9007199254740991n;
-  if (n > max || n < -9007199254740991n) {
-    st.save(unmarshalTypeText("number " + text, struct, [...base, field], goType));
-    return undefined;
-  }
-  return Number(n);
-}
-
-/**
- * The value of `text` when it is an optional `-` (if `signed`) then 1 to 15 ASCII digits, which
- * Go's ParseInt and ParseUint read as that exact integer; otherwise undefined. `-0` gives 0.
- */
-function smallIntText(text: string, signed: boolean): number | undefined {
-  const n = text.length;
-  let i = 0;
-  if (signed && n > 1 && text.charCodeAt(0) === 0x2d) i = 1;
-  if (n - i < 1 || n - i > 15) return undefined;
-  for (let j = i; j < n; j++) {
-    const c = text.charCodeAt(j);
-    if (c < 0x30 || c > 0x39) return undefined;
-  }
-  return Number(text) + 0;
-}
-
-/** Decodes a Go `string` field (null leaves it unset). */
-export function decodeGoString(
-  v: unknown,
-  struct: string,
-  base: readonly string[],
-  field: string,
-  st: GoDecodeState,
-): string | undefined {
-  if (typeof v === "string") return v;
-  if (v !== null && v !== undefined) {
-    st.save(unmarshalTypeText(jsonKind(v), struct, [...base, field], "string"));
-  }
-  return undefined;
-}
-
-/** Decodes a Go `bool` field (null leaves it unset). */
-export function decodeGoBool(
-  v: unknown,
-  struct: string,
-  base: readonly string[],
-  field: string,
-  st: GoDecodeState,
-): boolean | undefined {
-  if (typeof v === "boolean") return v;
-  if (v !== null && v !== undefined) {
-    st.save(unmarshalTypeText(jsonKind(v), struct, [...base, field], "bool"));
-  }
-  return undefined;
-}
-
-/**
- * Validates a Go `time.Time` value: a string that Go's UnmarshalJSON accepts, kept as its text.
- * null gives null. Anything else throws at once (Go aborts on an UnmarshalJSON error).
- */
-export function decodeGoTime(v: unknown): string | null {
-  if (v === null || v === undefined) return null;
-  if (typeof v === "string") {
-    parseGoTime(v);
-    return v;
-  }
-  // Go hands the raw JSON of a non-string to time.Parse, which fails on it.
-  parseGoTimeJson(stringifyGo(v));
-  return null;
+  return SIGNATURE_STRUCT.encode(sig);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Decoding
-
-const SIGNATURE_FIELDS = new GoFields([
-  "UUID",
-  "Name",
-  "RoutingKey",
-  "ETA",
-  "GroupUUID",
-  "GroupTaskCount",
-  "Args",
-  "Headers",
-  "Priority",
-  "Immutable",
-  "RetryCount",
-  "RetryTimeout",
-  "OnSuccess",
-  "OnError",
-  "ChordCallback",
-  "BrokerMessageGroupId",
-  "SQSReceiptHandle",
-  "StopTaskDeletionOnError",
-  "IgnoreWhenTaskNotRegistered",
-]);
-
-const ARG_FIELDS = new GoFields(["Name", "Type", "Value"]);
 
 /**
  * Parses a message body as Go's `json.Decoder` with `UseNumber()` decodes it into a
@@ -381,19 +263,21 @@ export function decodeSignature(text: string): Signature {
   return decodeSignatureValue(value);
 }
 
+const NO_PATH: readonly string[] = [];
+
 /** {@link decodeSignature} for a value already parsed with `parseJson`. */
 export function decodeSignatureValue(obj: unknown): Signature {
   const st = new GoDecodeState();
   let sig: Signature;
   try {
     if (obj === null || obj === undefined) {
-      sig = zeroSignature(); // Go leaves the struct at its zero value
+      sig = SIGNATURE_STRUCT.zero(); // Go leaves the struct at its zero value
     } else if (!isJsonObject(obj)) {
       throw new SignatureDecodeError(
         `json: cannot unmarshal ${jsonKind(obj)} into Go value of type tasks.Signature`,
       );
     } else {
-      sig = decodeSig(obj, [], st);
+      sig = SIGNATURE_STRUCT.decode(obj, NO_PATH, st);
     }
   } catch (e) {
     if (e instanceof TimeParseError) throw new SignatureDecodeError(e.message, { cause: e });
@@ -403,174 +287,12 @@ export function decodeSignatureValue(obj: unknown): Signature {
   return sig;
 }
 
-/** Go's zero `Signature`: every string empty, every list and pointer null. */
-function zeroSignature(): Signature {
-  return {
-    uuid: "",
-    name: "",
-    routingKey: "",
-    eta: null,
-    groupUUID: "",
-    groupTaskCount: 0,
-    args: null,
-    headers: null,
-    priority: 0,
-    immutable: false,
-    retryCount: 0,
-    retryTimeout: 0,
-    onSuccess: null,
-    onError: null,
-    chordCallback: null,
-    brokerMessageGroupId: "",
-    sqsReceiptHandle: "",
-    stopTaskDeletionOnError: false,
-    ignoreWhenTaskNotRegistered: false,
-  };
-}
-
-function decodeSig(
-  obj: Record<string, unknown>,
-  base: readonly string[],
-  st: GoDecodeState,
-): Signature {
-  const sig = zeroSignature();
-  for (const key in obj) {
-    const field = SIGNATURE_FIELDS.match(key);
-    if (field === undefined) continue;
-    const v = obj[key];
-    switch (field) {
-      case "UUID":
-        sig.uuid = decodeGoString(v, "Signature", base, field, st) ?? sig.uuid;
-        break;
-      case "Name":
-        sig.name = decodeGoString(v, "Signature", base, field, st) ?? sig.name;
-        break;
-      case "RoutingKey":
-        sig.routingKey = decodeGoString(v, "Signature", base, field, st) ?? sig.routingKey;
-        break;
-      case "ETA":
-        sig.eta = decodeGoTime(v);
-        break;
-      case "GroupUUID":
-        sig.groupUUID = decodeGoString(v, "Signature", base, field, st) ?? sig.groupUUID;
-        break;
-      case "GroupTaskCount":
-        sig.groupTaskCount = decodeGoInt(v, "int", "Signature", base, field, st) ??
-          sig.groupTaskCount;
-        break;
-      case "Args":
-        sig.args = decodeArgs(v, [...base, field], st);
-        break;
-      case "Headers":
-        if (v === null) sig.headers = null;
-        else if (isJsonObject(v)) sig.headers = v;
-        else {st.save(
-            unmarshalTypeText(jsonKind(v), "Signature", [...base, field], "tasks.Headers"),
-          );}
-        break;
-      case "Priority":
-        sig.priority = decodeGoInt(v, "uint8", "Signature", base, field, st) ?? sig.priority;
-        break;
-      case "Immutable":
-        sig.immutable = decodeGoBool(v, "Signature", base, field, st) ?? sig.immutable;
-        break;
-      case "RetryCount":
-        sig.retryCount = decodeGoInt(v, "int", "Signature", base, field, st) ?? sig.retryCount;
-        break;
-      case "RetryTimeout":
-        sig.retryTimeout = decodeGoInt(v, "int", "Signature", base, field, st) ?? sig.retryTimeout;
-        break;
-      case "OnSuccess":
-        sig.onSuccess = decodeSigList(v, [...base, field], st);
-        break;
-      case "OnError":
-        sig.onError = decodeSigList(v, [...base, field], st);
-        break;
-      case "ChordCallback":
-        if (v === null) sig.chordCallback = null;
-        else if (isJsonObject(v)) sig.chordCallback = decodeSig(v, [...base, field], st);
-        else {
-          st.save(unmarshalTypeText(jsonKind(v), "Signature", [...base, field], "tasks.Signature"));
-        }
-        break;
-      case "BrokerMessageGroupId":
-        sig.brokerMessageGroupId = decodeGoString(v, "Signature", base, field, st) ??
-          sig.brokerMessageGroupId;
-        break;
-      case "SQSReceiptHandle":
-        sig.sqsReceiptHandle = decodeGoString(v, "Signature", base, field, st) ??
-          sig.sqsReceiptHandle;
-        break;
-      case "StopTaskDeletionOnError":
-        sig.stopTaskDeletionOnError = decodeGoBool(v, "Signature", base, field, st) ??
-          sig.stopTaskDeletionOnError;
-        break;
-      case "IgnoreWhenTaskNotRegistered":
-        sig.ignoreWhenTaskNotRegistered = decodeGoBool(v, "Signature", base, field, st) ??
-          sig.ignoreWhenTaskNotRegistered;
-        break;
-    }
-  }
-  return sig;
-}
-
-function decodeArgs(v: unknown, path: string[], st: GoDecodeState): Arg[] | null {
-  if (v === null || v === undefined) return null;
-  if (!Array.isArray(v)) {
-    st.save(unmarshalTypeText(jsonKind(v), "Signature", path, "[]tasks.Arg"));
-    return null;
-  }
-  const args: Arg[] = [];
-  for (const item of v) {
-    const arg: Arg = { name: "", type: "", value: null };
-    if (isJsonObject(item)) {
-      for (const key in item) {
-        const field = ARG_FIELDS.match(key);
-        if (field === undefined) continue;
-        const x = item[key];
-        if (field === "Value") arg.value = x;
-        else if (field === "Name") {
-          arg.name = decodeGoString(x, "Arg", path, field, st) ?? arg.name;
-        } else arg.type = decodeGoString(x, "Arg", path, field, st) ?? arg.type;
-      }
-    } else if (item !== null) {
-      st.save(unmarshalTypeText(jsonKind(item), "Signature", path, "tasks.Arg"));
-    }
-    args.push(arg); // a null element is a zero Arg in Go
-  }
-  return args;
-}
-
-// A null element would be a nil *Signature in Go (which crashes its worker); it is dropped here.
-function decodeSigList(v: unknown, path: string[], st: GoDecodeState): Signature[] | null {
-  if (v === null || v === undefined) return null;
-  if (!Array.isArray(v)) {
-    st.save(unmarshalTypeText(jsonKind(v), "Signature", path, "[]*tasks.Signature"));
-    return null;
-  }
-  const list: Signature[] = [];
-  for (const item of v) {
-    if (isJsonObject(item)) list.push(decodeSig(item, path, st));
-    else if (item !== null) {
-      st.save(unmarshalTypeText(jsonKind(item), "Signature", path, "tasks.Signature"));
-    }
-  }
-  return list;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
 /** A deep copy of a signature (nested callbacks, args and headers included; the ETA is kept). */
 export function copySignature(sig: Signature): Signature {
-  return {
-    ...sig,
-    args: sig.args == null ? null : sig.args.map((a) => ({ ...a, value: copyValue(a.value) })),
-    headers: sig.headers == null ? null : copyValue(sig.headers) as Record<string, unknown>,
-    onSuccess: sig.onSuccess == null ? null : sig.onSuccess.map(copySignature),
-    onError: sig.onError == null ? null : sig.onError.map(copySignature),
-    chordCallback: sig.chordCallback == null ? null : copySignature(sig.chordCallback),
-  };
+  return SIGNATURE_STRUCT.copy(sig);
 }
 
 function copyValue(v: unknown): unknown {

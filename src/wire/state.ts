@@ -6,19 +6,25 @@
  */
 
 import { parseJson, quoteGo, stringifyGo } from "./json.ts";
-import { formatGoTime, parseGoTime, TimeParseError, ZERO_TIME } from "./go_time.ts";
+import { formatGoTime, TimeParseError } from "./go_time.ts";
+import type { Signature } from "./signature.ts";
 import {
-  decodeGoBool,
-  decodeGoInt,
+  decodeGoSlice,
   decodeGoString,
-  decodeGoTime,
+  encodeGoSlice,
+  goBool,
   GoDecodeState,
-  GoFields,
+  goInt64,
+  type GoKind,
+  goString,
+  goStrings,
+  type GoStruct,
+  goStruct,
+  goTime,
   isJsonObject,
   jsonKind,
-  type Signature,
   unmarshalTypeText,
-} from "./signature.ts";
+} from "./_go_struct.ts";
 import { decodeValue, humanReadable, toWireValue } from "./types.ts";
 
 /** The state strings machinery writes. */
@@ -57,7 +63,7 @@ export interface TaskState {
   results: TaskResult[] | null;
   /** The error text (FAILURE), else `""`. */
   error: string;
-  /** Go time text; {@link ZERO_TIME} when unset. */
+  /** Go time text; `ZERO_TIME` when unset. */
   createdAt: string;
   /** Always 0 outside DynamoDB. */
   ttl: number;
@@ -94,17 +100,12 @@ export function isFailure(s: TaskState): boolean {
   return s.state === FAILURE;
 }
 
-/** Go's zero TaskState with `taskUUID` and `state` set (what a decoder starts from, too). */
+/** Go's zero TaskState (see {@link TASK_STATE_STRUCT}) with `taskUUID` and `state` set. */
 export function zeroTaskState(taskUUID = "", state: StateName | "" = ""): TaskState {
-  return {
-    taskUUID,
-    taskName: "",
-    state,
-    results: null,
-    error: "",
-    createdAt: ZERO_TIME,
-    ttl: 0,
-  };
+  const s = TASK_STATE_STRUCT.zero();
+  s.taskUUID = taskUUID;
+  s.state = state;
+  return s;
 }
 
 function baseState(sig: Signature, state: StateName): TaskState {
@@ -147,67 +148,97 @@ export function failureState(sig: Signature, error: string): TaskState {
 
 /** Group metadata as InitGroup writes it. */
 export function newGroupMeta(groupUUID: string, taskUUIDs: string[], now?: Date): GroupMeta {
-  return {
-    groupUUID,
-    taskUUIDs,
-    chordTriggered: false,
-    lock: false,
-    createdAt: formatGoTime(now ?? new Date()),
-    ttl: 0,
-  };
+  const meta = GROUP_META_STRUCT.zero();
+  meta.groupUUID = groupUUID;
+  meta.taskUUIDs = taskUUIDs;
+  meta.createdAt = formatGoTime(now ?? new Date());
+  return meta;
 }
 
 // ---------------------------------------------------------------------------------------------
-// Encoding
-
-function timeText(t: string | undefined): string {
-  if (!t) return ZERO_TIME;
-  parseGoTime(t); // Go can only have written a valid time
-  return t;
-}
-
-function intText(n: number | undefined, field: string): string {
-  const v = n ?? 0;
-  if (!Number.isSafeInteger(v)) throw new RangeError(`${field} ${v} is not a safe integer`);
-  return String(v);
-}
+// The structs
 
 /**
  * The JSON of a results array, e.g. `[{"Type":"int64","Value":2}]`; null gives `null`. Values
  * in wire form are written verbatim, JS values encoded for their type.
  */
 export function encodeResults(results: TaskResult[] | null): string {
-  if (results == null) return "null";
-  let out = "[";
-  for (let i = 0; i < results.length; i++) {
-    const r = results[i];
-    if (i > 0) out += ",";
-    out += '{"Type":' + quoteGo(r.type ?? "") + ',"Value":' +
-      stringifyGo(toWireValue(r.type, r.value), { sortKeys: true }) + "}";
-  }
-  return out + "]";
+  return goResults.encode(results, "Results");
 }
+
+/** `tasks.TaskResult`'s fields by exact and by lower-case name (none of them folds further). */
+const RESULT_FIELDS = new Map(
+  ["Type", "Value"].flatMap((n) => [[n, n], [n.toLowerCase(), n]] as const),
+);
+
+/** One `tasks.TaskResult`: `{"Type":…,"Value":…}`, the value encoded for its type. */
+function encodeResult(r: TaskResult): string {
+  return '{"Type":' + quoteGo(r.type ?? "") + ',"Value":' +
+    stringifyGo(toWireValue(r.type, r.value), SORTED) + "}";
+}
+
+/** Go's `[]*tasks.TaskResult`. A null element (a nil pointer Go's client cannot read) is dropped. */
+export const goResults: GoKind<TaskResult[] | null> = {
+  zero: null,
+  encode: (results) => encodeGoSlice(results, encodeResult),
+  decode(v, _current, struct, base, field, st) {
+    return decodeGoSlice(v, "[]*tasks.TaskResult", struct, base, field, st, (item, path) => {
+      if (item === null) return undefined;
+      if (!isJsonObject(item)) {
+        st.save(unmarshalTypeText(jsonKind(item), struct, path, "tasks.TaskResult"));
+        return undefined;
+      }
+      const r: TaskResult = { type: "", value: null };
+      for (const key in item) {
+        const name = RESULT_FIELDS.get(key) ?? RESULT_FIELDS.get(key.toLowerCase());
+        if (name === "Value") r.value = item[key];
+        else if (name === "Type") {
+          r.type = decodeGoString(item[key], "TaskResult", path, name, st) ?? r.type;
+        }
+      }
+      return r;
+    }) ?? null;
+  },
+  copy: (results) => results.map((r) => ({ ...r })),
+};
+
+const SORTED = { sortKeys: true } as const;
+
+/**
+ * Go's `tasks.TaskState`, field by field in declaration order with the `bson` tags of Go's MongoDB
+ * backend: the one list the zero value, the codec and the MongoDB documents are built from.
+ */
+export const TASK_STATE_STRUCT: GoStruct<TaskState> = goStruct<TaskState>("TaskState", {
+  taskUUID: ["TaskUUID", goString, "_id"],
+  taskName: ["TaskName", goString, "task_name"],
+  state: ["State", goString as GoKind<StateName | "">, "state"],
+  results: ["Results", goResults, "results"],
+  error: ["Error", goString, "error"],
+  createdAt: ["CreatedAt", goTime, "created_at"],
+  ttl: ["TTL", goInt64, "ttl,omitempty"],
+});
+
+/** Go's `tasks.GroupMeta`, field by field in declaration order, as {@link TASK_STATE_STRUCT}. */
+export const GROUP_META_STRUCT: GoStruct<GroupMeta> = goStruct<GroupMeta>("GroupMeta", {
+  groupUUID: ["GroupUUID", goString, "_id"],
+  taskUUIDs: ["TaskUUIDs", goStrings, "task_uuids"],
+  chordTriggered: ["ChordTriggered", goBool, "chord_triggered"],
+  lock: ["Lock", goBool, "lock"],
+  createdAt: ["CreatedAt", goTime, "created_at"],
+  ttl: ["TTL", goInt64, "ttl,omitempty"],
+});
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
 
 /** The exact bytes Go writes for a TaskState (key order TaskUUID … TTL, every key present). */
 export function encodeTaskState(s: TaskState): string {
-  return '{"TaskUUID":' + quoteGo(s.taskUUID ?? "") +
-    ',"TaskName":' + quoteGo(s.taskName ?? "") +
-    ',"State":' + quoteGo(s.state ?? "") +
-    ',"Results":' + encodeResults(s.results ?? null) +
-    ',"Error":' + quoteGo(s.error ?? "") +
-    ',"CreatedAt":' + quoteGo(timeText(s.createdAt)) +
-    ',"TTL":' + intText(s.ttl, "TTL") + "}";
+  return TASK_STATE_STRUCT.encode(s);
 }
 
 /** The exact bytes Go writes for a GroupMeta. */
 export function encodeGroupMeta(m: GroupMeta): string {
-  const ids = m.taskUUIDs ?? null;
-  return '{"GroupUUID":' + quoteGo(m.groupUUID ?? "") +
-    ',"TaskUUIDs":' + (ids === null ? "null" : "[" + ids.map(quoteGo).join(",") + "]") +
-    ',"ChordTriggered":' + (m.chordTriggered === true) +
-    ',"Lock":' + (m.lock === true) +
-    ',"CreatedAt":' + quoteGo(timeText(m.createdAt)) +
-    ',"TTL":' + intText(m.ttl, "TTL") + "}";
+  return GROUP_META_STRUCT.encode(m);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -222,44 +253,31 @@ export class StateDecodeError extends Error {
   }
 }
 
-const STATE_FIELDS = new GoFields([
-  "TaskUUID",
-  "TaskName",
-  "State",
-  "Results",
-  "Error",
-  "CreatedAt",
-  "TTL",
-]);
-const RESULT_FIELDS = new GoFields(["Type", "Value"]);
 const NO_PATH: readonly string[] = [];
-const GROUP_FIELDS = new GoFields([
-  "GroupUUID",
-  "TaskUUIDs",
-  "ChordTriggered",
-  "Lock",
-  "CreatedAt",
-  "TTL",
-]);
 
-function decodeStruct<T>(text: string, goType: string, fill: (obj: unknown) => T): T {
+function decodeStruct<T>(text: string, struct: GoStruct<T>): T {
   let value: unknown;
   try {
     value = parseJson(text);
   } catch (e) {
     throw new StateDecodeError((e as Error).message, { cause: e });
   }
-  if (value !== null && !isJsonObject(value)) {
+  if (value === null) return struct.zero(); // Go leaves the struct at its zero value
+  if (!isJsonObject(value)) {
     throw new StateDecodeError(
-      `json: cannot unmarshal ${jsonKind(value)} into Go value of type ${goType}`,
+      `json: cannot unmarshal ${jsonKind(value)} into Go value of type tasks.${struct.name}`,
     );
   }
+  const st = new GoDecodeState();
+  let out: T;
   try {
-    return fill(value);
+    out = struct.decode(value, NO_PATH, st);
   } catch (e) {
     if (e instanceof TimeParseError) throw new StateDecodeError(e.message, { cause: e });
     throw e;
   }
+  if (st.saved !== null) throw new StateDecodeError(st.saved);
+  return out;
 }
 
 /**
@@ -267,121 +285,12 @@ function decodeStruct<T>(text: string, goType: string, fill: (obj: unknown) => T
  * strict). Result values stay wire values. Throws {@link StateDecodeError} with Go's text.
  */
 export function decodeTaskState(text: string): TaskState {
-  return decodeStruct(text, "tasks.TaskState", (obj) => {
-    const st = new GoDecodeState();
-    const s = zeroTaskState();
-    if (obj !== null) {
-      const o = obj as Record<string, unknown>;
-      for (const key in o) {
-        const field = STATE_FIELDS.match(key);
-        if (field === undefined) continue;
-        const v = o[key];
-        switch (field) {
-          case "TaskUUID":
-            s.taskUUID = decodeGoString(v, "TaskState", NO_PATH, field, st) ?? s.taskUUID;
-            break;
-          case "TaskName":
-            s.taskName = decodeGoString(v, "TaskState", NO_PATH, field, st) ?? s.taskName;
-            break;
-          case "State":
-            s.state = (decodeGoString(v, "TaskState", NO_PATH, field, st) ?? s.state) as StateName;
-            break;
-          case "Results":
-            s.results = decodeResultList(v, st);
-            break;
-          case "Error":
-            s.error = decodeGoString(v, "TaskState", NO_PATH, field, st) ?? s.error;
-            break;
-          case "CreatedAt":
-            s.createdAt = decodeGoTime(v) ?? s.createdAt; // null leaves a time.Time unchanged
-            break;
-          case "TTL":
-            s.ttl = decodeGoInt(v, "int64", "TaskState", NO_PATH, field, st) ?? s.ttl;
-            break;
-        }
-      }
-    }
-    if (st.saved !== null) throw new StateDecodeError(st.saved);
-    return s;
-  });
-}
-
-// A null element would be a nil *TaskResult in Go (which its client cannot read); dropped here.
-function decodeResultList(v: unknown, st: GoDecodeState): TaskResult[] | null {
-  if (v === null || v === undefined) return null;
-  const path = ["Results"];
-  if (!Array.isArray(v)) {
-    st.save(unmarshalTypeText(jsonKind(v), "TaskState", path, "[]*tasks.TaskResult"));
-    return null;
-  }
-  const out: TaskResult[] = [];
-  for (const item of v) {
-    if (item === null) continue;
-    if (!isJsonObject(item)) {
-      st.save(unmarshalTypeText(jsonKind(item), "TaskState", path, "tasks.TaskResult"));
-      continue;
-    }
-    const r: TaskResult = { type: "", value: null };
-    for (const key in item) {
-      const field = RESULT_FIELDS.match(key);
-      if (field === "Value") r.value = item[key];
-      else if (field === "Type") {
-        r.type = decodeGoString(item[key], "TaskResult", path, field, st) ?? r.type;
-      }
-    }
-    out.push(r);
-  }
-  return out;
+  return decodeStruct(text, TASK_STATE_STRUCT);
 }
 
 /** Reads a stored GroupMeta as Go does. Throws {@link StateDecodeError} with Go's text. */
 export function decodeGroupMeta(text: string): GroupMeta {
-  return decodeStruct(text, "tasks.GroupMeta", (obj) => {
-    const st = new GoDecodeState();
-    const m: GroupMeta = {
-      groupUUID: "",
-      taskUUIDs: null,
-      chordTriggered: false,
-      lock: false,
-      createdAt: ZERO_TIME,
-      ttl: 0,
-    };
-    if (obj !== null) {
-      const o = obj as Record<string, unknown>;
-      for (const key in o) {
-        const field = GROUP_FIELDS.match(key);
-        if (field === undefined) continue;
-        const v = o[key];
-        switch (field) {
-          case "GroupUUID":
-            m.groupUUID = decodeGoString(v, "GroupMeta", NO_PATH, field, st) ?? m.groupUUID;
-            break;
-          case "TaskUUIDs":
-            if (v === null) m.taskUUIDs = null;
-            else if (!Array.isArray(v)) {
-              st.save(unmarshalTypeText(jsonKind(v), "GroupMeta", [field], "[]string"));
-            } else {
-              m.taskUUIDs = v.map((x) => decodeGoString(x, "GroupMeta", NO_PATH, field, st) ?? "");
-            }
-            break;
-          case "ChordTriggered":
-            m.chordTriggered = decodeGoBool(v, "GroupMeta", NO_PATH, field, st) ?? m.chordTriggered;
-            break;
-          case "Lock":
-            m.lock = decodeGoBool(v, "GroupMeta", NO_PATH, field, st) ?? m.lock;
-            break;
-          case "CreatedAt":
-            m.createdAt = decodeGoTime(v) ?? m.createdAt;
-            break;
-          case "TTL":
-            m.ttl = decodeGoInt(v, "int64", "GroupMeta", NO_PATH, field, st) ?? m.ttl;
-            break;
-        }
-      }
-    }
-    if (st.saved !== null) throw new StateDecodeError(st.saved);
-    return m;
-  });
+  return decodeStruct(text, GROUP_META_STRUCT);
 }
 
 // ---------------------------------------------------------------------------------------------
