@@ -16,10 +16,19 @@ export interface Delivery {
   readonly body: string;
   /** True when the broker knows this message was handed out before. */
   readonly redelivered: boolean;
+  /**
+   * Set when the broker measured the body over its size limit before reading it: the message
+   * is set aside already (a dead letter with the reason), `body` holds only its first bytes,
+   * and settling the delivery changes nothing.
+   */
+  readonly oversizeBytes?: number;
   /** The message is done with: remove it for good. */
   ack(): Promise<void>;
-  /** Give the message back, unchanged, to be delivered again after `delayMs` (0: at once). */
-  requeue(delayMs: number): Promise<void>;
+  /**
+   * Give the message back to be delivered again after `delayMs` (0: at once): unchanged, or
+   * as `body` (the same task with updated headers, such as its back-off count).
+   */
+  requeue(delayMs: number, body?: string): Promise<void>;
   /** Set the message aside for good with a reason (a dead-letter list or queue). */
   reject(reason: string): Promise<void>;
 }

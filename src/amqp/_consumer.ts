@@ -40,7 +40,12 @@ export interface ConsumerSetup {
   /** `basic.qos` prefetch count. */
   prefetch: number;
   /** Puts a message back after `delayMs`, resolving once RabbitMQ holds the copy. */
-  requeueLater(queue: string, message: ConsumeMessage, delayMs: number): Promise<void>;
+  requeueLater(
+    queue: string,
+    message: ConsumeMessage,
+    delayMs: number,
+    body?: string,
+  ): Promise<void>;
   /** Sets a message aside with a reason, resolving once RabbitMQ holds the copy. */
   deadLetter(queue: string, message: ConsumeMessage, reason: string): Promise<void>;
   /** Called with the connection once it is open, so the broker can close it on `close()`. */
@@ -164,13 +169,19 @@ class Consumer {
     return this.settle(this.#acks.ack(entry));
   }
 
-  /** Gives the message back, at once or through a requeue queue after `delayMs`. */
-  requeue(entry: AckEntry, delayMs: number): Promise<void> {
+  /**
+   * Gives the message back, at once or through a requeue queue after `delayMs`; a replacement
+   * `body` always goes through a requeue queue (a nack can only give back the original).
+   */
+  requeue(entry: AckEntry, delayMs: number, body?: string): Promise<void> {
     const message = entry.message;
+    const republish = delayMs > 0 || body !== undefined;
     return this.settle((async () => {
-      if (delayMs > 0) await this.setup.requeueLater(this.options.queue, message, delayMs);
+      if (republish) {
+        await this.setup.requeueLater(this.options.queue, message, Math.max(1, delayMs), body);
+      }
       this.#acks.settleNow(entry, () => {
-        if (delayMs > 0) this.channel.ack(message);
+        if (republish) this.channel.ack(message);
         else this.channel.nack(message, false, true);
       });
     })());
@@ -246,9 +257,9 @@ class AMQPDelivery implements Delivery {
     return this.#consumer.ack(this.#entry);
   }
 
-  requeue(delayMs: number): Promise<void> {
+  requeue(delayMs: number, body?: string): Promise<void> {
     if (!this.#claim()) return alreadySettled();
-    return this.#consumer.requeue(this.#entry, delayMs);
+    return this.#consumer.requeue(this.#entry, delayMs, body);
   }
 
   reject(reason: string): Promise<void> {

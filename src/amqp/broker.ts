@@ -219,7 +219,8 @@ export class AMQPBroker implements Broker {
         exchangeType: this.#topology.exchangeType,
         plan: consumerQueuePlan(options.queue, this.#topology),
         prefetch,
-        requeueLater: (queue, message, delayMs) => this.#requeueLater(queue, message, delayMs),
+        requeueLater: (queue, message, delayMs, body) =>
+          this.#requeueLater(queue, message, delayMs, body),
         deadLetter: (queue, message, reason) => this.#deadLetter(queue, message, reason),
         track: (conn) => {
           if (this.#closed) {
@@ -239,12 +240,20 @@ export class AMQPBroker implements Broker {
     );
   }
 
-  /** Republishes a delivery into `requeue.<ms>.<queue>`, which dead-letters it back later. */
-  #requeueLater(queue: string, message: ConsumeMessage, delayMs: number): Promise<void> {
+  /**
+   * Republishes a delivery (or `body` in its place) into `requeue.<ms>.<queue>`, which
+   * dead-letters it back later.
+   */
+  #requeueLater(
+    queue: string,
+    message: ConsumeMessage,
+    delayMs: number,
+    body?: string,
+  ): Promise<void> {
     const plan = requeueQueuePlan(Math.ceil(delayMs), queue);
     return this.#session.run(async (s) => {
       await s.declareQueue(plan, Math.ceil(delayMs));
-      await s.publish("", plan.queue, message.content, copyProperties(message));
+      await s.publish("", plan.queue, body ?? message.content, copyProperties(message));
     }, { retry: false });
   }
 

@@ -140,13 +140,13 @@ export class MemoryBroker implements Broker {
         settle();
         return Promise.resolve();
       },
-      requeue: (delayMs) => {
+      requeue: (delayMs, body = message.body) => {
         settle();
-        const again = { body: message.body, redelivered: true };
+        const again = { body, redelivered: true };
         if (delayMs <= 0) this.#push(queue, again);
         else {this.#delay(
             queue,
-            message.body,
+            body,
             nowNanos() + BigInt(Math.ceil(delayMs)) * 1_000_000n,
             true,
           );}

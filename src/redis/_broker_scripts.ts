@@ -30,10 +30,65 @@ local now_ns = now_us * 1000
 `;
 
 /**
+ * Appends an entry to a dead-letter list and keeps the list within a count and a byte budget
+ * (oldest out first, the newest always kept). The bytes are counted in a key of their own,
+ * reset whenever the list starts afresh.
+ */
+const DEAD_LETTER = `
+local function dead_letter(key, bytes_key, entry, limit, max_bytes)
+  local n = redis.call('RPUSH', key, entry)
+  local total
+  if n == 1 then
+    redis.call('SET', bytes_key, #entry)
+    total = #entry
+  else
+    total = redis.call('INCRBY', bytes_key, #entry)
+  end
+  while n > 1 and (n > limit or total > max_bytes) do
+    local old = redis.call('LPOP', key)
+    total = redis.call('DECRBY', bytes_key, #old)
+    n = n - 1
+  end
+end
+`;
+
+/** ISO 8601 text (UTC, ms) for a time in ms since the epoch, as `Date#toISOString` writes it. */
+const ISO_TIME = `
+local function iso_time(ms)
+  local s = math.floor(ms / 1000)
+  local days = math.floor(s / 86400)
+  local secs = s - days * 86400
+  local z = days + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
+  local y = yoe + era * 400
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local d = doy - math.floor((153 * mp + 2) / 5) + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  if m <= 2 then y = y + 1 end
+  return string.format('%04d-%02d-%02dT%02d:%02d:%02d.%03dZ', y, m, d,
+    math.floor(secs / 3600), math.floor(secs % 3600 / 60), secs % 60, ms % 1000)
+end
+`;
+
+/** How many bytes of an oversize body come back to the worker (enough to find its UUID). */
+export const OVERSIZE_PREVIEW_BYTES = 1024;
+
+/**
  * Takes up to ARGV[1] messages for a consumer: first what its `BLMOVE` put in its landing list,
  * then more from the head of the queue; they go into its processing hash under consecutive
  * sequence numbers from ARGV[2] (never more than ARGV[1] numbers, so the caller's next range
- * cannot overlap), and come back in that order. KEYS: queue, processing hash, landing list.
+ * cannot overlap), and come back in that order. Each list is trimmed only after the hash holds
+ * what was read from it, so a failing write loses nothing.
+ *
+ * A body longer than ARGV[3] bytes (0: no limit) never leaves Redis whole: it goes to the
+ * dead-letter list with the reason and its first ARGV[6] bytes, and only its size and first
+ * bytes (`OVERSIZE_PREVIEW_BYTES`) come back, as a last element `{{size, first bytes}, …}`
+ * after the bodies. KEYS: queue, processing hash, landing list, dead letters, dead-letter
+ * bytes. ARGV: count, first number, size limit, dead-letter count limit, dead-letter byte
+ * limit, bytes kept of a dead body, queue name.
  *
  * The client never reuses a number, so when ARGV[2] is taken already this is the same call sent
  * again (ioredis resends a command whose reply a lost connection swallowed): it answers with
@@ -41,9 +96,11 @@ local now_ns = now_us * 1000
  * them and lose those messages.
  */
 export const FETCH: ScriptDef = {
-  name: "machineryFetch3",
-  keys: 3,
+  name: "machineryFetch4",
+  keys: 5,
   lua: `
+${ISO_TIME}
+${DEAD_LETTER}
 local first = tonumber(ARGV[2])
 if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then
   local fields = {}
@@ -55,88 +112,114 @@ if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then
   end
   return taken
 end
-local items = redis.call('LPOP', KEYS[3], ARGV[1]) or {}
-local n = tonumber(ARGV[1]) - #items
-if n > 0 then
-  local popped = redis.call('LPOP', KEYS[1], n)
-  if popped then
-    for _, body in ipairs(popped) do items[#items + 1] = body end
+local want = tonumber(ARGV[1])
+local items = redis.call('LRANGE', KEYS[3], 0, want - 1)
+local landed = #items
+if landed < want then
+  for _, body in ipairs(redis.call('LRANGE', KEYS[1], 0, want - landed - 1)) do
+    items[#items + 1] = body
   end
 end
 if #items == 0 then return {} end
-local pairs_ = {}
-for i, body in ipairs(items) do
-  pairs_[2 * i - 1] = string.format('%d', first + i - 1)
-  pairs_[2 * i] = body
+local limit = tonumber(ARGV[3])
+local out, pairs_, aside = {}, {}, nil
+for _, body in ipairs(items) do
+  if limit > 0 and #body > limit then
+    ${NOW}
+    local keep = tonumber(ARGV[6])
+    dead_letter(KEYS[4], KEYS[5], cjson.encode({
+      queue = ARGV[7],
+      reason = 'Message of ' .. #body .. ' bytes exceeds the limit of ' .. ARGV[3] .. ' bytes',
+      rejectedAt = iso_time(now_ms),
+      body = string.sub(body, 1, keep),
+      bytes = #body,
+      truncated = #body > keep,
+    }), tonumber(ARGV[4]), tonumber(ARGV[5]))
+    aside = aside or {}
+    aside[#aside + 1] = {#body, string.sub(body, 1, ${OVERSIZE_PREVIEW_BYTES})}
+  else
+    out[#out + 1] = body
+    pairs_[#pairs_ + 1] = string.format('%d', first + #out - 1)
+    pairs_[#pairs_ + 1] = body
+  end
 end
-redis.call('HSET', KEYS[2], unpack(pairs_))
-return items
+if #pairs_ > 0 then redis.call('HSET', KEYS[2], unpack(pairs_)) end
+if landed > 0 then redis.call('LTRIM', KEYS[3], landed, -1) end
+if #items > landed then redis.call('LTRIM', KEYS[1], #items - landed, -1) end
+if aside then out[#out + 1] = aside end
+return out
 `,
 };
 
 /**
  * Requeue at once: from the processing hash to the tail of the queue (as machinery RPUSHes).
- * Nothing happens when the entry is gone (recovered by another worker).
- * KEYS: processing, queue. ARGV: sequence number, body.
+ * The entry is removed only once the queue holds the message. Nothing happens when the entry
+ * is gone (recovered by another worker). KEYS: processing, queue. ARGV: sequence number, body
+ * (the message, or what replaces it).
  */
 export const REQUEUE: ScriptDef = {
-  name: "machineryRequeue2",
+  name: "machineryRequeue3",
   keys: 2,
   lua: `
-if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('RPUSH', KEYS[2], ARGV[2])
+redis.call('HDEL', KEYS[1], ARGV[1])
 return 1
 `,
 };
 
 /**
- * Requeue later: from the processing hash into the requeued set, due ARGV[3] ms from now, and a
- * wake-up notice to the consumers. KEYS: processing, requeued set. ARGV: sequence number, body,
- * delay ms, member, channel.
+ * Requeue later: from the processing hash into the requeued set, due ARGV[2] ms from now, and a
+ * wake-up notice to the consumers; the entry is removed only once the set holds the member.
+ * KEYS: processing, requeued set. ARGV: sequence number, delay ms, member, channel.
  */
 export const REQUEUE_LATER: ScriptDef = {
-  name: "machineryRequeueLater2",
+  name: "machineryRequeueLater3",
   keys: 2,
   lua: `
-if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
 ${NOW}
-local score = string.format('%.0f', now_ns + tonumber(ARGV[3]) * 1000000)
-redis.call('ZADD', KEYS[2], score, ARGV[4])
-redis.call('PUBLISH', ARGV[5], score)
+local score = string.format('%.0f', now_ns + tonumber(ARGV[2]) * 1000000)
+redis.call('ZADD', KEYS[2], score, ARGV[3])
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('PUBLISH', ARGV[4], score)
 return 1
 `,
 };
 
 /**
  * Reject: from the processing hash to the dead-letter list, which keeps the newest ARGV[3]
- * entries. KEYS: processing, dead letters. ARGV: sequence number, entry, limit.
+ * entries and at most ARGV[4] bytes; the entry is removed only once the list holds it.
+ * KEYS: processing, dead letters, dead-letter bytes. ARGV: sequence number, entry, count
+ * limit, byte limit.
  */
 export const REJECT: ScriptDef = {
-  name: "machineryReject2",
-  keys: 2,
+  name: "machineryReject3",
+  keys: 3,
   lua: `
-if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('RPUSH', KEYS[2], ARGV[2])
-redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
+${DEAD_LETTER}
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+dead_letter(KEYS[2], KEYS[3], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]))
+redis.call('HDEL', KEYS[1], ARGV[1])
 return 1
 `,
 };
 
 /**
  * Gives entries of the processing hash back to the head of the queue, keeping their order (a
- * message this process took but does not hold, or took while stopping).
- * KEYS: processing, queue. ARGV: sequence numbers, ascending.
+ * message this process took but does not hold, or took while stopping); each entry is removed
+ * only once the queue holds it. KEYS: processing, queue. ARGV: sequence numbers, ascending.
  */
 export const RELEASE: ScriptDef = {
-  name: "machineryRelease2",
+  name: "machineryRelease3",
   keys: 2,
   lua: `
 local n = 0
 for i = #ARGV, 1, -1 do
   local body = redis.call('HGET', KEYS[1], ARGV[i])
   if body then
-    redis.call('HDEL', KEYS[1], ARGV[i])
     redis.call('LPUSH', KEYS[2], body)
+    redis.call('HDEL', KEYS[1], ARGV[i])
     n = n + 1
   end
 end
@@ -204,7 +287,7 @@ return n
  * landing key prefix. Returns the number of messages moved.
  */
 export const RECOVER: ScriptDef = {
-  name: "machineryRecover2",
+  name: "machineryRecover3",
   keys: 2,
   lua: `
 ${NOW}
@@ -218,7 +301,11 @@ for i = 1, #expired, 2 do
   local proc = ARGV[3] .. id
   local landing = ARGV[4] .. id
   local queue = redis.call('HGET', KEYS[2], id)
-  if queue then moved = moved + give_back(proc, landing, queue) end
+  if queue then
+    -- One consumer whose queue cannot take messages (not a list) must not stop the others.
+    local ok, n = pcall(give_back, proc, landing, queue)
+    if ok then moved = moved + n end
+  end
   if tonumber(expired[i + 1]) < now_ms - forget and redis.call('EXISTS', proc, landing) == 0 then
     redis.call('ZREM', KEYS[1], id)
     redis.call('HDEL', KEYS[2], id)
@@ -243,14 +330,20 @@ return 1
  * Moves due messages, earliest first, at most ARGV[2] from each set: members of the delayed set
  * (machinery's `delayed_tasks`) go to the tail of the queue named by their `RoutingKey` (the
  * default queue ARGV[1] when empty or unreadable), unchanged; members of the requeued set go to
- * the queue their member names. KEYS: delayed, requeued.
- * Returns `{moved, next delayed score or false, next requeued score or false, now ns}`.
+ * the queue their member names. A member leaves its set only once its queue holds it; one whose
+ * queue cannot take it (a key of another type) goes to that queue's dead-letter list instead,
+ * with the reason, so it neither vanishes nor blocks the members behind it. KEYS: delayed,
+ * requeued. ARGV: default queue, batch, key prefix, dead-letter count limit, dead-letter byte
+ * limit, bytes kept of a dead body.
+ * Returns `{handled, next delayed score or false, next requeued score or false, now ns}`.
  */
 export const MOVE_DUE: ScriptDef = {
-  name: "machineryMoveDue",
+  name: "machineryMoveDue2",
   keys: 2,
   lua: `
 ${NOW}
+${ISO_TIME}
+${DEAD_LETTER}
 local batch = tonumber(ARGV[2])
 local now_s = string.format('%.0f', now_ns)
 local function routing_key(m)
@@ -267,20 +360,31 @@ local function routing_key(m)
   return ARGV[1]
 end
 local moved = 0
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_s, 'LIMIT', 0, batch)
-for _, m in ipairs(due) do
-  redis.call('ZREM', KEYS[1], m)
-  redis.call('RPUSH', routing_key(m), m)
+local function move(set, m, queue, body)
+  local pushed = redis.pcall('RPUSH', queue, body)
+  if type(pushed) == 'table' and pushed.err then
+    local keep = tonumber(ARGV[6])
+    local entry = cjson.encode({
+      queue = queue,
+      reason = 'Could not move a due message to "' .. queue .. '": ' .. pushed.err,
+      rejectedAt = iso_time(now_ms),
+      body = string.sub(body, 1, keep),
+      bytes = #body,
+      truncated = #body > keep,
+    })
+    dead_letter(ARGV[3] .. 'dead:' .. queue, ARGV[3] .. 'dead_bytes:' .. queue, entry,
+      tonumber(ARGV[4]), tonumber(ARGV[5]))
+  end
+  redis.call('ZREM', set, m)
   moved = moved + 1
 end
-due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now_s, 'LIMIT', 0, batch)
-for _, m in ipairs(due) do
-  redis.call('ZREM', KEYS[2], m)
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_s, 'LIMIT', 0, batch)) do
+  move(KEYS[1], m, routing_key(m), m)
+end
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now_s, 'LIMIT', 0, batch)) do
   local colon = string.find(m, ':', 17, true)
   local qlen = tonumber(string.sub(m, 17, colon - 1))
-  local queue = string.sub(m, colon + 1, colon + qlen)
-  redis.call('RPUSH', queue, string.sub(m, colon + qlen + 1))
-  moved = moved + 1
+  move(KEYS[2], m, string.sub(m, colon + 1, colon + qlen), string.sub(m, colon + qlen + 1))
 end
 local n1 = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 local n2 = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')

@@ -50,6 +50,12 @@ export interface ConsumerOptions {
   heartbeatMs: number;
   /** The most entries kept in a dead-letter list. */
   deadLetterLimit: number;
+  /** The most bytes kept in a dead-letter list. */
+  deadLetterMaxBytes: number;
+  /** The most bytes of a body a dead letter keeps. */
+  deadLetterBodyBytes: number;
+  /** Bodies longer than this (UTF-8 bytes) are set aside in Redis, never read whole (0: any). */
+  maxMessageBytes: number;
   /** Reports errors that do not stop the loop (heartbeats, settles). */
   onError: (error: Error) => void;
 }
@@ -135,27 +141,27 @@ export class QueueConsumer {
         const first = this.#nextSeq;
         // Numbers are never reused, even when the reply is lost (reconcile finds those).
         this.#nextSeq += want;
-        const items = await runScript<string[]>(commands, FETCH, [
+        const items = await runScript<(string | [number, string][])[]>(commands, FETCH, [
           queue,
           this.#proc,
           this.#landing,
-        ], [want, first]);
-        if (items.length === 0 && !signal.aborted) {
-          this.#blocked = true;
-          let moved: string | null;
-          try {
-            moved = await blocking.blmove(
-              queue,
-              this.#landing,
-              "LEFT",
-              "RIGHT",
-              this.#o.blockSeconds,
-            );
-          } finally {
-            this.#blocked = false;
-          }
-          // The next fetch numbers the landed message (and takes what came behind it).
-          if (moved !== null) continue;
+          keys.dead(queue),
+          keys.deadBytes(queue),
+        ], [
+          want,
+          first,
+          this.#o.maxMessageBytes,
+          this.#o.deadLetterLimit,
+          this.#o.deadLetterMaxBytes,
+          this.#o.deadLetterBodyBytes,
+          queue,
+        ]);
+        const aside = typeof items.at(-1) === "object" ? items.pop() as [number, string][] : [];
+        for (const [size, start] of aside) this.#deliverOversize(size, start, handler);
+        if (items.length === 0 && aside.length === 0 && !signal.aborted) {
+          // The next fetch numbers what landed (and takes what came behind it).
+          await this.#waitForMessage();
+          continue;
         }
         if (signal.aborted) {
           // Taken while stopping: give them straight back, to the head of the queue.
@@ -164,7 +170,9 @@ export class QueueConsumer {
           }
           break;
         }
-        for (let i = 0; i < items.length; i++) this.#deliver(first + i, items[i], handler);
+        for (let i = 0; i < items.length; i++) {
+          this.#deliver(first + i, items[i] as string, handler);
+        }
       }
     } finally {
       signal.removeEventListener("abort", onAbort);
@@ -208,6 +216,34 @@ export class QueueConsumer {
     runScript(commands, BEAT, [keys.consumers, keys.consumerQueues], [id, queue]).catch((e) =>
       this.#o.onError(e)
     );
+  }
+
+  /**
+   * Waits up to `blockSeconds` for the queue to receive a message, which a `BLMOVE` moves into
+   * the landing list. The BLMOVE's reply is switched off (`CLIENT REPLY SKIP`, written straight
+   * to the socket because ioredis would wait for a reply that never comes): it would carry the
+   * message, and a body of any size must reach this process only through the fetch script,
+   * which measures it first. The PING behind it answers once the BLMOVE returned.
+   */
+  async #waitForMessage(): Promise<void> {
+    const { blocking, queue, blockSeconds } = this.#o;
+    const socket =
+      (blocking as unknown as { stream?: { writable?: boolean; write(s: string): boolean } })
+        .stream;
+    if (blocking.status !== "ready" || !socket?.writable) {
+      await blocking.ping();
+      return;
+    }
+    this.#blocked = true;
+    try {
+      socket.write(
+        respCommand(["CLIENT", "REPLY", "SKIP"]) +
+          respCommand(["BLMOVE", queue, this.#landing, "LEFT", "RIGHT", String(blockSeconds)]),
+      );
+      await blocking.ping();
+    } finally {
+      this.#blocked = false;
+    }
   }
 
   async #refreshBlockingId(): Promise<void> {
@@ -254,6 +290,27 @@ export class QueueConsumer {
     for (const wake of waiters) wake();
   }
 
+  /**
+   * Hands over a message the fetch script set aside for its size (already a dead letter): the
+   * worker sees its size and first bytes, to log it and record a FAILURE under its UUID;
+   * settling it changes nothing in Redis.
+   */
+  #deliverOversize(size: number, start: string, handler: (delivery: Delivery) => void): void {
+    const done = (): Promise<void> => Promise.resolve();
+    try {
+      handler({
+        body: start,
+        redelivered: false,
+        oversizeBytes: size,
+        ack: done,
+        requeue: done,
+        reject: done,
+      });
+    } catch (error) {
+      this.#o.onError(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
   #deliver(seq: number, body: string, handler: (delivery: Delivery) => void): void {
     this.#held.add(seq);
     let settled = false;
@@ -297,24 +354,24 @@ export class QueueConsumer {
       body,
       redelivered: false,
       ack: () => settle(() => this.#acks.add(seq), true),
-      requeue: (delayMs) =>
+      requeue: (delayMs, replacement = body) =>
         settle(() =>
           delayMs > 0
             ? runScript(commands, REQUEUE_LATER, [proc, keys.requeued], [
               seq,
-              body,
               Math.round(delayMs),
-              requeuedMember(queue, body),
+              requeuedMember(queue, replacement),
               keys.channel,
             ])
-            : runScript(commands, REQUEUE, [proc, queue], [seq, body])
+            : runScript(commands, REQUEUE, [proc, queue], [seq, replacement])
         ),
       reject: (reason) =>
         settle(() =>
-          runScript(commands, REJECT, [proc, keys.dead(queue)], [
+          runScript(commands, REJECT, [proc, keys.dead(queue), keys.deadBytes(queue)], [
             seq,
-            JSON.stringify({ queue, reason, rejectedAt: new Date().toISOString(), body }),
+            deadLetterEntry(queue, reason, body, this.#o.deadLetterBodyBytes),
             this.#o.deadLetterLimit,
+            this.#o.deadLetterMaxBytes,
           ])
         ),
     };
@@ -324,4 +381,37 @@ export class QueueConsumer {
       this.#o.onError(error instanceof Error ? error : new Error(String(error)));
     }
   }
+}
+
+/** A command in RESP (an array of bulk strings), as a client writes it. */
+function respCommand(args: string[]): string {
+  let out = `*${args.length}\r\n`;
+  for (const arg of args) out += `$${UTF8.encode(arg).length}\r\n${arg}\r\n`;
+  return out;
+}
+
+const UTF8 = new TextEncoder();
+
+/**
+ * A dead-letter entry: JSON `{queue, reason, rejectedAt, body, bytes, truncated}`, the body cut
+ * to its first `keepBytes` bytes so that one huge message cannot fill the store.
+ */
+export function deadLetterEntry(
+  queue: string,
+  reason: string,
+  body: string,
+  keepBytes: number,
+): string {
+  const encoded = UTF8.encode(body);
+  const truncated = encoded.length > keepBytes;
+  const kept = truncated ? new TextDecoder().decode(encoded.subarray(0, keepBytes)) : body;
+  const rejectedAt = new Date().toISOString();
+  return JSON.stringify({
+    queue,
+    reason,
+    rejectedAt,
+    body: kept,
+    bytes: encoded.length,
+    truncated,
+  });
 }

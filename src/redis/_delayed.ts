@@ -26,6 +26,10 @@ export interface DelayedMoverOptions {
   channel: string;
   /** The queue for a member without a routing key. */
   defaultQueue: string;
+  /** The prefix of the broker's keys (a member its queue refuses becomes a dead letter). */
+  keyPrefix: string;
+  /** The dead-letter limits: entries, bytes, bytes of each body. */
+  deadLetters: { limit: number; maxBytes: number; bodyBytes: number };
   /** The fallback poll period in ms. */
   pollMs: number;
   /** Called with errors of the move script (the mover keeps going). */
@@ -90,6 +94,10 @@ export class DelayedMover {
         >(this.#o.commands, MOVE_DUE, [this.#o.delayedKey, this.#o.requeuedKey], [
           this.#o.defaultQueue,
           BATCH,
+          this.#o.keyPrefix,
+          this.#o.deadLetters.limit,
+          this.#o.deadLetters.maxBytes,
+          this.#o.deadLetters.bodyBytes,
         ]);
         const serverMs = Number(nowNs) / 1e6;
         this.#offsetMs = serverMs - (localBefore + Date.now()) / 2;

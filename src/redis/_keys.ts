@@ -28,6 +28,8 @@ export interface BrokerKeys {
   landing(consumerId: string): string;
   /** List: rejected messages of a queue, with the reason (JSON entries). */
   dead(queue: string): string;
+  /** The byte count of a queue's dead-letter list (kept by the scripts that append to it). */
+  deadBytes(queue: string): string;
 }
 
 /** The default prefix of the broker's own keys. */
@@ -48,5 +50,6 @@ export function brokerKeys(prefix: string = DEFAULT_KEY_PREFIX): BrokerKeys {
     processing: (id) => `${processingPrefix}${id}`,
     landing: (id) => `${landingPrefix}${id}`,
     dead: (queue) => `${prefix}dead:${queue}`,
+    deadBytes: (queue) => `${prefix}dead_bytes:${queue}`,
   };
 }

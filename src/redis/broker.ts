@@ -18,7 +18,8 @@
  * | `machinery:ts:consumers` | sorted set | consumer → lease (server ms of its last heartbeat) |
  * | `machinery:ts:consumer_queues` | hash | consumer → the queue its messages go back to |
  * | `machinery:ts:requeued` | sorted set | `requeue(delay)`ed messages, scored by due time (ns) |
- * | `machinery:ts:dead:<queue>` | list | rejected messages: JSON `{queue, reason, rejectedAt, body}` (newest 10,000) |
+ * | `machinery:ts:dead:<queue>` | list | rejected messages: JSON `{queue, reason, rejectedAt, body, bytes, truncated}` (newest 10,000, 64 MiB at most, 64 KiB of each body) |
+ * | `machinery:ts:dead_bytes:<queue>` | string | the bytes in that list |
  * | `machinery:ts:delayed` | pub/sub channel | "a delayed task is due at <score>" notices |
  *
  * **At-least-once.** A consumer moves messages atomically from the queue into its processing
@@ -85,6 +86,10 @@ export interface RedisBrokerOptions {
   recoveryIntervalMs?: number;
   /** The most entries kept in a dead-letter list (10,000). */
   deadLetterLimit?: number;
+  /** The most bytes kept in a dead-letter list, oldest entries out first (64 MiB). */
+  deadLetterMaxBytes?: number;
+  /** The most bytes of a message body a dead letter keeps (64 KiB; the rest is cut off). */
+  deadLetterBodyBytes?: number;
   /** Connection and background errors (default: a line on stderr, at most one per 5 s). */
   onError?: (error: Error) => void;
 }
@@ -97,8 +102,12 @@ export interface RedisDeadLetter {
   reason: string;
   /** When, as an ISO 8601 string. */
   rejectedAt: string;
-  /** The message body, unchanged. */
+  /** The message body, cut to its first `deadLetterBodyBytes` bytes. */
   body: string;
+  /** The size of the whole body in bytes. */
+  bytes?: number;
+  /** True when `body` is only the beginning of the message. */
+  truncated?: boolean;
 }
 
 /** Moves machinery task messages through Redis. */
@@ -112,7 +121,7 @@ export class RedisBroker implements Broker {
   readonly #leaseMs: number;
   readonly #heartbeatMs: number;
   readonly #recoveryMs: number;
-  readonly #deadLetterLimit: number;
+  readonly #deadLetters: { limit: number; maxBytes: number; bodyBytes: number };
   readonly #onError: (error: Error) => void;
   readonly #closing = new AbortController();
   readonly #consumers = new Set<QueueConsumer>();
@@ -144,7 +153,11 @@ export class RedisBroker implements Broker {
     this.#leaseMs = options.leaseMs ?? 10_000;
     this.#heartbeatMs = options.heartbeatMs ?? Math.min(2_000, Math.floor(this.#leaseMs / 3));
     this.#recoveryMs = options.recoveryIntervalMs ?? Math.min(5_000, this.#leaseMs / 2);
-    this.#deadLetterLimit = options.deadLetterLimit ?? 10_000;
+    this.#deadLetters = {
+      limit: options.deadLetterLimit ?? 10_000,
+      maxBytes: options.deadLetterMaxBytes ?? 64 * 1024 * 1024,
+      bodyBytes: options.deadLetterBodyBytes ?? 64 * 1024,
+    };
     this.#onError = options.onError ?? throttledStderr(`Redis broker ${redactPassword(url)}`);
   }
 
@@ -219,7 +232,10 @@ export class RedisBroker implements Broker {
       ),
       leaseMs: this.#leaseMs,
       heartbeatMs: this.#heartbeatMs,
-      deadLetterLimit: this.#deadLetterLimit,
+      deadLetterLimit: this.#deadLetters.limit,
+      deadLetterMaxBytes: this.#deadLetters.maxBytes,
+      deadLetterBodyBytes: this.#deadLetters.bodyBytes,
+      maxMessageBytes: this.config.maxMessageBytes,
       onError: this.#onError,
     });
     this.#consumers.add(consumer);
@@ -257,6 +273,8 @@ export class RedisBroker implements Broker {
           requeuedKey: this.#keys.requeued,
           channel: this.#keys.channel,
           defaultQueue: this.config.defaultQueue,
+          keyPrefix: this.#keys.prefix,
+          deadLetters: this.#deadLetters,
           pollMs: this.config.redis.delayedTasksPollPeriod > 0
             ? this.config.redis.delayedTasksPollPeriod
             : 500,

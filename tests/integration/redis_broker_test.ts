@@ -10,6 +10,7 @@ import type { Delivery } from "../../src/broker.ts";
 import { createBroker, RedisBackend, RedisBroker } from "../../src/redis/mod.ts";
 import { brokerKeys } from "../../src/redis/_keys.ts";
 import { defineScripts, FETCH, runScript } from "../../src/redis/_broker_scripts.ts";
+import type { Redis } from "ioredis";
 import { waitFor } from "../helpers.ts";
 import {
   deleteRedisKeys,
@@ -41,6 +42,18 @@ describe("redis broker", { skip }, () => {
   after(async () => {
     await deleteRedisKeys([...queues, ...written], [keyPrefix]);
   });
+
+  /** Runs the fetch script as consumer `id` does (no size limit). */
+  function fetch(redis: Redis, queue: string, id: string, count: number, first: number) {
+    const keys = brokerKeys(keyPrefix);
+    return runScript<string[]>(redis, FETCH, [
+      queue,
+      keys.processing(id),
+      keys.landing(id),
+      keys.dead(queue),
+      keys.deadBytes(queue),
+    ], [count, first, 0, 100, 1_000_000, 1000, queue]);
+  }
 
   it("holds at most `capacity` and gives unsettled messages back in order on close", {
     timeout: 10_000,
@@ -113,9 +126,9 @@ describe("redis broker", { skip }, () => {
       const landing = brokerKeys(keyPrefix).landing("fetch_test");
       await redis.rpush(landing, "l1", "l2", "l3");
       await redis.rpush(queue, "q1");
-      const first = await runScript<string[]>(redis, FETCH, [queue, taken, landing], [2, 7]);
+      const first = await fetch(redis, queue, "fetch_test", 2, 7);
       assert.deepEqual(first, ["l1", "l2"]);
-      const second = await runScript<string[]>(redis, FETCH, [queue, taken, landing], [2, 9]);
+      const second = await fetch(redis, queue, "fetch_test", 2, 9);
       assert.deepEqual(second, ["l3", "q1"]);
       assert.deepEqual(await redis.hgetall(taken), { 7: "l1", 8: "l2", 9: "l3", 10: "q1" });
       written.push(taken, landing);
@@ -133,9 +146,8 @@ describe("redis broker", { skip }, () => {
       const landing = brokerKeys(keyPrefix).landing("resent_test");
       written.push(taken, landing);
       await redis.rpush(queue, "a", "b", "c", "d");
-      const args = [2, 1];
-      assert.deepEqual(await runScript(redis, FETCH, [queue, taken, landing], args), ["a", "b"]);
-      assert.deepEqual(await runScript(redis, FETCH, [queue, taken, landing], args), ["a", "b"]);
+      assert.deepEqual(await fetch(redis, queue, "resent_test", 2, 1), ["a", "b"]);
+      assert.deepEqual(await fetch(redis, queue, "resent_test", 2, 1), ["a", "b"]);
       assert.deepEqual(await redis.hgetall(taken), { 1: "a", 2: "b" });
       assert.deepEqual(await redis.lrange(queue, 0, -1), ["c", "d"]);
     } finally {
