@@ -113,3 +113,20 @@ export function errorText(error: unknown): string {
   if (typeof error === "string") return error;
   return "Invoking task caused a panic";
 }
+
+/**
+ * A task's UUID names a key the backend must not write: one of the broker's or backend's own
+ * keys (a queue, `delayed_tasks`, `TriggerChordMutex`, anything under the key prefix), or a key
+ * of another type (Redis `WRONGTYPE`). Writing would destroy that key, so the write is refused;
+ * `reserved` says the name itself is refused, so no retry can succeed.
+ */
+export class KeyConflictError extends Error {
+  /** True when the name is reserved; false when the key holds another type now. */
+  readonly reserved: boolean;
+  /** Creates the error. */
+  constructor(message: string, reserved: boolean) {
+    super(message);
+    this.name = "KeyConflictError";
+    this.reserved = reserved;
+  }
+}

@@ -10,11 +10,11 @@ import type { Backend } from "./backend.ts";
 import type { Broker, Delivery } from "./broker.ts";
 import type { Config } from "./config.ts";
 import type { Logger } from "./log.ts";
-import { decodeSignature, type Signature } from "./wire/signature.ts";
+import { decodeSignature, encodeSignature, type Signature } from "./wire/signature.ts";
 import { isSuccess, type TaskResult } from "./wire/state.ts";
 import { ArgsError, decodeArgs, invokeTask, type TaskDefinition } from "./task.ts";
 import { fibonacciNext, RetryTaskLaterError } from "./retry.ts";
-import { errorText, WorkerQuitAbruptlyError } from "./errors.ts";
+import { errorText, KeyConflictError, WorkerQuitAbruptlyError } from "./errors.ts";
 import { UnsupportedTypeError, UnsupportedValueError } from "./wire/json.ts";
 import { etaFromDate } from "./wire/signature.ts";
 import { humanReadableResults } from "./wire/state.ts";
@@ -58,14 +58,21 @@ export interface WorkerHost {
 
 /** Thrown by `process` when the backend failed before the task ran: the message is retried. */
 class NotStartedError extends Error {
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = "NotStartedError";
   }
 }
 
 const MAX_REQUEUE_DELAY_MS = 30_000;
-const MAX_BACKOFF_ENTRIES = 10_000;
+/**
+ * The header that counts how often a message was given back (an unknown task, a state that
+ * could not be written), so its back-off grows with the message itself, for any number of
+ * messages and across workers.
+ */
+export const REQUEUES_HEADER = "machinery_ts_requeues";
+/** A task whose state key holds another type is set aside after this many tries. */
+const MAX_KEY_CONFLICT_TRIES = 3;
 /** A consume that ran this long before it failed had recovered: the back-off starts over. */
 const RECOVERED_AFTER_MS = 10_000;
 
@@ -87,7 +94,6 @@ export class Worker {
   #stopFetching = new AbortController();
   #abortTasks = new AbortController();
   readonly #inFlight = new Set<Promise<void>>();
-  readonly #requeueAttempts = new Map<string, number>();
   readonly #slots: RunSlots;
   #launched?: Promise<void>;
   #abrupt = false;
@@ -254,11 +260,14 @@ export class Worker {
     const { config, logger } = this.server;
     const body = delivery.body;
     // The limit is in bytes (UTF-8, as on the wire); a body of up to a third of it in
-    // characters cannot exceed it, so most bodies are never counted.
-    const size = body.length * 3 > config.maxMessageBytes ? utf8Length(body) : 0;
-    if (size > config.maxMessageBytes) {
+    // characters cannot exceed it, so most bodies are never counted. A broker that measured
+    // a body over its limit gives only its size and first bytes.
+    const size = delivery.oversizeBytes ??
+      (body.length * 3 > config.maxMessageBytes ? utf8Length(body) : 0);
+    if (size > config.maxMessageBytes || delivery.oversizeBytes !== undefined) {
       const reason =
         `Message of ${size} bytes exceeds the limit of ${config.maxMessageBytes} bytes`;
+      logger.error(`${reason}: set aside (${preview(body)})`);
       await this.#recordBadMessage(body, reason);
       await delivery.reject(reason);
       return;
@@ -283,6 +292,16 @@ export class Worker {
       await delivery.reject(reason);
       return;
     }
+    if (
+      signature.uuid !== "" &&
+      (signature.uuid === this.queue() || signature.uuid === signature.routingKey)
+    ) {
+      // A state written under it would turn the queue into a string: refuse before any write.
+      const reason = `Task UUID "${signature.uuid}" names a queue; refused`;
+      logger.error(reason);
+      await delivery.reject(reason);
+      return;
+    }
     if (!this.server.isTaskRegistered(signature.name)) {
       await this.#handleUnregistered(delivery, signature);
       return;
@@ -300,7 +319,13 @@ export class Worker {
       if (this.#abortTasks.signal.aborted) return;
       if (error instanceof NotStartedError) {
         this.#reportBrokerError(error);
-        await delivery.requeue(this.#requeueDelay(signature.uuid));
+        const conflict = error.cause instanceof KeyConflictError ? error.cause : undefined;
+        if (conflict && (conflict.reserved || requeues(signature) + 1 >= MAX_KEY_CONFLICT_TRIES)) {
+          // Its state can never be written: set it aside rather than loop.
+          await delivery.reject(error.message);
+          return;
+        }
+        await this.#requeueWithBackoff(delivery, signature);
         return;
       }
       this.#reportBrokerError(error);
@@ -308,7 +333,6 @@ export class Worker {
       release();
     }
     if (this.#abortTasks.signal.aborted) return;
-    this.#requeueAttempts.delete(signature.uuid);
     await delivery.ack();
   }
 
@@ -320,19 +344,30 @@ export class Worker {
       await delivery.ack();
       return;
     }
-    const delay = this.#requeueDelay(signature.uuid);
+    const delay = await this.#requeueWithBackoff(delivery, signature);
     this.server.logger.warn(
       `Task not registered with this worker: "${signature.name}". Requeuing message ${signature.uuid} in ${delay} ms`,
     );
-    await delivery.requeue(delay);
   }
 
-  /** Exponential back-off per task (1 s, 2 s … 30 s), so unknown tasks never loop hot. */
-  #requeueDelay(uuid: string): number {
-    const attempts = (this.#requeueAttempts.get(uuid) ?? 0) + 1;
-    if (this.#requeueAttempts.size >= MAX_BACKOFF_ENTRIES) this.#requeueAttempts.clear();
-    this.#requeueAttempts.set(uuid, attempts);
-    return Math.min(MAX_REQUEUE_DELAY_MS, 1000 * 2 ** (attempts - 1));
+  /**
+   * Gives a message back after an exponential back-off (1 s, 2 s … 30 s), so unknown tasks
+   * never loop hot. The count travels in the message's `machinery_ts_requeues` header, so the
+   * delay holds for any number of messages and whichever worker takes it next. Resolves with
+   * the delay in ms.
+   */
+  async #requeueWithBackoff(delivery: Delivery, signature: Signature): Promise<number> {
+    const count = requeues(signature) + 1;
+    const delay = Math.min(MAX_REQUEUE_DELAY_MS, 1000 * 2 ** Math.min(count - 1, 30));
+    let body: string | undefined;
+    try {
+      signature.headers = { ...signature.headers, [REQUEUES_HEADER]: count };
+      body = encodeSignature(signature);
+    } catch {
+      body = undefined; // given back as it came, with the delay of this try
+    }
+    await delivery.requeue(delay, body);
+    return delay;
   }
 
   /** A message that cannot run: record FAILURE under its UUID when one can be found. */
@@ -518,7 +553,14 @@ export class Worker {
 function notStarted(state: string, signature: Signature, error: unknown): NotStartedError {
   return new NotStartedError(
     `Set state to '${state}' for task ${signature.uuid} returned error: ${errorText(error)}`,
+    { cause: error },
   );
+}
+
+/** How often the message was given back before (its `machinery_ts_requeues` header). */
+function requeues(signature: Signature): number {
+  const n = Number(signature.headers?.[REQUEUES_HEADER] ?? 0);
+  return Number.isSafeInteger(n) && n > 0 ? n : 0;
 }
 
 function describe(results: TaskResult[]): string {

@@ -35,4 +35,25 @@ describe("redis batcher", () => {
     assert.deepEqual(outcomes.map((o) => o.status), ["rejected", "rejected", "fulfilled"]);
     assert.deepEqual(sent, [[1, 2], [3]]);
   });
+
+  it("with isolate, fails only the items the send reports, and the others succeed", async () => {
+    const batcher = new Batcher<string>(
+      (items) =>
+        Promise.resolve(
+          new Map(items.flatMap((item, i) => item.startsWith("bad") ? [[i, new Error(item)]] : [])),
+        ),
+      200,
+      true,
+    );
+    const outcomes = await Promise.allSettled(
+      ["a", "bad1", "b", "bad2"].map((i) => batcher.add(i)),
+    );
+    assert.deepEqual(outcomes.map((o) => o.status), [
+      "fulfilled",
+      "rejected",
+      "fulfilled",
+      "rejected",
+    ]);
+    assert.equal((outcomes[3] as PromiseRejectedResult).reason.message, "bad2");
+  });
 });

@@ -56,59 +56,74 @@ end
  * GET, then SET … EX, for each key in order, atomically. The script assembles Go's bytes
  * (`{"TaskUUID":…,"TaskName":…,"State":"…","Results":…,"Error":…,"CreatedAt":…,"TTL":0}`)
  * from one short argument per state, so Redis does little per state and the client sends few
- * arguments. KEYS: the task UUIDs (a key may repeat; its writes happen in order). ARGV: ttl,
- * then one state argument per key.
+ * arguments. A key that holds another type (its GET fails with WRONGTYPE) is left alone and
+ * reported, and the other writes go ahead. KEYS: the task UUIDs (a key may repeat; its writes
+ * happen in order). ARGV: ttl, then one state argument per key.
+ * Returns `{index, error, …}` for the keys not written (1-based), empty when all were.
  */
 export const MERGE_STATES: ScriptDef = {
-  name: "machineryMergeStates3",
+  name: "machineryMergeStates4",
   keys: -1,
   lua: `
 ${STRING_AT}
 ${PARSE_ARG}
 local ttl = ARGV[1]
+local failed = {}
 for i, key in ipairs(KEYS) do
   local mid, uuid, name, created = parse_arg(key, ARGV[i + 1])
-  local old = redis.call('GET', key)
-  if old then
-    local _, e = string.find(old, '"TaskName":', 1, true)
-    if e then name = string_at(old, e + 1) or name end
-    -- CreatedAt is the last but one key in Go's bytes: look near the end first.
-    local last
-    local pos = math.max(1, #old - 100)
-    for _ = 1, 2 do
-      while true do
-        local _, e2 = string.find(old, '"CreatedAt":', pos, true)
-        if not e2 then break end
-        last = e2
-        pos = e2 + 1
+  local old = redis.pcall('GET', key)
+  if type(old) == 'table' and old.err then
+    failed[#failed + 1] = i
+    failed[#failed + 1] = old.err
+  else
+    if old then
+      local _, e = string.find(old, '"TaskName":', 1, true)
+      if e then name = string_at(old, e + 1) or name end
+      -- CreatedAt is the last but one key in Go's bytes: look near the end first.
+      local last
+      local pos = math.max(1, #old - 100)
+      for _ = 1, 2 do
+        while true do
+          local _, e2 = string.find(old, '"CreatedAt":', pos, true)
+          if not e2 then break end
+          last = e2
+          pos = e2 + 1
+        end
+        if last then break end
+        pos = 1
       end
-      if last then break end
-      pos = 1
+      if last then created = string_at(old, last + 1) or created end
     end
-    if last then created = string_at(old, last + 1) or created end
+    redis.call('SET', key, state_json(uuid, name, mid, created), 'EX', ttl)
   end
-  redis.call('SET', key, state_json(uuid, name, mid, created), 'EX', ttl)
 end
-return #KEYS
+return failed
 `,
 };
 
 /**
  * Writes task states as they are, without a merge (PENDING: Go's `SetStatePending` is a plain
- * `SET … EX`), from the same arguments as {@linkcode MERGE_STATES}.
- * KEYS: the task UUIDs. ARGV: ttl, then one state argument per key.
+ * `SET … EX`), from the same arguments as {@linkcode MERGE_STATES}. `SET … GET` refuses to
+ * replace a key of another type (a plain SET would destroy it): that key is reported, and the
+ * other writes go ahead. KEYS: the task UUIDs. ARGV: ttl, then one state argument per key.
+ * Returns `{index, error, …}` for the keys not written (1-based), empty when all were.
  */
 export const SET_STATES: ScriptDef = {
-  name: "machinerySetStates2",
+  name: "machinerySetStates3",
   keys: -1,
   lua: `
 ${PARSE_ARG}
 local ttl = ARGV[1]
+local failed = {}
 for i, key in ipairs(KEYS) do
   local mid, uuid, name, created = parse_arg(key, ARGV[i + 1])
-  redis.call('SET', key, state_json(uuid, name, mid, created), 'EX', ttl)
+  local r = redis.pcall('SET', key, state_json(uuid, name, mid, created), 'EX', ttl, 'GET')
+  if type(r) == 'table' and r.err then
+    failed[#failed + 1] = i
+    failed[#failed + 1] = r.err
+  end
 end
-return #KEYS
+return failed
 `,
 };
 

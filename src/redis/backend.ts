@@ -19,8 +19,19 @@
 import type { Redis } from "ioredis";
 import type { Backend } from "../backend.ts";
 import { StateWriter } from "../state_writer.ts";
-import { type Config, type ConfigInput, resolveConfig, resultsExpireSeconds } from "../config.ts";
-import { ClosedError, GroupNotFoundError, StateNotFoundError } from "../errors.ts";
+import {
+  type Config,
+  type ConfigInput,
+  delayedTasksKey,
+  resolveConfig,
+  resultsExpireSeconds,
+} from "../config.ts";
+import {
+  ClosedError,
+  GroupNotFoundError,
+  KeyConflictError,
+  StateNotFoundError,
+} from "../errors.ts";
 import { quoteGo } from "../wire/json.ts";
 import type { Signature } from "../wire/signature.ts";
 import {
@@ -37,7 +48,8 @@ import { formatGoTime, parseGoTime, ZERO_TIME } from "../wire/go_time.ts";
 import { redactPassword } from "../urls.ts";
 import { closeRedis, openRedis, throttledStderr } from "./_connection.ts";
 import { defineScripts, runScript, type ScriptDef } from "./_broker_scripts.ts";
-import { withChordMutex } from "./_chord_mutex.ts";
+import { CHORD_MUTEX_KEY, withChordMutex } from "./_chord_mutex.ts";
+import { DEFAULT_KEY_PREFIX } from "./_keys.ts";
 import {
   BACKEND_SCRIPTS,
   GROUP_COMPLETED,
@@ -45,7 +57,7 @@ import {
   SET_STATES,
   TRIGGER_CHORD,
 } from "./_backend_scripts.ts";
-import { Batcher } from "./_batcher.ts";
+import { Batcher, type ItemFailures } from "./_batcher.ts";
 
 export { ChordLockError } from "./_chord_mutex.ts";
 
@@ -70,13 +82,25 @@ export class RedisBackend extends StateWriter implements Backend {
   readonly #onError: (error: Error) => void;
   #client?: Promise<Redis>;
   #closed?: Promise<void>;
-  readonly #sets = new Batcher<[string, string]>((items) => this.#writeStates(SET_STATES, items));
-  readonly #merges = new Batcher<[string, string]>((items) =>
-    this.#writeStates(MERGE_STATES, items)
+  readonly #closing = new AbortController();
+  /** Keys no task or group UUID may name: the broker's and this backend's own. */
+  readonly #reserved: ReadonlySet<string>;
+  readonly #sets = new Batcher<[string, string]>(
+    (items) => this.#writeStates(SET_STATES, items),
+    200,
+    true,
+  );
+  readonly #merges = new Batcher<[string, string]>(
+    (items) => this.#writeStates(MERGE_STATES, items),
+    200,
+    true,
   );
 
-  /** Runs MERGE_STATES or SET_STATES over `[key, stateArg]` pairs, one script call. */
-  async #writeStates(script: ScriptDef, items: [string, string][]): Promise<void> {
+  /**
+   * Runs MERGE_STATES or SET_STATES over `[key, stateArg]` pairs, one script call; resolves
+   * with the writes refused one by one (a key of another type), which fail only their callers.
+   */
+  async #writeStates(script: ScriptDef, items: [string, string][]): Promise<ItemFailures> {
     const client = await this.#redis();
     const keys: string[] = new Array(items.length);
     const args: (string | number)[] = new Array(1 + items.length);
@@ -85,7 +109,31 @@ export class RedisBackend extends StateWriter implements Backend {
       keys[i] = items[i][0];
       args[i + 1] = items[i][1];
     }
-    await runScript(client, script, keys, args);
+    const failed = await runScript<(number | string)[]>(client, script, keys, args);
+    const failures = new Map<number, Error>();
+    for (let i = 0; i < failed.length; i += 2) {
+      const index = Number(failed[i]) - 1;
+      failures.set(
+        index,
+        new KeyConflictError(
+          `Cannot write the state of task "${keys[index]}": ${failed[i + 1]}`,
+          false,
+        ),
+      );
+    }
+    return failures;
+  }
+
+  /** Refuses a UUID that names one of the reserved keys (before anything is written). */
+  #checkKey(uuid: string, what: string): KeyConflictError | undefined {
+    if (
+      !this.#reserved.has(uuid) && !uuid.startsWith(this.#prefix) &&
+      !uuid.startsWith(DEFAULT_KEY_PREFIX)
+    ) return undefined;
+    return new KeyConflictError(
+      `The ${what} UUID "${uuid}" names a key the broker or backend keeps; refused`,
+      true,
+    );
   }
 
   /** Makes a backend for `url` (`redis://`, `rediss://`, `redis+socket://`); connects lazily. */
@@ -95,6 +143,11 @@ export class RedisBackend extends StateWriter implements Backend {
     this.config = resolveConfig(options.config);
     this.#prefix = options.keyPrefix ?? "machinery:ts:";
     this.#ttl = resultsExpireSeconds(this.config);
+    this.#reserved = new Set([
+      CHORD_MUTEX_KEY,
+      delayedTasksKey(this.config),
+      this.config.defaultQueue,
+    ]);
     this.#onError = options.onError ?? throttledStderr(`Redis backend ${redactPassword(url)}`);
   }
 
@@ -122,6 +175,8 @@ export class RedisBackend extends StateWriter implements Backend {
   }
 
   async initGroup(groupUUID: string, taskUUIDs: string[]): Promise<void> {
+    const conflict = this.#checkKey(groupUUID, "group");
+    if (conflict) throw conflict;
     const client = await this.#redis();
     await client.set(
       groupUUID,
@@ -176,6 +231,10 @@ export class RedisBackend extends StateWriter implements Backend {
       meta.chordTriggered = true;
       await client.set(groupUUID, encodeGroupMeta(meta), "EX", this.#ttl);
       return 1;
+    }, {
+      signal: this.#closing.signal,
+      onImpostor: () =>
+        this.#onError(new Error(`Removed a "${CHORD_MUTEX_KEY}" key that was not a lock`)),
     });
     if (reply === -1) throw new GroupNotFoundError(groupUUID);
     return reply === 1;
@@ -183,6 +242,8 @@ export class RedisBackend extends StateWriter implements Backend {
 
   override setStatePending(signature: Signature): Promise<void> {
     const uuid = signature.uuid;
+    const conflict = this.#checkKey(uuid, "task");
+    if (conflict) return Promise.reject(conflict);
     const uuidToken = quoteGo(uuid);
     return this.#sets.add([
       uuid,
@@ -206,6 +267,8 @@ export class RedisBackend extends StateWriter implements Backend {
    * the writes of one event-loop turn share one script call.
    */
   protected writeState(_signature: Signature, state: TaskState): Promise<void> {
+    const conflict = this.#checkKey(state.taskUUID ?? "", "task");
+    if (conflict) return Promise.reject(conflict);
     let arg: string;
     try {
       arg = stateArg(state);
@@ -239,6 +302,7 @@ export class RedisBackend extends StateWriter implements Backend {
   /** Closes the connection. Idempotent. */
   close(): Promise<void> {
     this.#closed ??= (async () => {
+      this.#closing.abort();
       const client = await this.#client?.catch(() => undefined);
       await closeRedis(client);
     })();
