@@ -78,6 +78,7 @@ export {
   ClosedError,
   GroupNotFoundError,
   InvalidTaskError,
+  KeyConflictError,
   SendError,
   StateNotFoundError,
   TaskFailedError,

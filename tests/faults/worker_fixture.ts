@@ -6,8 +6,9 @@
  *
  * Env: FAULT_BROKER (`redis` or `amqp`), BROKER_URL, BACKEND_URL (Redis), QUEUE, KEY_PREFIX
  * (the Redis keys of broker and backend), EXCHANGE (AMQP), CONCURRENCY, LEASE_MS and
- * RECOVERY_MS (Redis recovery timing), MAX_MESSAGE_BYTES, RESULTS_EXPIRE_IN, plus the
- * variables of `tasks.ts`.
+ * RECOVERY_MS (Redis recovery timing), MAX_MESSAGE_BYTES, RESULTS_EXPIRE_IN, LOG_ERRORS=1
+ * (each error handed to the error handler as a line on stderr), plus the variables of
+ * `tasks.ts`.
  */
 import process from "node:process";
 import { type Broker, type ConfigInput, Server, silentLogger } from "../../mod.ts";
@@ -64,7 +65,11 @@ registerFaultTasks(server);
 const worker = server.newWorker(`faults_${process.pid}`, concurrency, { handleSignals: true });
 // Task errors (the malformed inputs) are expected: count them instead of logging each one.
 let errors = 0;
-worker.setErrorHandler(() => errors++);
+const logErrors = env("LOG_ERRORS") === "1";
+worker.setErrorHandler((error) => {
+  errors++;
+  if (logErrors) console.error(`error: ${error.message}`);
+});
 const running = worker.launch();
 console.log("ready");
 
