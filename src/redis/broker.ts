@@ -33,7 +33,13 @@
  * with -9 has its tasks, running or prefetched, picked up again within about 15 s. A graceful
  * stop gives back anything unsettled at once. After a lost connection, a consumer compares its
  * processing hash with what it holds and gives back what it does not hold (a move whose reply
- * was lost).
+ * was lost). No script removes a message before what replaces it is written, so a queue or set
+ * that a hostile write turned into another type makes the settle fail, never lose the message.
+ *
+ * **Size limit.** The fetch script measures each body in Redis: one over `maxMessageBytes` is
+ * set aside in the dead-letter list (the reason and its first bytes) without leaving Redis, and
+ * the worker gets only its size and first bytes. The `BLMOVE` runs with its reply switched off,
+ * so no body reaches the process except through the fetch script.
  *
  * **Delayed tasks.** `publish` with a future ETA does `ZADD delayed_tasks <ns> <json>` plus a
  * pub/sub notice; consuming brokers arm a timer for the earliest score and move due members in
