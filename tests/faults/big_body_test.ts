@@ -26,7 +26,7 @@ import {
   skipReason,
   startWorker,
 } from "./support.ts";
-import { type OwnRedis, startOwnRedis } from "./own_redis.ts";
+import { type OwnRedis, ownRedisSkipReason, startOwnRedis } from "./own_redis.ts";
 
 const SCENARIO = "12 × 50 MB + 512 MiB bodies";
 const MB50 = 50_000_000;
@@ -48,7 +48,7 @@ async function pushHuge(redis: OwnRedis, queue: string, uuids: string[], size: n
   }
 }
 
-const skip = await skipReason("redis");
+const skip = (await skipReason("redis")) || ownRedisSkipReason();
 
 describeFault(SCENARIO, "redis", skip, () => {
   it("sets every huge body aside in Redis; the task behind them runs", {

@@ -3,10 +3,17 @@
  * that need server settings the shared Redis must keep (`--proto-max-bulk-len`), or exact
  * command counts (`INFO commandstats`) that other tests' traffic would blur. Stopped by pid.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { createServer } from "node:net";
 import { Redis } from "ioredis";
-import { waitFor } from "../helpers.ts";
+import { env, waitFor } from "../helpers.ts";
+
+/** Why a scenario that starts its own redis-server must skip, or `false` (never in CI). */
+export function ownRedisSkipReason(): string | false {
+  if (env("REQUIRE_SERVICES") === "1") return false;
+  const probe = spawnSync("redis-server", ["--version"], { timeout: 10_000 });
+  return probe.status === 0 ? false : "redis-server is not installed here";
+}
 
 /** A port nobody listens on now (the OS picks it). */
 export function sparePort(): Promise<number> {

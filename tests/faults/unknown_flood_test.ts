@@ -19,7 +19,7 @@ import {
   skipReason,
   startWorker,
 } from "./support.ts";
-import { commandCalls, startOwnRedis } from "./own_redis.ts";
+import { commandCalls, ownRedisSkipReason, startOwnRedis } from "./own_redis.ts";
 
 const SCENARIO = "15,000 unknown tasks";
 const TASKS = 15_000;
@@ -28,7 +28,7 @@ const WINDOW_MS = 6_000;
  * fetch and delayed move (measured: about 9). */
 const COMMANDS_PER_REQUEUE = 12;
 
-const skip = await skipReason("redis");
+const skip = (await skipReason("redis")) || ownRedisSkipReason();
 
 describeFault(SCENARIO, "redis", skip, () => {
   it("keeps each message's back-off: at most one requeue each in a 6 s window", {
