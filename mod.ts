@@ -98,6 +98,7 @@ export {
   resolveConfig,
 } from "./src/config.ts";
 export type { Backend } from "./src/backend.ts";
+export type { AdapterOptions } from "./src/adapter_options.ts";
 export { StateWriter } from "./src/state_writer.ts";
 export type { Broker, ConsumeOptions, Delivery } from "./src/broker.ts";
 export { backendFromURL, brokerFromURL, lockFromURL } from "./src/from_url.ts";

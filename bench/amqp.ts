@@ -47,6 +47,7 @@ const exchange = `bench_exchange_${RUN}`;
 
 /** A backend that keeps nothing: "no result stored". */
 const nullBackend: Backend = {
+  connect: () => Promise.resolve(),
   initGroup: () => Promise.resolve(),
   groupCompleted: () => Promise.resolve(false),
   groupTaskStates: () => Promise.resolve([]),
@@ -141,12 +142,11 @@ async function rawAmqplib(): Promise<number> {
 function newServer(queue: string, backend: Backend): ServerT {
   return new Server({
     config: { defaultQueue: queue, noUnixSignals: true, amqp: { exchange } },
-    broker: new AMQPBroker({
-      urls: [AMQP_URL],
-      exchange,
-      defaultQueue: queue,
-      bindingKey: queue,
-      prefetchCount: CONCURRENCY,
+    broker: new AMQPBroker(AMQP_URL, {
+      config: {
+        defaultQueue: queue,
+        amqp: { exchange, bindingKey: queue, prefetchCount: CONCURRENCY },
+      },
       logger: silentLogger,
     }),
     backend,

@@ -31,7 +31,7 @@ async function run({ values, positionals }: Parsed): Promise<number> {
   // Only the result backend is needed: a broker that is down must not stop us reading states.
   let backend: Backend;
   try {
-    backend = await backendFromURL(config.resultBackend, config);
+    backend = await backendFromURL(config.resultBackend, { config: config });
   } catch (error) {
     if (error instanceof URLError || error instanceof ConfigError) throw error;
     throw new CommandError(`Cannot connect: ${errorMessage(error)}`, { cause: error });

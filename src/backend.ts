@@ -43,6 +43,11 @@ export interface Backend {
   purgeState(taskUUID: string): Promise<void>;
   /** Deletes a group's metadata. */
   purgeGroupMeta(groupUUID: string): Promise<void>;
+  /**
+   * Connects now, so that an unreachable server is reported at start; rejects when it cannot.
+   * Optional to call: the first call connects too.
+   */
+  connect(): Promise<void>;
   /** Releases connections. Idempotent. */
   close(): Promise<void>;
 }

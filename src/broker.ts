@@ -64,6 +64,11 @@ export interface Broker {
   getPendingTasks(queue?: string): Promise<Signature[]>;
   /** The tasks held for a future ETA, earliest first. */
   getDelayedTasks(): Promise<Signature[]>;
+  /**
+   * Connects now, so that an unreachable server is reported at start; rejects when it cannot.
+   * Optional to call: the first publish or consume connects too.
+   */
+  connect(): Promise<void>;
   /** Releases connections and timers. Idempotent. */
   close(): Promise<void>;
 }

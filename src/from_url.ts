@@ -4,19 +4,24 @@
  *
  * @module
  */
+import type { AdapterOptions } from "./adapter_options.ts";
 import type { Backend } from "./backend.ts";
 import type { Broker } from "./broker.ts";
-import type { Config } from "./config.ts";
 import type { Lock } from "./lock.ts";
-import { MemoryLock } from "./memory/lock.ts";
 import { redactPassword, URLError, urlScheme } from "./urls.ts";
 
-/** What an adapter module exports for the schemes it serves. */
+/**
+ * What an adapter module (`src/<technology>/mod.ts`) exports for the schemes it serves. Each
+ * builds its adapter as `new X(url, options)` does; brokers and backends are connected before
+ * they resolve, locks connect at their first claim.
+ */
 export interface AdapterModule {
   /** Builds a broker for `url`. */
-  createBroker?(url: string, config: Config): Promise<Broker>;
+  createBroker?(url: string, options: AdapterOptions): Promise<Broker>;
   /** Builds a result backend for `url`. */
-  createBackend?(url: string, config: Config): Promise<Backend>;
+  createBackend?(url: string, options: AdapterOptions): Promise<Backend>;
+  /** Builds a periodic lock for `url`. */
+  createLock?(url: string, options: AdapterOptions): Promise<Lock>;
 }
 
 type Loader = () => Promise<AdapterModule>;
@@ -52,8 +57,20 @@ const BACKENDS: Record<string, Loader> = {
   "mongodb+srv": mongodb,
 };
 
-/** The broker for a URL such as `redis://127.0.0.1:6379` or `amqp://guest:guest@host/`. */
-export async function brokerFromURL(url: string, config: Config): Promise<Broker> {
+/** Scheme → loader, for periodic locks (an empty URL is the in-process lock too). */
+const LOCKS: Record<string, Loader> = {
+  memory,
+  eager: memory,
+  redis,
+  rediss: redis,
+  "redis+socket": redis,
+};
+
+/**
+ * The broker for a URL such as `redis://127.0.0.1:6379` or `amqp://guest:guest@host/`,
+ * connected.
+ */
+export async function brokerFromURL(url: string, options: AdapterOptions = {}): Promise<Broker> {
   const loader = BROKERS[urlScheme(url)];
   const module = loader ? await loader() : undefined;
   if (!module?.createBroker) {
@@ -63,11 +80,14 @@ export async function brokerFromURL(url: string, config: Config): Promise<Broker
       }`,
     );
   }
-  return module.createBroker(url, config);
+  return module.createBroker(url, options);
 }
 
-/** The result backend for a URL such as `redis://127.0.0.1:6379` or `memcache://h:11211`. */
-export async function backendFromURL(url: string, config: Config): Promise<Backend> {
+/**
+ * The result backend for a URL such as `redis://127.0.0.1:6379` or `memcache://h:11211`,
+ * connected.
+ */
+export async function backendFromURL(url: string, options: AdapterOptions = {}): Promise<Backend> {
   const loader = BACKENDS[urlScheme(url)];
   const module = loader ? await loader() : undefined;
   if (!module?.createBackend) {
@@ -77,41 +97,25 @@ export async function backendFromURL(url: string, config: Config): Promise<Backe
       }`,
     );
   }
-  return module.createBackend(url, config);
+  return module.createBackend(url, options);
 }
 
 /**
- * The lock URL a process should use when the config names none: the config's `lock` if set,
- * else the broker URL if it is a Redis URL, else the result backend URL if it is one, else `""`
- * (the in-process lock). Unlike Go machinery, whose default is the in-process lock, this makes
- * workers that share a Redis broker or backend share their ticks too.
- */
-export function defaultLockURL(config: Pick<Config, "lock" | "broker" | "resultBackend">): string {
-  if (config.lock) return config.lock;
-  for (const url of [config.broker, config.resultBackend]) {
-    if (REDIS_SCHEMES.has(urlScheme(url))) return url;
-  }
-  return "";
-}
-
-const REDIS_SCHEMES = new Set(["redis", "rediss", "redis+socket"]);
-
-/**
- * The lock for a URL: `""`, `eager` or `memory://` give a {@linkcode MemoryLock}; `redis://`,
- * `rediss://` and `redis+socket://` give a Redis lock (the driver is loaded only then).
+ * The lock for a URL: `""`, `eager` or `memory://` give a `MemoryLock`; `redis://`, `rediss://`
+ * and `redis+socket://` give a Redis lock (the driver is loaded only then), which connects at
+ * its first claim.
  *
  * @throws {URLError} for another scheme.
  */
-export async function lockFromURL(url: string, config?: Config): Promise<Lock> {
-  const scheme = urlScheme(url);
-  if (url === "" || scheme === "eager" || scheme === "memory") return new MemoryLock();
-  if (REDIS_SCHEMES.has(scheme)) {
-    const { RedisLock } = await import("./redis/lock.ts");
-    return new RedisLock(url, { config });
+export async function lockFromURL(url: string, options: AdapterOptions = {}): Promise<Lock> {
+  const loader = url === "" ? memory : LOCKS[urlScheme(url)];
+  const module = loader ? await loader() : undefined;
+  if (!module?.createLock) {
+    throw new URLError(
+      `Unsupported lock URL "${
+        redactPassword(url)
+      }": known schemes are redis, rediss, redis+socket, memory and eager`,
+    );
   }
-  throw new URLError(
-    `Unsupported lock URL "${
-      redactPassword(url)
-    }": known schemes are redis, rediss, redis+socket, memory and eager`,
-  );
+  return module.createLock(url, options);
 }

@@ -25,6 +25,12 @@ export interface Lock {
    * tell (a lost connection); the caller then skips the tick.
    */
   acquire(key: string, value: bigint): Promise<boolean>;
+  /**
+   * A lock with a connection (the Redis lock) has this: it connects now, so that an unreachable
+   * server is reported at start, and rejects when it cannot. Optional to call: the first claim
+   * connects too.
+   */
+  connect?(): Promise<void>;
   /** Releases what the lock holds (connections). Idempotent. */
   close(): Promise<void>;
 }

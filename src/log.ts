@@ -38,3 +38,22 @@ export const silentLogger: Logger = {
   warn: () => {},
   error: () => {},
 };
+
+/**
+ * A reporter for the errors a driver raises on its own, such as a lost connection it is
+ * retrying: `logger.warn("<what>: <message>")`, at most once per `intervalMs` (5 s), so a server
+ * that stays down does not flood the log.
+ */
+export function throttledWarning(
+  logger: Logger,
+  what: string,
+  intervalMs = 5_000,
+): (error: Error) => void {
+  let last = -Infinity;
+  return (error) => {
+    const now = Date.now();
+    if (now - last < intervalMs) return;
+    last = now;
+    logger.warn(`${what}: ${error.message}`);
+  };
+}

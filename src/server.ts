@@ -22,7 +22,8 @@ import type { Chain, Chord, Group } from "./workflow.ts";
 import { ClosedError, SendError, TaskNotRegisteredError } from "./errors.ts";
 import { consoleLogger, type Logger } from "./log.ts";
 import { Worker, type WorkerOptions } from "./worker.ts";
-import { backendFromURL, brokerFromURL, defaultLockURL, lockFromURL } from "./from_url.ts";
+import { backendFromURL, brokerFromURL, lockFromURL } from "./from_url.ts";
+import { defaultLockURL } from "./urls.ts";
 import type { Lock } from "./lock.ts";
 import { type PeriodicEntry, Scheduler } from "./periodic/scheduler.ts";
 
@@ -91,15 +92,20 @@ export class Server {
    * Makes a server from configuration alone: the broker and the result backend come from the
    * `broker` and `resultBackend` URLs, each adapter loaded only when its scheme is used. The
    * periodic lock comes from `lock`, or else from the Redis broker or backend URL (it connects
-   * at the first periodic tick), or else it is the in-process lock.
+   * at the first periodic tick), or else it is the in-process lock. The adapters log to
+   * `logger` too.
    */
-  static async fromConfig(config: ConfigInput = {}, logger?: Logger): Promise<Server> {
+  static async fromConfig(
+    config: ConfigInput = {},
+    logger: Logger = consoleLogger(),
+  ): Promise<Server> {
     const resolved = resolveConfig(config);
-    const broker = await brokerFromURL(resolved.broker, resolved);
+    const options = { config: resolved, logger };
+    const broker = await brokerFromURL(resolved.broker, options);
     try {
-      const backend = await backendFromURL(resolved.resultBackend, resolved);
+      const backend = await backendFromURL(resolved.resultBackend, options);
       try {
-        const lock = await lockFromURL(defaultLockURL(resolved), resolved);
+        const lock = await lockFromURL(defaultLockURL(resolved), options);
         return new Server({ config: resolved, broker, backend, logger, lock });
       } catch (error) {
         await backend.close();

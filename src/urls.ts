@@ -116,3 +116,22 @@ export function urlScheme(url: string): string {
   }
   return SCHEME_RE.test(url) ? url.toLowerCase() : "";
 }
+
+/**
+ * The lock URL a process should use when the config names none: the config's `lock` if set,
+ * else the broker URL if it is a Redis URL, else the result backend URL if it is one, else `""`
+ * (the in-process lock). Unlike Go machinery, whose default is the in-process lock, this makes
+ * workers that share a Redis broker or backend share their ticks too.
+ */
+export function defaultLockURL(
+  config: { lock?: string; broker?: string; resultBackend?: string },
+): string {
+  if (config.lock) return config.lock;
+  for (const url of [config.broker ?? "", config.resultBackend ?? ""]) {
+    if (REDIS_SCHEMES.has(urlScheme(url))) return url;
+  }
+  return "";
+}
+
+/** The schemes of Redis URLs. */
+export const REDIS_SCHEMES: ReadonlySet<string> = new Set(["redis", "rediss", "redis+socket"]);

@@ -23,7 +23,8 @@ import {
   type TickEvent,
 } from "../src/periodic/scheduler.ts";
 import type { Lock } from "../src/lock.ts";
-import { defaultLockURL, lockFromURL } from "../src/from_url.ts";
+import { lockFromURL } from "../src/from_url.ts";
+import { defaultLockURL } from "../src/urls.ts";
 import { MemoryLock } from "../src/memory/lock.ts";
 import { lockName, lockValue } from "../src/periodic/lock_name.ts";
 import { URLError } from "../src/urls.ts";
@@ -510,7 +511,7 @@ describe("periodic locks", () => {
 
   it("memory lock: forgets claims once their retention has passed", async () => {
     let now = 1_000_000;
-    const lock = new MemoryLock({ retentionMs: 10_000, now: () => now });
+    const lock = new MemoryLock("", { retentionMs: 10_000, now: () => now });
     const value = BigInt(now) * 1_000_000n;
     assert.equal(await lock.acquire("k", value), true);
     now += 9_000;

@@ -18,8 +18,8 @@
  */
 import type { Backend } from "../backend.ts";
 import { StateWriter } from "../state_writer.ts";
-import type { Config } from "../config.ts";
-import { resultsExpireSeconds } from "../config.ts";
+import type { AdapterOptions } from "../adapter_options.ts";
+import { type ConfigInput, resolveConfig, resultsExpireSeconds } from "../config.ts";
 import { ClosedError, GroupNotFoundError, StateNotFoundError } from "../errors.ts";
 import type { Signature } from "../wire/signature.ts";
 import { decodeTaskState, encodeTaskState, type TaskState } from "../wire/state.ts";
@@ -27,16 +27,11 @@ import { parseAMQPURLs } from "./url.ts";
 import { PublishNackedError, Session, type SessionScope } from "./_session.ts";
 import { chordQueuePlan, MAX_INT32, type QueuePlan, stateQueuePlan } from "./_topology.ts";
 
-/** Options for the AMQP result backend. */
-export interface AMQPBackendOptions {
-  /** The result backend URL (one URL: machinery does not split it). */
-  url: string;
-  /** The exchange (`machinery_exchange`). */
-  exchange?: string;
-  /** The exchange type (`direct`). */
-  exchangeType?: string;
-  /** Seconds states are kept (`x-message-ttl`/`x-expires`); 0 means 3600. */
-  resultsExpireIn?: number;
+/**
+ * Options for the AMQP result backend. The config gives the exchange and exchange type (its
+ * `amqp` section) and `resultsExpireIn` (how long states are kept: `x-message-ttl`/`x-expires`).
+ */
+export interface AMQPBackendOptions extends AdapterOptions {
   /** How long an update keeps retrying while RabbitMQ is unreachable, in ms (30000). */
   retryForMs?: number;
 }
@@ -51,24 +46,23 @@ export class AMQPBackend extends StateWriter implements Backend {
   readonly #expiresMs: number;
   #closed = false;
 
-  /** Makes a backend; nothing connects until `connect` or the first call. */
-  constructor(options: AMQPBackendOptions) {
+  /**
+   * Makes a backend for `url` (one URL: machinery does not split it); nothing connects until
+   * `connect` or the first call.
+   */
+  constructor(url = "amqp://guest:guest@localhost:5672/", options: AMQPBackendOptions = {}) {
     super();
-    const urls = parseAMQPURLs(options.url, "");
+    const config = resolveConfig(options.config);
+    const urls = parseAMQPURLs(url, "");
     this.#session = new Session(urls, { retryForMs: options.retryForMs ?? 30_000 });
-    this.#exchange = options.exchange ?? "machinery_exchange";
-    this.#exchangeType = options.exchangeType || "direct";
-    this.#expiresMs = Math.min(MAX_INT32, (options.resultsExpireIn || 3600) * 1000);
+    this.#exchange = config.amqp.exchange;
+    this.#exchangeType = config.amqp.exchangeType || "direct";
+    this.#expiresMs = Math.min(MAX_INT32, resultsExpireSeconds(config) * 1000);
   }
 
-  /** Builds one from a resolved config (`url` is the `resultBackend` setting). */
-  static fromConfig(url: string, config: Config): AMQPBackend {
-    return new AMQPBackend({
-      url,
-      exchange: config.amqp.exchange,
-      exchangeType: config.amqp.exchangeType,
-      resultsExpireIn: resultsExpireSeconds(config),
-    });
+  /** Builds one from a config (its `resultBackend` URL, `amqp` section and `resultsExpireIn`). */
+  static fromConfig(config: ConfigInput, options: AMQPBackendOptions = {}): AMQPBackend {
+    return new AMQPBackend(config.resultBackend, { ...options, config });
   }
 
   /**

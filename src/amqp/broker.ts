@@ -17,7 +17,8 @@
  */
 import type { ChannelModel, ConsumeMessage } from "amqplib";
 import type { Broker, ConsumeOptions, Delivery } from "../broker.ts";
-import type { Config } from "../config.ts";
+import type { AdapterOptions } from "../adapter_options.ts";
+import { type ConfigInput, resolveConfig } from "../config.ts";
 import { ClosedError } from "../errors.ts";
 import { JsonNumber } from "../wire/json.ts";
 import { consoleLogger, type Logger } from "../log.ts";
@@ -42,35 +43,14 @@ import {
   type TopologySettings,
 } from "./_topology.ts";
 
-/** Options for the AMQP broker. */
-export interface AMQPBrokerOptions {
-  /**
-   * Broker URLs (`amqp://user:pass@host:5672/vhost`, `amqps://…`), tried in order until one
-   * connects.
-   */
-  urls: string[];
-  /** The default queue (`machinery_tasks`). */
-  defaultQueue?: string;
-  /** The exchange (`machinery_exchange`). */
-  exchange?: string;
-  /** The exchange type (`direct`). */
-  exchangeType?: string;
-  /** The default queue's binding key (`machinery_task`). */
-  bindingKey?: string;
-  /** Consumer prefetch (3); capped by the worker's concurrency, 0 means the concurrency. */
-  prefetchCount?: number;
-  /** Queue declare arguments, e.g. `{"x-max-priority": 10}`. */
-  queueDeclareArgs?: Record<string, unknown> | null;
-  /** Queue binding arguments. */
-  queueBindingArgs?: Record<string, unknown> | null;
-  /** Auto-delete for delay queues (false). */
-  autoDelete?: boolean;
-  /** One named delay queue with per-message TTLs instead of a queue per delay (`""`). */
-  delayedQueue?: string;
+/**
+ * Options for the AMQP broker. The config gives the default queue, the `amqp` section (exchange,
+ * exchange type, binding key, prefetch, queue arguments, delay queues) and
+ * `multipleBrokerSeparator`.
+ */
+export interface AMQPBrokerOptions extends AdapterOptions {
   /** How long a publish keeps retrying while RabbitMQ is unreachable, in ms (30000). */
   publishRetryMs?: number;
-  /** Where dead-lettering is reported (default: stderr). */
-  logger?: Logger;
 }
 
 const JSON_TYPE = "application/json";
@@ -88,42 +68,33 @@ export class AMQPBroker implements Broker {
   readonly #publishPlans = new Map<string, QueuePlan>();
   #closed = false;
 
-  /** Makes a broker; nothing connects until `connect`, the first publish or a consume. */
-  constructor(options: AMQPBrokerOptions) {
-    this.#urls = options.urls.flatMap((u) => parseAMQPURLs(u, ""));
+  /**
+   * Makes a broker for `url` (`amqp://user:pass@host:5672/vhost`, `amqps://…`; several URLs
+   * joined by `config.multipleBrokerSeparator` are tried in order until one connects). Nothing
+   * connects until `connect`, the first publish or a consume.
+   */
+  constructor(url = "amqp://guest:guest@localhost:5672/", options: AMQPBrokerOptions = {}) {
+    const config = resolveConfig(options.config);
+    this.#urls = parseAMQPURLs(url, config.multipleBrokerSeparator);
+    const amqp = config.amqp;
     this.#topology = {
-      exchange: options.exchange ?? "machinery_exchange",
-      exchangeType: options.exchangeType || "direct",
-      bindingKey: options.bindingKey ?? "machinery_task",
-      defaultQueue: options.defaultQueue || "machinery_tasks",
-      queueDeclareArgs: options.queueDeclareArgs ?? null,
-      queueBindingArgs: options.queueBindingArgs ?? null,
-      autoDelete: options.autoDelete ?? false,
-      delayedQueue: options.delayedQueue ?? "",
+      exchange: amqp.exchange,
+      exchangeType: amqp.exchangeType || "direct",
+      bindingKey: amqp.bindingKey,
+      defaultQueue: config.defaultQueue || "machinery_tasks",
+      queueDeclareArgs: amqp.queueDeclareArgs ?? null,
+      queueBindingArgs: amqp.queueBindingArgs ?? null,
+      autoDelete: amqp.autoDelete,
+      delayedQueue: amqp.delayedQueue,
     };
-    this.#prefetchCount = options.prefetchCount ?? 3;
+    this.#prefetchCount = amqp.prefetchCount;
     this.#logger = options.logger ?? consoleLogger();
     this.#session = new Session(this.#urls, { retryForMs: options.publishRetryMs ?? 30_000 });
   }
 
-  /**
-   * Builds one from a resolved config: `url` may hold several URLs joined by
-   * `config.multipleBrokerSeparator`.
-   */
-  static fromConfig(url: string, config: Config): AMQPBroker {
-    const urls = parseAMQPURLs(url, config.multipleBrokerSeparator).map((u) => u.url);
-    return new AMQPBroker({
-      urls,
-      defaultQueue: config.defaultQueue,
-      exchange: config.amqp.exchange,
-      exchangeType: config.amqp.exchangeType,
-      bindingKey: config.amqp.bindingKey,
-      prefetchCount: config.amqp.prefetchCount,
-      queueDeclareArgs: config.amqp.queueDeclareArgs,
-      queueBindingArgs: config.amqp.queueBindingArgs,
-      autoDelete: config.amqp.autoDelete,
-      delayedQueue: config.amqp.delayedQueue,
-    });
+  /** Builds one from a config (its `broker` URL or URLs, default queue and `amqp` section). */
+  static fromConfig(config: ConfigInput, options: AMQPBrokerOptions = {}): AMQPBroker {
+    return new AMQPBroker(config.broker, { ...options, config });
   }
 
   /**

@@ -9,20 +9,20 @@
  *
  * const url = "amqp://guest:guest@127.0.0.1:5672/";
  * const server = new Server({
- *   broker: new AMQPBroker({ urls: [url] }),
- *   backend: new AMQPBackend({ url }),
+ *   broker: new AMQPBroker(url),
+ *   backend: new AMQPBackend(url),
  * });
  * ```
  *
  * @module
  */
+import type { AdapterOptions } from "../adapter_options.ts";
 import type { Backend } from "../backend.ts";
 import type { Broker } from "../broker.ts";
-import type { Config } from "../config.ts";
+import { connected } from "../connected.ts";
 import { AMQPBroker, type AMQPBrokerOptions } from "./broker.ts";
 import { AMQPBackend, type AMQPBackendOptions } from "./backend.ts";
 import { AMQPError } from "./_connection.ts";
-import { connected } from "../connected.ts";
 
 export { AMQPBackend, type AMQPBackendOptions, AMQPBroker, type AMQPBrokerOptions, AMQPError };
 
@@ -31,11 +31,11 @@ export { AMQPBackend, type AMQPBackendOptions, AMQPBroker, type AMQPBrokerOption
  * `config.multipleBrokerSeparator` are tried in order. Connects before it resolves, so an
  * unreachable RabbitMQ fails here, at once, with an error naming the URLs (passwords hidden).
  */
-export async function createBroker(url: string, config: Config): Promise<Broker> {
-  return await connected(AMQPBroker.fromConfig(url, config));
+export async function createBroker(url: string, options: AdapterOptions): Promise<Broker> {
+  return await connected(new AMQPBroker(url, options));
 }
 
 /** The AMQP result backend for an `amqp://` or `amqps://` URL; connects before it resolves. */
-export async function createBackend(url: string, config: Config): Promise<Backend> {
-  return await connected(AMQPBackend.fromConfig(url, config));
+export async function createBackend(url: string, options: AdapterOptions): Promise<Backend> {
+  return await connected(new AMQPBackend(url, options));
 }

@@ -18,6 +18,7 @@
  *
  * @module
  */
+import type { AdapterOptions } from "../adapter_options.ts";
 import type { Backend } from "../backend.ts";
 import { StateWriter } from "../state_writer.ts";
 import { type Config, type ConfigInput, resolveConfig, resultsExpireSeconds } from "../config.ts";
@@ -40,10 +41,8 @@ import { memcacheExpiration } from "./_expiration.ts";
 export { crc32, pickServer } from "./_hashing.ts";
 export { MAX_RELATIVE_EXPIRATION, memcacheExpiration } from "./_expiration.ts";
 
-/** Options for the Memcache backend. */
-export interface MemcacheBackendOptions {
-  /** The configuration (`resultsExpireIn`). */
-  config?: ConfigInput;
+/** Options for the Memcache backend: the config gives `resultsExpireIn`. */
+export interface MemcacheBackendOptions extends AdapterOptions {
   /** How long a request may wait for its response, in milliseconds (default 2000). */
   timeoutMs?: number;
 }
@@ -73,8 +72,8 @@ export class MemcacheBackend extends StateWriter implements Backend {
     this.#client = new MemcacheClient(this.servers, { timeoutMs: options.timeoutMs });
   }
 
-  /** Builds one from a resolved config (`resultBackend` URL, `resultsExpireIn`). */
-  static fromConfig(config: Config, options: MemcacheBackendOptions = {}): MemcacheBackend {
+  /** Builds one from a config (its `resultBackend` URL and `resultsExpireIn`). */
+  static fromConfig(config: ConfigInput, options: MemcacheBackendOptions = {}): MemcacheBackend {
     return new MemcacheBackend(config.resultBackend, { ...options, config });
   }
 

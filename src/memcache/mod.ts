@@ -19,7 +19,7 @@
  * @module
  */
 import type { Backend } from "../backend.ts";
-import type { Config } from "../config.ts";
+import type { AdapterOptions } from "../adapter_options.ts";
 import { MemcacheBackend } from "./backend.ts";
 import { connected } from "../connected.ts";
 
@@ -33,6 +33,6 @@ export {
 } from "./backend.ts";
 
 /** The Memcache result backend for `memcache://`; resolves once every server answers. */
-export async function createBackend(url: string, config: Config): Promise<Backend> {
-  return await connected(new MemcacheBackend(url, { config }));
+export async function createBackend(url: string, options: AdapterOptions): Promise<Backend> {
+  return await connected(new MemcacheBackend(url, options));
 }

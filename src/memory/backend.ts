@@ -7,7 +7,8 @@
  */
 import type { Backend } from "../backend.ts";
 import { StateWriter } from "../state_writer.ts";
-import type { Config } from "../config.ts";
+import type { AdapterOptions } from "../adapter_options.ts";
+import { type ConfigInput, resolveConfig, resultsExpireSeconds } from "../config.ts";
 import type { Signature } from "../wire/signature.ts";
 import { GroupNotFoundError, StateNotFoundError } from "../errors.ts";
 import {
@@ -26,26 +27,28 @@ interface Entry {
   expiresAt: number;
 }
 
-/** Options for the memory backend. */
-export interface MemoryBackendOptions {
-  /** Seconds a state or group is kept after its last write (default 3600). */
-  resultsExpireIn?: number;
-}
+/** Options for the memory backend: `config.resultsExpireIn` is how long entries are kept. */
+export type MemoryBackendOptions = AdapterOptions;
 
 /** States and groups in this process. */
 export class MemoryBackend extends StateWriter implements Backend {
   readonly #entries = new Map<string, Entry>();
   readonly #ttlMs: number;
 
-  /** Makes an empty backend. */
-  constructor(options: MemoryBackendOptions = {}) {
+  /** Makes an empty backend (`url` is `memory://` or `eager`; it names no server). */
+  constructor(_url = "memory://", options: MemoryBackendOptions = {}) {
     super();
-    this.#ttlMs = (options.resultsExpireIn || 3600) * 1000;
+    this.#ttlMs = resultsExpireSeconds(resolveConfig(options.config)) * 1000;
   }
 
-  /** Builds one from a resolved config (the `memory://` URL). */
-  static fromConfig(config: Config): MemoryBackend {
-    return new MemoryBackend({ resultsExpireIn: config.resultsExpireIn });
+  /** Builds one from a config (its `resultBackend` URL is `memory://`). */
+  static fromConfig(config: ConfigInput, options: MemoryBackendOptions = {}): MemoryBackend {
+    return new MemoryBackend(config.resultBackend, { ...options, config });
+  }
+
+  /** Resolves at once: there is nothing to connect to. */
+  connect(): Promise<void> {
+    return Promise.resolve();
   }
 
   #get(key: string): string | undefined {

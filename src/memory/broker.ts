@@ -5,7 +5,8 @@
  * @module
  */
 import type { Broker, ConsumeOptions, Delivery } from "../broker.ts";
-import type { Config } from "../config.ts";
+import type { AdapterOptions } from "../adapter_options.ts";
+import { type ConfigInput, resolveConfig } from "../config.ts";
 import { ClosedError } from "../errors.ts";
 import {
   decodeSignature,
@@ -34,11 +35,8 @@ interface Consumer {
   handler: (delivery: Delivery) => void;
 }
 
-/** Options for the memory broker. */
-export interface MemoryBrokerOptions {
-  /** The queue used for an empty routing key (default `machinery_tasks`). */
-  defaultQueue?: string;
-}
+/** Options for the memory broker: its `config.defaultQueue` fills an empty routing key. */
+export type MemoryBrokerOptions = AdapterOptions;
 
 /** The longest delay a timer takes without overflowing (a signed 32-bit count of ms). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -54,14 +52,19 @@ export class MemoryBroker implements Broker {
   readonly #outstanding = new Map<Message, string>();
   #closed = false;
 
-  /** Makes an empty broker. */
-  constructor(options: MemoryBrokerOptions = {}) {
-    this.#defaultQueue = options.defaultQueue || "machinery_tasks";
+  /** Makes an empty broker (`url` is `memory://` or `eager`; it names no server). */
+  constructor(_url = "memory://", options: MemoryBrokerOptions = {}) {
+    this.#defaultQueue = resolveConfig(options.config).defaultQueue;
   }
 
-  /** Builds one from a resolved config (the `memory://` URL). */
-  static fromConfig(config: Config): MemoryBroker {
-    return new MemoryBroker({ defaultQueue: config.defaultQueue });
+  /** Builds one from a config (its `broker` URL is `memory://`). */
+  static fromConfig(config: ConfigInput, options: MemoryBrokerOptions = {}): MemoryBroker {
+    return new MemoryBroker(config.broker, { ...options, config });
+  }
+
+  /** Resolves at once: there is nothing to connect to. */
+  connect(): Promise<void> {
+    return Promise.resolve();
   }
 
   adjustRoutingKey(signature: Signature): void {

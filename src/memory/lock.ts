@@ -5,10 +5,12 @@
  *
  * @module
  */
+import type { AdapterOptions } from "../adapter_options.ts";
+import type { ConfigInput } from "../config.ts";
 import type { Lock } from "../lock.ts";
 
 /** Options for {@linkcode MemoryLock}. */
-export interface MemoryLockOptions {
+export interface MemoryLockOptions extends AdapterOptions {
   /**
    * How long a claim is kept after the tick it names, in milliseconds (default 60 000). A key
    * whose last claim is older is forgotten, so removed schedules leave nothing behind.
@@ -24,11 +26,21 @@ export class MemoryLock implements Lock {
   readonly #retentionNs: bigint;
   readonly #now: () => number;
 
-  /** Makes an empty lock. */
-  constructor(options: MemoryLockOptions = {}) {
+  /** Makes an empty lock (`url` is `""`, `memory://` or `eager`; it names no server). */
+  constructor(_url = "", options: MemoryLockOptions = {}) {
     this.#retentionNs = BigInt(Math.max(0, Math.trunc(options.retentionMs ?? 60_000))) *
       1_000_000n;
     this.#now = options.now ?? Date.now;
+  }
+
+  /** Builds one from a config (its `lock` URL is `""`, `memory://` or `eager`). */
+  static fromConfig(config: ConfigInput, options: MemoryLockOptions = {}): MemoryLock {
+    return new MemoryLock(config.lock, { ...options, config });
+  }
+
+  /** Resolves at once: there is nothing to connect to. */
+  connect(): Promise<void> {
+    return Promise.resolve();
   }
 
   /** Claims tick `value` of `key`: true unless the same or a later tick was claimed. */

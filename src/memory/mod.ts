@@ -1,22 +1,29 @@
 /**
- * The `memory://` adapter entry: the in-process broker and backend.
+ * The `memory://` adapter entry: the in-process broker, backend and lock.
  *
  * @module
  */
-import type { Config } from "../config.ts";
+import type { AdapterOptions } from "../adapter_options.ts";
 import type { Backend } from "../backend.ts";
 import type { Broker } from "../broker.ts";
+import type { Lock } from "../lock.ts";
 import { MemoryBroker } from "./broker.ts";
 import { MemoryBackend } from "./backend.ts";
+import { MemoryLock } from "./lock.ts";
 
-export { MemoryBackend, MemoryBroker };
+export { MemoryBackend, MemoryBroker, MemoryLock };
 
-/** The memory broker for `memory://`. */
-export function createBroker(_url: string, config: Config): Promise<Broker> {
-  return Promise.resolve(MemoryBroker.fromConfig(config));
+/** The memory broker for `memory://` and `eager`. */
+export function createBroker(url: string, options: AdapterOptions): Promise<Broker> {
+  return Promise.resolve(new MemoryBroker(url, options));
 }
 
-/** The memory backend for `memory://`. */
-export function createBackend(_url: string, config: Config): Promise<Backend> {
-  return Promise.resolve(MemoryBackend.fromConfig(config));
+/** The memory backend for `memory://` and `eager`. */
+export function createBackend(url: string, options: AdapterOptions): Promise<Backend> {
+  return Promise.resolve(new MemoryBackend(url, options));
+}
+
+/** The in-process lock for `""`, `memory://` and `eager`. */
+export function createLock(url: string, options: AdapterOptions): Promise<Lock> {
+  return Promise.resolve(new MemoryLock(url, options));
 }

@@ -24,6 +24,7 @@
  * @module
  */
 import { type Collection, type Document, MongoClient } from "mongodb";
+import type { AdapterOptions } from "../adapter_options.ts";
 import type { Backend } from "../backend.ts";
 import { StateWriter } from "../state_writer.ts";
 import { type Config, type ConfigInput, resolveConfig, resultsExpireSeconds } from "../config.ts";
@@ -43,10 +44,8 @@ import {
   taskStateUpdate,
 } from "./_documents.ts";
 
-/** Options for the MongoDB backend. */
-export interface MongoDBBackendOptions {
-  /** The configuration (`resultsExpireIn`). */
-  config?: ConfigInput;
+/** Options for the MongoDB backend: the config gives `resultsExpireIn`. */
+export interface MongoDBBackendOptions extends AdapterOptions {
   /** The database (default `machinery`, as Go's; the URI's database is not used). */
   database?: string;
   /** Connect and server selection timeout in milliseconds (default 10000, as Go's). */
@@ -96,8 +95,8 @@ export class MongoDBBackend extends StateWriter implements Backend {
     this.#given = options.client as MongoClient | undefined;
   }
 
-  /** Builds one from a resolved config (`resultBackend` URL, `resultsExpireIn`). */
-  static fromConfig(config: Config, options: MongoDBBackendOptions = {}): MongoDBBackend {
+  /** Builds one from a config (its `resultBackend` URL and `resultsExpireIn`). */
+  static fromConfig(config: ConfigInput, options: MongoDBBackendOptions = {}): MongoDBBackend {
     return new MongoDBBackend(config.resultBackend, { ...options, config });
   }
 

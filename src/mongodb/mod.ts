@@ -20,7 +20,7 @@
  * @module
  */
 import type { Backend } from "../backend.ts";
-import type { Config } from "../config.ts";
+import type { AdapterOptions } from "../adapter_options.ts";
 import { MongoDBBackend } from "./backend.ts";
 import { connected } from "../connected.ts";
 
@@ -30,6 +30,6 @@ export { MongoDBBackend, type MongoDBBackendOptions } from "./backend.ts";
  * The MongoDB result backend for `mongodb://` and `mongodb+srv://`; resolves once connected (the
  * database is `machinery`; the URI's own database is not used, as in Go).
  */
-export async function createBackend(url: string, config: Config): Promise<Backend> {
-  return await connected(new MongoDBBackend(url, { config }));
+export async function createBackend(url: string, options: AdapterOptions): Promise<Backend> {
+  return await connected(new MongoDBBackend(url, options));
 }

@@ -116,14 +116,3 @@ export async function closeRedis(client: Redis | undefined): Promise<void> {
   }
   client.disconnect();
 }
-
-/** An error reporter that writes at most one line per 5 s. */
-export function throttledStderr(what: string): (error: Error) => void {
-  let last = 0;
-  return (error) => {
-    const now = Date.now();
-    if (now - last < 5_000) return;
-    last = now;
-    console.error(`WARNING: ${what}: ${error.message}`);
-  };
-}

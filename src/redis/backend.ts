@@ -17,7 +17,9 @@
  * @module
  */
 import type { Redis } from "ioredis";
+import type { AdapterOptions } from "../adapter_options.ts";
 import type { Backend } from "../backend.ts";
+import { consoleLogger, throttledWarning } from "../log.ts";
 import { StateWriter } from "../state_writer.ts";
 import {
   type Config,
@@ -46,7 +48,7 @@ import {
 } from "../wire/state.ts";
 import { formatGoTime, parseGoTime, ZERO_TIME } from "../wire/go_time.ts";
 import { redactPassword } from "../urls.ts";
-import { closeRedis, openRedis, throttledStderr } from "./_connection.ts";
+import { closeRedis, openRedis } from "./_connection.ts";
 import { defineScripts, runScript, type ScriptDef } from "./_broker_scripts.ts";
 import { CHORD_MUTEX_KEY, withChordMutex } from "./_chord_mutex.ts";
 import { DEFAULT_KEY_PREFIX } from "./_keys.ts";
@@ -61,13 +63,11 @@ import { Batcher, type ItemFailures } from "./_batcher.ts";
 
 export { ChordLockError } from "./_chord_mutex.ts";
 
-/** Options for the Redis backend. */
-export interface RedisBackendOptions {
-  /** The configuration (`resultsExpireIn`, the `redis` section, TLS). */
-  config?: ConfigInput;
+/** Options for the Redis backend: `config` gives `resultsExpireIn`, the `redis` section, TLS. */
+export interface RedisBackendOptions extends AdapterOptions {
   /** The prefix of the backend's own keys (`machinery:ts:`). */
   keyPrefix?: string;
-  /** Connection errors after the first connect (default: a line on stderr, one per 5 s). */
+  /** Connection errors after the first connect (default: a `logger` warning, one per 5 s). */
   onError?: (error: Error) => void;
 }
 
@@ -148,11 +148,12 @@ export class RedisBackend extends StateWriter implements Backend {
       delayedTasksKey(this.config),
       this.config.defaultQueue,
     ]);
-    this.#onError = options.onError ?? throttledStderr(`Redis backend ${redactPassword(url)}`);
+    this.#onError = options.onError ??
+      throttledWarning(options.logger ?? consoleLogger(), `Redis backend ${redactPassword(url)}`);
   }
 
-  /** Builds one from a resolved config (`resultBackend` URL, `resultsExpireIn`, `redis`). */
-  static fromConfig(config: Config, options: RedisBackendOptions = {}): RedisBackend {
+  /** Builds one from a config (its `resultBackend` URL, `resultsExpireIn`, `redis` section). */
+  static fromConfig(config: ConfigInput, options: RedisBackendOptions = {}): RedisBackend {
     return new RedisBackend(config.resultBackend, { ...options, config });
   }
 

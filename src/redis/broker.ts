@@ -52,7 +52,9 @@
  * @module
  */
 import type { Redis } from "ioredis";
+import type { AdapterOptions } from "../adapter_options.ts";
 import type { Broker, ConsumeOptions, Delivery } from "../broker.ts";
+import { consoleLogger, throttledWarning } from "../log.ts";
 import { type Config, type ConfigInput, delayedTasksKey, resolveConfig } from "../config.ts";
 import { nowNanos } from "../wire/go_time.ts";
 import {
@@ -64,7 +66,7 @@ import {
 import { redactPassword } from "../urls.ts";
 import { ClosedError } from "../errors.ts";
 import { Batcher } from "./_batcher.ts";
-import { closeRedis, openRedis, throttledStderr } from "./_connection.ts";
+import { closeRedis, openRedis } from "./_connection.ts";
 import { QueueConsumer } from "./_consumer.ts";
 import { DelayedMover } from "./_delayed.ts";
 import { type BrokerKeys, brokerKeys, DEFAULT_KEY_PREFIX } from "./_keys.ts";
@@ -78,10 +80,8 @@ import {
 
 export { RedisConnectionError } from "./_connection.ts";
 
-/** Options for the Redis broker. */
-export interface RedisBrokerOptions {
-  /** The configuration (default queue, `redis` section, TLS). */
-  config?: ConfigInput;
+/** Options for the Redis broker: `config` gives the default queue, the `redis` section, TLS. */
+export interface RedisBrokerOptions extends AdapterOptions {
   /** The prefix of the broker's own keys (`machinery:ts:`). */
   keyPrefix?: string;
   /** A consumer whose lease is older than this is dead, in ms (10,000). */
@@ -96,7 +96,7 @@ export interface RedisBrokerOptions {
   deadLetterMaxBytes?: number;
   /** The most bytes of a message body a dead letter keeps (64 KiB; the rest is cut off). */
   deadLetterBodyBytes?: number;
-  /** Connection and background errors (default: a line on stderr, at most one per 5 s). */
+  /** Connection and background errors (default: a `logger` warning, at most one per 5 s). */
   onError?: (error: Error) => void;
 }
 
@@ -164,11 +164,12 @@ export class RedisBroker implements Broker {
       maxBytes: options.deadLetterMaxBytes ?? 64 * 1024 * 1024,
       bodyBytes: options.deadLetterBodyBytes ?? 64 * 1024,
     };
-    this.#onError = options.onError ?? throttledStderr(`Redis broker ${redactPassword(url)}`);
+    this.#onError = options.onError ??
+      throttledWarning(options.logger ?? consoleLogger(), `Redis broker ${redactPassword(url)}`);
   }
 
-  /** Builds one from a resolved config (`broker` URL and the `redis` section). */
-  static fromConfig(config: Config, options: RedisBrokerOptions = {}): RedisBroker {
+  /** Builds one from a config (its `broker` URL and `redis` section). */
+  static fromConfig(config: ConfigInput, options: RedisBrokerOptions = {}): RedisBroker {
     return new RedisBroker(config.broker, { ...options, config });
   }
 

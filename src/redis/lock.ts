@@ -23,15 +23,19 @@
  * @module
  */
 import type { Redis } from "ioredis";
+import type { AdapterOptions } from "../adapter_options.ts";
 import type { Lock } from "../lock.ts";
+import { consoleLogger, throttledWarning } from "../log.ts";
+import { defaultLockURL } from "../urls.ts";
 import { type Config, type ConfigInput, resolveConfig } from "../config.ts";
 import { ClosedError } from "../errors.ts";
-import { closeRedis, openRedis, throttledStderr } from "./_connection.ts";
+import { closeRedis, openRedis } from "./_connection.ts";
 
-/** Options for {@linkcode RedisLock}. */
-export interface RedisLockOptions {
-  /** The configuration: its `redis` section sets timeouts and the client name; `tls` sets TLS. */
-  config?: ConfigInput;
+/**
+ * Options for {@linkcode RedisLock}: the config's `redis` section sets timeouts and the client
+ * name, its `tls` sets TLS.
+ */
+export interface RedisLockOptions extends AdapterOptions {
   /** How long a claim is kept after the next tick, in milliseconds (default 60 000). */
   retentionMs?: number;
 }
@@ -58,6 +62,7 @@ export class RedisLock implements Lock {
   readonly #url: string;
   readonly #config: Config;
   readonly #retentionMs: number;
+  readonly #onError: (error: Error) => void;
   #client?: Promise<Redis>;
   #closed = false;
 
@@ -66,6 +71,15 @@ export class RedisLock implements Lock {
     this.#url = url;
     this.#config = resolveConfig(options.config);
     this.#retentionMs = Math.max(0, Math.trunc(options.retentionMs ?? 60_000));
+    this.#onError = throttledWarning(options.logger ?? consoleLogger(), "Redis lock connection");
+  }
+
+  /**
+   * Builds one from a config: its `lock` URL, or else its Redis broker or result backend URL
+   * (see `defaultLockURL`).
+   */
+  static fromConfig(config: ConfigInput, options: RedisLockOptions = {}): RedisLock {
+    return new RedisLock(defaultLockURL(resolveConfig(config)), { ...options, config });
   }
 
   /** Connects now rather than at the first claim; fails if Redis cannot be reached. */
@@ -101,7 +115,7 @@ export class RedisLock implements Lock {
     if (this.#closed) return Promise.reject(new ClosedError("The Redis lock is closed"));
     if (!this.#client) {
       const opening = openRedis(this.#url, this.#config, "commands", {
-        onError: throttledStderr("Redis lock connection"),
+        onError: this.#onError,
       });
       // A failed connect is not kept: the next claim tries again.
       opening.catch(() => {

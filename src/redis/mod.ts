@@ -17,11 +17,14 @@
  *
  * @module
  */
+import type { AdapterOptions } from "../adapter_options.ts";
 import type { Backend } from "../backend.ts";
 import type { Broker } from "../broker.ts";
-import type { Config } from "../config.ts";
+import type { Lock } from "../lock.ts";
+import { connected } from "../connected.ts";
 import { RedisBroker } from "./broker.ts";
 import { RedisBackend } from "./backend.ts";
+import { RedisLock } from "./lock.ts";
 
 export {
   RedisBroker,
@@ -33,15 +36,16 @@ export { ChordLockError, RedisBackend, type RedisBackendOptions } from "./backen
 export { RedisLock, type RedisLockOptions } from "./lock.ts";
 
 /** The Redis broker for `redis://`, `rediss://` and `redis+socket://`; connects before it resolves. */
-export async function createBroker(url: string, config: Config): Promise<Broker> {
-  const broker = new RedisBroker(url, { config });
-  await broker.connect();
-  return broker;
+export async function createBroker(url: string, options: AdapterOptions): Promise<Broker> {
+  return await connected(new RedisBroker(url, options));
 }
 
 /** The Redis result backend for `redis://`, `rediss://` and `redis+socket://`; connects first. */
-export async function createBackend(url: string, config: Config): Promise<Backend> {
-  const backend = new RedisBackend(url, { config });
-  await backend.connect();
-  return backend;
+export async function createBackend(url: string, options: AdapterOptions): Promise<Backend> {
+  return await connected(new RedisBackend(url, options));
+}
+
+/** The Redis periodic lock for `redis://`, `rediss://` and `redis+socket://`; connects lazily. */
+export function createLock(url: string, options: AdapterOptions): Promise<Lock> {
+  return Promise.resolve(new RedisLock(url, options));
 }

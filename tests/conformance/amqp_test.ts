@@ -20,17 +20,16 @@ for (const backendKind of ["amqp", "memory", "redis"] as const) {
   conformanceSuite(`amqp broker + ${backendKind} backend`, (input) => {
     const config = { ...input, resultsExpireIn: 60 };
     const queue = config.defaultQueue!;
-    const broker = new AMQPBroker({
-      urls: [AMQP_URL],
-      defaultQueue: queue,
-      exchange,
-      bindingKey: `${queue}_task`,
-      prefetchCount: 10,
+    const broker = new AMQPBroker(AMQP_URL, {
+      config: {
+        defaultQueue: queue,
+        amqp: { exchange, bindingKey: `${queue}_task`, prefetchCount: 10 },
+      },
       logger: silentLogger,
     });
     let backend: Backend;
     if (backendKind === "amqp") {
-      backend = new AMQPBackend({ url: AMQP_URL, exchange, resultsExpireIn: 60 });
+      backend = new AMQPBackend(AMQP_URL, { config: { resultsExpireIn: 60, amqp: { exchange } } });
     } else if (backendKind === "redis") {
       backend = new RedisBackend(REDIS_URL, { config, keyPrefix });
     } else {

@@ -46,12 +46,11 @@ const resultsExpireIn = 300;
   conformanceSuite("amqp broker + memcache backend", (input) => {
     const queue = input.defaultQueue!;
     return Promise.resolve({
-      broker: new AMQPBroker({
-        urls: [AMQP_URL],
-        defaultQueue: queue,
-        exchange,
-        bindingKey: `${queue}_task`,
-        prefetchCount: 10,
+      broker: new AMQPBroker(AMQP_URL, {
+        config: {
+          defaultQueue: queue,
+          amqp: { exchange, bindingKey: `${queue}_task`, prefetchCount: 10 },
+        },
         logger: silentLogger,
       }),
       backend: new MemcacheBackend(MEMCACHE_URL, { config: { ...input, resultsExpireIn } }),
@@ -63,6 +62,6 @@ const resultsExpireIn = 300;
 // Memory broker + Memcache backend.
 conformanceSuite("memory broker + memcache backend", (input) =>
   Promise.resolve({
-    broker: new MemoryBroker({ defaultQueue: input.defaultQueue }),
+    broker: new MemoryBroker("memory://", { config: { defaultQueue: input.defaultQueue } }),
     backend: new MemcacheBackend(MEMCACHE_URL, { config: { ...input, resultsExpireIn } }),
   }), { skip: memcacheSkip });

@@ -3,6 +3,6 @@ import { MemoryBackend, MemoryBroker } from "../../mod.ts";
 
 conformanceSuite("memory broker + memory backend", (config) =>
   Promise.resolve({
-    broker: new MemoryBroker({ defaultQueue: config.defaultQueue }),
+    broker: new MemoryBroker("memory://", { config: { defaultQueue: config.defaultQueue } }),
     backend: new MemoryBackend(),
   }));

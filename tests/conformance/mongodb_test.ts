@@ -414,7 +414,7 @@ function backendChecks(name: string, target: () => Target, skip: string | false)
     "memory broker + mongodb backend on a driver stand-in (no server)",
     (input) =>
       Promise.resolve({
-        broker: new MemoryBroker({ defaultQueue: input.defaultQueue }),
+        broker: new MemoryBroker("memory://", { config: { defaultQueue: input.defaultQueue } }),
         backend: new MongoDBBackend("mongodb://stand-in", {
           client: new FakeClient(),
           config: { ...input, resultsExpireIn: 300 },
@@ -482,7 +482,9 @@ async function dropDatabase(name: string): Promise<void> {
     });
 
     it("is built from its URL scheme (this creates machinery's TTL indexes in machinery)", async () => {
-      const backend = await backendFromURL(MONGODB_URL, resolveConfig({ resultsExpireIn: 300 }));
+      const backend = await backendFromURL(MONGODB_URL, {
+        config: resolveConfig({ resultsExpireIn: 300 }),
+      });
       try {
         assert.ok(backend instanceof MongoDBBackend);
         assert.equal(backend.database, "machinery");
@@ -497,7 +499,7 @@ async function dropDatabase(name: string): Promise<void> {
   const database = uniqueName("machinery_test");
   conformanceSuite("memory broker + mongodb backend", (input) =>
     Promise.resolve({
-      broker: new MemoryBroker({ defaultQueue: input.defaultQueue }),
+      broker: new MemoryBroker("memory://", { config: { defaultQueue: input.defaultQueue } }),
       backend: new MongoDBBackend(MONGODB_URL, {
         database,
         config: { ...input, resultsExpireIn: 300 },

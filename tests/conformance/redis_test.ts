@@ -29,7 +29,7 @@ for (const [brokerKind, backendKind] of pairs) {
     const queue = config.defaultQueue!;
     const broker = brokerKind === "redis"
       ? new RedisBroker(REDIS_URL, { config, keyPrefix, leaseMs: 3000 })
-      : new MemoryBroker({ defaultQueue: queue });
+      : new MemoryBroker("memory://", { config: { defaultQueue: queue } });
     const backend = backendKind === "redis"
       ? new RedisBackend(REDIS_URL, { config, keyPrefix })
       : new MemoryBackend();

@@ -190,11 +190,8 @@ for (const kind of ["redis", "amqp"] as const) {
         await dedicated?.start();
         const broker: Broker = kind === "redis"
           ? new RedisBroker(brokerURL, { config, keyPrefix, onError: () => {} })
-          : new AMQPBroker({
-            urls: [AMQP_URL],
-            exchange,
-            defaultQueue: queue,
-            bindingKey: queue,
+          : new AMQPBroker(AMQP_URL, {
+            config: { defaultQueue: queue, amqp: { exchange, bindingKey: queue } },
             publishRetryMs: 120_000,
             logger: silentLogger,
           });

@@ -72,11 +72,8 @@ for (const kind of ["redis", "amqp"] as const) {
       };
       const broker: Broker = kind === "redis"
         ? new RedisBroker(REDIS_URL, { config })
-        : new AMQPBroker({
-          urls: [AMQP_URL],
-          exchange,
-          defaultQueue: queue,
-          bindingKey: queue,
+        : new AMQPBroker(AMQP_URL, {
+          config: { defaultQueue: queue, amqp: { exchange, bindingKey: queue } },
           logger: silentLogger,
         });
       const server = new Server({

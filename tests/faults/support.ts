@@ -444,11 +444,8 @@ export function faultRig(
   };
   const broker: Broker = kind === "redis"
     ? new RedisBroker(REDIS_URL, { config, keyPrefix })
-    : new AMQPBroker({
-      urls: [AMQP_URL],
-      exchange,
-      defaultQueue: queue,
-      bindingKey: queue,
+    : new AMQPBroker(AMQP_URL, {
+      config: { defaultQueue: queue, amqp: { exchange, bindingKey: queue } },
       logger: silentLogger,
     });
   const server = new Server({

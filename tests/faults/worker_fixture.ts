@@ -36,12 +36,11 @@ const config: ConfigInput = {
 };
 
 const broker: Broker = kind === "amqp"
-  ? new AMQPBroker({
-    urls: [brokerURL],
-    exchange,
-    defaultQueue: queue,
-    bindingKey: queue,
-    prefetchCount: concurrency,
+  ? new AMQPBroker(brokerURL, {
+    config: {
+      defaultQueue: queue,
+      amqp: { exchange, bindingKey: queue, prefetchCount: concurrency },
+    },
     publishRetryMs: 120_000,
     logger: silentLogger,
   })

@@ -32,12 +32,8 @@ describeUnless(skip, "amqp broker behaviours", () => {
   }
 
   function brokerFor(queue: string, prefetchCount = 50): AMQPBroker {
-    return new AMQPBroker({
-      urls: [AMQP_URL],
-      exchange,
-      defaultQueue: queue,
-      bindingKey: queue,
-      prefetchCount,
+    return new AMQPBroker(AMQP_URL, {
+      config: { defaultQueue: queue, amqp: { exchange, bindingKey: queue, prefetchCount } },
       logger: silentLogger,
     });
   }
@@ -191,7 +187,7 @@ describeUnless(skip, "amqp broker behaviours", () => {
   it("triggers a chord exactly once among concurrent callers", { timeout: TIMEOUT }, async () => {
     const backends = Array.from(
       { length: 4 },
-      () => new AMQPBackend({ url: AMQP_URL, exchange, resultsExpireIn: 60 }),
+      () => new AMQPBackend(AMQP_URL, { config: { resultsExpireIn: 60, amqp: { exchange } } }),
     );
     const group = newGroupUUID();
     try {
@@ -209,7 +205,9 @@ describeUnless(skip, "amqp broker behaviours", () => {
   it("counts a group complete and lists its states once per task", {
     timeout: TIMEOUT,
   }, async () => {
-    const backend = new AMQPBackend({ url: AMQP_URL, exchange, resultsExpireIn: 60 });
+    const backend = new AMQPBackend(AMQP_URL, {
+      config: { resultsExpireIn: 60, amqp: { exchange } },
+    });
     const group = newGroupUUID();
     try {
       const members = [task("add"), task("add")];

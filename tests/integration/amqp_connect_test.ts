@@ -49,7 +49,7 @@ function namesClosedURL(error: Error): void {
 
 describe("amqp connect: unreachable RabbitMQ", () => {
   it("broker.connect() rejects at once with the URL, password hidden", async () => {
-    const broker = new AMQPBroker({ urls: [CLOSED], logger: silentLogger });
+    const broker = new AMQPBroker(CLOSED, { logger: silentLogger });
     try {
       await rejectsFast(() => broker.connect(), namesClosedURL);
       // Nothing is cached: a second call dials again and fails the same way.
@@ -60,7 +60,7 @@ describe("amqp connect: unreachable RabbitMQ", () => {
   });
 
   it("backend.connect() rejects at once with the URL, password hidden", async () => {
-    const backend = new AMQPBackend({ url: CLOSED });
+    const backend = new AMQPBackend(CLOSED);
     try {
       await rejectsFast(() => backend.connect(), namesClosedURL);
     } finally {
@@ -70,8 +70,8 @@ describe("amqp connect: unreachable RabbitMQ", () => {
 
   it("createBroker and createBackend connect before they resolve", async () => {
     const config = resolveConfig({ broker: CLOSED, resultBackend: CLOSED });
-    await rejectsFast(() => createBroker(CLOSED, config), namesClosedURL);
-    await rejectsFast(() => createBackend(CLOSED, config), namesClosedURL);
+    await rejectsFast(() => createBroker(CLOSED, { config: config }), namesClosedURL);
+    await rejectsFast(() => createBackend(CLOSED, { config: config }), namesClosedURL);
   });
 
   it("Server.fromConfig fails fast on an unreachable broker", async () => {
@@ -84,7 +84,7 @@ describe("amqp connect: unreachable RabbitMQ", () => {
   it("names every URL of a failover list with its reason", async () => {
     const other = "amqp://bob:hunter2@127.0.0.1:2/vh";
     const config = resolveConfig({ multipleBrokerSeparator: ",", broker: `${CLOSED},${other}` });
-    await rejectsFast(() => createBroker(`${CLOSED},${other}`, config), (error) => {
+    await rejectsFast(() => createBroker(`${CLOSED},${other}`, { config }), (error) => {
       assert.ok(error instanceof AMQPError);
       assert.match(error.message, /amqp:\/\/guest:\*\*\*@127\.0\.0\.1:1\/ \(.+\)/);
       assert.match(error.message, /amqp:\/\/bob:\*\*\*@127\.0\.0\.1:2\/vh \(.+\)/);
@@ -93,10 +93,10 @@ describe("amqp connect: unreachable RabbitMQ", () => {
   });
 
   it("connect() after close() rejects", async () => {
-    const broker = new AMQPBroker({ urls: [CLOSED], logger: silentLogger });
+    const broker = new AMQPBroker(CLOSED, { logger: silentLogger });
     await broker.close();
     await assert.rejects(() => broker.connect());
-    const backend = new AMQPBackend({ url: CLOSED });
+    const backend = new AMQPBackend(CLOSED);
     await backend.close();
     await assert.rejects(() => backend.connect(), /closed/);
   });
@@ -114,7 +114,7 @@ describeUnless(skip, "amqp connect: reachable RabbitMQ", () => {
       defaultQueue: queue,
       amqp: { exchange, bindingKey: queue },
     });
-    const broker = await createBroker(config.broker, config);
+    const broker = await createBroker(config.broker, { config: config });
     try {
       // Idempotent: the open connection is reused.
       await (broker as AMQPBroker).connect();
@@ -128,7 +128,7 @@ describeUnless(skip, "amqp connect: reachable RabbitMQ", () => {
   });
 
   it("backend.connect() resolves and is idempotent", { timeout: 15_000 }, async () => {
-    const backend = new AMQPBackend({ url: AMQP_URL });
+    const backend = new AMQPBackend(AMQP_URL);
     try {
       await Promise.all([backend.connect(), backend.connect()]);
       await backend.connect();

@@ -95,14 +95,11 @@ describeUnless(skip, "amqp interop with Go's bytes", () => {
   before(async () => {
     server = new Server({
       config: { defaultQueue: queue, noUnixSignals: true, amqp: { exchange } },
-      broker: new AMQPBroker({
-        urls: [AMQP_URL],
-        exchange,
-        defaultQueue: queue,
-        prefetchCount: 5,
+      broker: new AMQPBroker(AMQP_URL, {
+        config: { defaultQueue: queue, amqp: { exchange, prefetchCount: 5 } },
         logger: silentLogger,
       }),
-      backend: new AMQPBackend({ url: AMQP_URL, exchange, resultsExpireIn: 60 }),
+      backend: new AMQPBackend(AMQP_URL, { config: { resultsExpireIn: 60, amqp: { exchange } } }),
       logger: silentLogger,
     });
     server.registerTasks({
@@ -112,10 +109,8 @@ describeUnless(skip, "amqp interop with Go's bytes", () => {
     });
     worker = server.newWorker("interop", 5);
     launched = worker.launch();
-    sender = new AMQPBroker({
-      urls: [AMQP_URL],
-      exchange,
-      defaultQueue: sendQueue,
+    sender = new AMQPBroker(AMQP_URL, {
+      config: { defaultQueue: sendQueue, amqp: { exchange } },
       logger: silentLogger,
     });
     conn = await connect(AMQP_URL);
@@ -265,12 +260,11 @@ describeUnless(skip, "amqp interop with Go's bytes", () => {
   it("holds a task in the DelayedQueue with a per-message TTL", { timeout: TIMEOUT }, async () => {
     const delayed = uniqueName("interop_delayed");
     const target = uniqueName("interop_target");
-    const broker = new AMQPBroker({
-      urls: [AMQP_URL],
-      exchange,
-      defaultQueue: target,
-      bindingKey: target,
-      delayedQueue: delayed,
+    const broker = new AMQPBroker(AMQP_URL, {
+      config: {
+        defaultQueue: target,
+        amqp: { exchange, bindingKey: target, delayedQueue: delayed },
+      },
       logger: silentLogger,
     });
     try {

@@ -34,11 +34,8 @@ describeUnless(skip, "amqp worker killed with SIGKILL", () => {
     const makeServer = () =>
       new Server({
         config: { defaultQueue: queue, noUnixSignals: true, amqp: { exchange } },
-        broker: new AMQPBroker({
-          urls: [AMQP_URL],
-          exchange,
-          defaultQueue: queue,
-          bindingKey: queue,
+        broker: new AMQPBroker(AMQP_URL, {
+          config: { defaultQueue: queue, amqp: { exchange, bindingKey: queue } },
           logger: silentLogger,
         }),
         backend: new MemoryBackend(),

@@ -52,12 +52,8 @@ describeUnless(skip, "amqp across a RabbitMQ restart", () => {
   }, async () => {
     const server = new Server({
       config: { defaultQueue: queue, noUnixSignals: true, amqp: { exchange } },
-      broker: new AMQPBroker({
-        urls: [AMQP_URL],
-        exchange,
-        defaultQueue: queue,
-        bindingKey: queue,
-        prefetchCount: 5,
+      broker: new AMQPBroker(AMQP_URL, {
+        config: { defaultQueue: queue, amqp: { exchange, bindingKey: queue, prefetchCount: 5 } },
         publishRetryMs: 90_000,
         logger: silentLogger,
       }),

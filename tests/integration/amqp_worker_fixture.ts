@@ -12,12 +12,8 @@ const queue = env("QUEUE")!;
 
 const server = new Server({
   config: { defaultQueue: queue, noUnixSignals: true, amqp: { exchange } },
-  broker: new AMQPBroker({
-    urls: [url],
-    exchange,
-    defaultQueue: queue,
-    bindingKey: queue,
-    prefetchCount: 3,
+  broker: new AMQPBroker(url, {
+    config: { defaultQueue: queue, amqp: { exchange, bindingKey: queue, prefetchCount: 3 } },
     logger: silentLogger,
   }),
   backend: new MemoryBackend(),

@@ -388,7 +388,7 @@ describeUnless(skip, "memcache backend on memcached", () => {
 
   it("is built from its URL scheme, and close is idempotent", async () => {
     const config = resolveConfig({ resultsExpireIn: ttl });
-    const b = await backendFromURL(MEMCACHE_URL, config);
+    const b = await backendFromURL(MEMCACHE_URL, { config: config });
     assert.ok(b instanceof MemcacheBackend);
     const sig = task();
     await b.setStatePending(sig);
@@ -399,7 +399,7 @@ describeUnless(skip, "memcache backend on memcached", () => {
       name: "ClosedError",
       message: "The memcache client is closed",
     });
-    await assert.rejects(backendFromURL("memcache://127.0.0.1:1", config), {
+    await assert.rejects(backendFromURL("memcache://127.0.0.1:1", { config: config }), {
       name: "BackendError",
       message: /not reachable/,
     });
