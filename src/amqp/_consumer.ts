@@ -48,8 +48,11 @@ export interface ConsumerSetup {
   ): Promise<void>;
   /** Sets a message aside with a reason, resolving once RabbitMQ holds the copy. */
   deadLetter(queue: string, message: ConsumeMessage, reason: string): Promise<void>;
-  /** Called with the connection once it is open, so the broker can close it on `close()`. */
-  track(conn: ChannelModel): () => void;
+  /**
+   * Called once the connection is open with what closes the run, so the broker's `close()` can
+   * call it; the returned function forgets it.
+   */
+  track(close: () => Promise<void>): () => void;
   /** Called with a stopped consumer's graceful close, so the broker's `close()` waits for it. */
   closing(done: Promise<void>): void;
 }
@@ -61,8 +64,13 @@ export async function runConsumer(
   handler: (delivery: Delivery) => void,
 ): Promise<void> {
   const conn = await dial(setup.urls, setup.dial);
-  const untrack = setup.track(conn);
-  let channel: Channel;
+  let channel: Channel | undefined;
+  const untrack = setup.track(async () => {
+    // The channel first: its close waits for the acks written before it, which a connection
+    // close could overtake (the acked message would then be redelivered).
+    await channel?.close().catch(() => {});
+    await closeQuietly(conn);
+  });
   try {
     channel = await openChannel(conn);
     if (setup.exchange !== "") {

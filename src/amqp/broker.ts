@@ -15,7 +15,7 @@
  *
  * @module
  */
-import type { ChannelModel, ConsumeMessage } from "amqplib";
+import type { ConsumeMessage } from "amqplib";
 import type { Broker, ConsumeOptions, Delivery } from "../broker.ts";
 import type { AdapterOptions } from "../adapter_options.ts";
 import { type ConfigInput, resolveConfig } from "../config.ts";
@@ -62,7 +62,8 @@ export class AMQPBroker implements Broker {
   readonly #prefetchCount: number;
   readonly #session: Session;
   readonly #logger: Logger;
-  readonly #consumers = new Set<ChannelModel>();
+  /** What closes each running consumer (its channel, then its connection). */
+  readonly #consumers = new Set<() => Promise<void>>();
   /** Stopped consumers closing their channel and connection (acks first). */
   readonly #closingConsumers = new Set<Promise<void>>();
   readonly #publishPlans = new Map<string, QueuePlan>();
@@ -193,13 +194,13 @@ export class AMQPBroker implements Broker {
         requeueLater: (queue, message, delayMs, body) =>
           this.#requeueLater(queue, message, delayMs, body),
         deadLetter: (queue, message, reason) => this.#deadLetter(queue, message, reason),
-        track: (conn) => {
+        track: (close) => {
           if (this.#closed) {
-            closeQuietly(conn);
+            close();
             return () => {};
           }
-          this.#consumers.add(conn);
-          return () => this.#consumers.delete(conn);
+          this.#consumers.add(close);
+          return () => this.#consumers.delete(close);
         },
         closing: (done) => {
           this.#closingConsumers.add(done);
@@ -293,7 +294,7 @@ export class AMQPBroker implements Broker {
     this.#consumers.clear();
     await Promise.allSettled([
       this.#session.close(),
-      ...consumers.map(closeQuietly),
+      ...consumers.map((close) => close()),
       ...this.#closingConsumers,
     ]);
   }

@@ -72,6 +72,8 @@ export class MemoryBroker implements Broker {
   }
 
   publish(signature: Signature): Promise<void> {
+    // Accepting it would lose it: a closed broker delivers nothing.
+    if (this.#closed) return Promise.reject(new ClosedError());
     this.adjustRoutingKey(signature);
     const body = encodeSignature(signature);
     const eta = etaUnixNanos(signature);
@@ -128,23 +130,25 @@ export class MemoryBroker implements Broker {
     consumer.unsettled++;
     this.#outstanding.set(message, consumer.queue);
     let settled = false;
-    const settle = () => {
-      if (settled) throw new Error("The delivery was already settled");
+    /** Claims the delivery for one settle; false when it was settled already. */
+    const settle = (): boolean => {
+      if (settled) return false;
       settled = true;
       consumer.unsettled--;
       this.#outstanding.delete(message);
       queueMicrotask(() => this.#dispatch(consumer.queue));
+      return true;
     };
     const queue = consumer.queue;
     consumer.handler({
       body: message.body,
       redelivered: message.redelivered,
       ack: () => {
-        settle();
+        if (!settle()) return alreadySettled();
         return Promise.resolve();
       },
       requeue: (delayMs, body = message.body) => {
-        settle();
+        if (!settle()) return alreadySettled();
         const again = { body, redelivered: true };
         if (delayMs <= 0) this.#push(queue, again);
         else {this.#delay(
@@ -156,7 +160,7 @@ export class MemoryBroker implements Broker {
         return Promise.resolve();
       },
       reject: (reason) => {
-        settle();
+        if (!settle()) return alreadySettled();
         this.deadLetters.push({ body: message.body, reason });
         return Promise.resolve();
       },
@@ -195,10 +199,13 @@ export class MemoryBroker implements Broker {
 
   /**
    * Stops timers. Messages handed out but never settled (an abrupt stop) go back to the front of
-   * their queues, as a networked broker would redeliver them.
+   * their queues, in order, as a networked broker would redeliver them. Publishing afterwards
+   * rejects with `ClosedError`. Idempotent.
    */
   close(): Promise<void> {
-    for (const [message, queue] of this.#outstanding) {
+    // Last handed out first: each goes in front of the one handed out after it, so the queue
+    // keeps the order the messages had.
+    for (const [message, queue] of [...this.#outstanding].reverse()) {
       const list = this.#queues.get(queue) ?? [];
       list.unshift({ body: message.body, redelivered: true });
       this.#queues.set(queue, list);
@@ -210,6 +217,10 @@ export class MemoryBroker implements Broker {
     this.#consumers.clear();
     return Promise.resolve();
   }
+}
+
+function alreadySettled(): Promise<void> {
+  return Promise.reject(new Error("The delivery was already settled"));
 }
 
 function nowNanos(): bigint {

@@ -1,42 +1,81 @@
 /**
- * The contract suite on RabbitMQ: the AMQP broker with the AMQP result backend, with the memory
- * backend, and with the Redis backend (the seed article's setup). Skipped with a printed reason
- * when a server is not reachable, unless `REQUIRE_SERVICES=1`.
+ * The AMQP adapters on RabbitMQ: the broker and backend contracts, and the end-to-end suite on
+ * the AMQP broker with the AMQP result backend, with the memory backend, and with the Redis
+ * backend (the seed article's setup). Skipped with a printed reason when a server is not
+ * reachable, unless `REQUIRE_SERVICES=1`.
  */
 import { conformanceSuite } from "./suite.ts";
-import { type Backend, MemoryBackend } from "../../mod.ts";
-import { AMQPBackend, AMQPBroker } from "../../src/amqp/mod.ts";
-import { RedisBackend } from "../../src/redis/mod.ts";
-import { silentLogger } from "../../src/log.ts";
-import { AMQP_URL, amqpSkipReason, deleteAMQP, uniqueName } from "../integration/amqp_support.ts";
-import { deleteRedisKeys, REDIS_URL, redisSkipReason } from "../integration/redis_support.ts";
+import { brokerContract, type DeadLetterView, REQUEUE_DELAY_MS } from "./broker_contract.ts";
+import { amqpBackend, amqpBroker, memoryBackend, redisBackend } from "./adapters.ts";
+import type { Backend } from "../../src/backend.ts";
+import {
+  amqpSkipReason,
+  deleteAMQP,
+  uniqueName,
+  withChannel,
+} from "../integration/amqp_support.ts";
+import { deleteRedisKeys, redisSkipReason } from "../integration/redis_support.ts";
 
 const amqpSkip = await amqpSkipReason();
 const redisSkip = amqpSkip || await redisSkipReason();
+
+/** The messages in `<queue>.dead_letters`, read and given back. */
+function deadLetters(queue: string): Promise<DeadLetterView[]> {
+  return withChannel(async (ch) => {
+    const dead = `${queue}.dead_letters`;
+    if ((await ch.assertQueue(dead, { durable: true })).messageCount === 0) return [];
+    const out: DeadLetterView[] = [];
+    for (;;) {
+      const message = await ch.get(dead, { noAck: false });
+      if (message === false) break;
+      const reason = message.properties.headers?.["x-machinery-reason"];
+      out.push({ body: message.content.toString("utf8"), reason: String(reason) });
+    }
+    ch.nackAll(true);
+    return out;
+  });
+}
+
+{
+  const exchange = uniqueName("contract_exchange");
+  brokerContract("amqp broker", {
+    skip: amqpSkip,
+    // The binding key is the queue's name, so an empty routing key reaches it; a prefetch
+    // above the test's capacities leaves the capacity to the broker's consumer.
+    make: (queue) =>
+      amqpBroker({
+        defaultQueue: queue,
+        amqp: { exchange, bindingKey: queue, prefetchCount: 50 },
+      }),
+    deadLetters: (_broker, queue) => deadLetters(queue),
+    purge: "the AMQP broker offers no purge",
+    redeliversToOtherInstances: true,
+    flagsRedelivered: true,
+    listsDelayedTasks: "RabbitMQ cannot list delay queues by ETA, as in machinery",
+    cleanup: (queues) =>
+      deleteAMQP(
+        queues.flatMap((q) => [q, `${q}.dead_letters`, `requeue.${REQUEUE_DELAY_MS}.${q}`]),
+        [exchange],
+      ),
+  });
+}
 
 for (const backendKind of ["amqp", "memory", "redis"] as const) {
   const exchange = uniqueName("conformance_exchange");
   const keyPrefix = `${uniqueName("machinery:test")}:`;
   conformanceSuite(`amqp broker + ${backendKind} backend`, (input) => {
-    const config = { ...input, resultsExpireIn: 60 };
-    const queue = config.defaultQueue!;
-    const broker = new AMQPBroker(AMQP_URL, {
-      config: {
-        defaultQueue: queue,
-        amqp: { exchange, bindingKey: `${queue}_task`, prefetchCount: 10 },
-      },
-      logger: silentLogger,
-    });
+    const queue = input.defaultQueue!;
+    const config = {
+      ...input,
+      resultsExpireIn: 60,
+      amqp: { exchange, bindingKey: `${queue}_task`, prefetchCount: 10 },
+    };
     let backend: Backend;
-    if (backendKind === "amqp") {
-      backend = new AMQPBackend(AMQP_URL, { config: { resultsExpireIn: 60, amqp: { exchange } } });
-    } else if (backendKind === "redis") {
-      backend = new RedisBackend(REDIS_URL, { config, keyPrefix });
-    } else {
-      backend = new MemoryBackend();
-    }
+    if (backendKind === "amqp") backend = amqpBackend(config);
+    else if (backendKind === "redis") backend = redisBackend(config, keyPrefix);
+    else backend = memoryBackend(config);
     return Promise.resolve({
-      broker,
+      broker: amqpBroker(config),
       backend,
       cleanup: async () => {
         // State queues (AMQP) and keys (Redis) are named by task UUIDs and expire after 60 s.

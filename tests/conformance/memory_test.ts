@@ -1,8 +1,23 @@
+/**
+ * The in-process adapters: the broker and backend contracts, and the end-to-end suite on the
+ * memory broker with the memory backend.
+ */
 import { conformanceSuite } from "./suite.ts";
-import { MemoryBackend, MemoryBroker } from "../../mod.ts";
+import { brokerContract } from "./broker_contract.ts";
+import { memoryBackend, memoryBroker } from "./adapters.ts";
+import type { MemoryBroker } from "../../src/memory/mod.ts";
+
+brokerContract("memory broker", {
+  make: (queue) => memoryBroker({ defaultQueue: queue }),
+  deadLetters: (broker) => Promise.resolve((broker as MemoryBroker).deadLetters),
+  purge: "the memory broker offers no purge",
+  redeliversToOtherInstances: "its queues live in one broker instance",
+  flagsRedelivered: true,
+  listsDelayedTasks: true,
+});
 
 conformanceSuite("memory broker + memory backend", (config) =>
   Promise.resolve({
-    broker: new MemoryBroker("memory://", { config: { defaultQueue: config.defaultQueue } }),
-    backend: new MemoryBackend(),
+    broker: memoryBroker(config),
+    backend: memoryBackend(config),
   }));

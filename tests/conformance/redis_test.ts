@@ -1,19 +1,31 @@
 /**
- * The contract suite on Redis: the Redis broker with the Redis backend, the memory broker with
- * the Redis backend, and the Redis broker with the memory backend. Skipped with a printed reason
- * when Redis is not reachable, unless `REQUIRE_SERVICES=1`.
+ * The Redis adapters: the broker and backend contracts, and the end-to-end suite on the Redis
+ * broker with the Redis backend, the memory broker with the Redis backend, and the Redis broker
+ * with the memory backend. Skipped with a printed reason when Redis is not reachable, unless
+ * `REQUIRE_SERVICES=1`.
  */
 import { conformanceSuite } from "./suite.ts";
-import { MemoryBackend, MemoryBroker } from "../../mod.ts";
-import { RedisBackend, RedisBroker } from "../../src/redis/mod.ts";
-import {
-  deleteRedisKeys,
-  REDIS_URL,
-  redisSkipReason,
-  uniqueName,
-} from "../integration/redis_support.ts";
+import { brokerContract } from "./broker_contract.ts";
+import { memoryBackend, memoryBroker, redisBackend, redisBroker } from "./adapters.ts";
+import type { RedisBroker } from "../../src/redis/mod.ts";
+import { deleteRedisKeys, redisSkipReason, uniqueName } from "../integration/redis_support.ts";
 
 const skip = await redisSkipReason();
+
+{
+  const keyPrefix = `${uniqueName("machinery:test")}:`;
+  const redis = { delayedTasksKey: `${keyPrefix}delayed_tasks` };
+  brokerContract("redis broker", {
+    skip,
+    make: (queue) => redisBroker({ defaultQueue: queue, redis }, keyPrefix),
+    deadLetters: (broker, queue) => (broker as RedisBroker).getDeadLetters(queue),
+    purge: "the Redis broker offers no purge",
+    redeliversToOtherInstances: true,
+    flagsRedelivered: "a message given back to its Redis list carries no redelivery mark",
+    listsDelayedTasks: true,
+    cleanup: (queues) => deleteRedisKeys(queues, [keyPrefix]),
+  });
+}
 
 const pairs = [
   ["redis", "redis"],
@@ -27,15 +39,9 @@ for (const [brokerKind, backendKind] of pairs) {
   conformanceSuite(`${brokerKind} broker + ${backendKind} backend`, (input) => {
     const config = { ...input, resultsExpireIn: 300, redis: { delayedTasksKey } };
     const queue = config.defaultQueue!;
-    const broker = brokerKind === "redis"
-      ? new RedisBroker(REDIS_URL, { config, keyPrefix, leaseMs: 3000 })
-      : new MemoryBroker("memory://", { config: { defaultQueue: queue } });
-    const backend = backendKind === "redis"
-      ? new RedisBackend(REDIS_URL, { config, keyPrefix })
-      : new MemoryBackend();
     return Promise.resolve({
-      broker,
-      backend,
+      broker: brokerKind === "redis" ? redisBroker(config, keyPrefix) : memoryBroker(config),
+      backend: backendKind === "redis" ? redisBackend(config, keyPrefix) : memoryBackend(config),
       cleanup: () => deleteRedisKeys([queue, delayedTasksKey], [keyPrefix]),
     });
   }, { skip, config: { redis: { delayedTasksKey } } });

@@ -1,12 +1,12 @@
 /**
- * The Redis broker's own guarantees: capacity, a graceful close gives unsettled messages back in
- * order, delayed requeues come back, killed connections lose nothing, an unreachable Redis is
+ * The Redis broker's own guarantees, beyond the broker contract (`tests/conformance/`): a dead
+ * consumer's messages come back through the recovery pass, FETCH numbers messages without
+ * overlap (also when sent again), killed connections lose nothing, an unreachable Redis is
  * reported clearly at start, and delayed tasks run close to their ETA.
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { newSignature, resolveConfig, Server, silentLogger } from "../../mod.ts";
-import type { Delivery } from "../../src/broker.ts";
 import { createBroker, RedisBackend, RedisBroker } from "../../src/redis/mod.ts";
 import { brokerKeys } from "../../src/redis/_keys.ts";
 import { defineScripts, FETCH, runScript } from "../../src/redis/_broker_scripts.ts";
@@ -54,44 +54,6 @@ describe("redis broker", { skip }, () => {
       keys.deadBytes(queue),
     ], [count, first, 0, 100, 1_000_000, 1000, queue]);
   }
-
-  it("holds at most `capacity` and gives unsettled messages back in order on close", {
-    timeout: 10_000,
-  }, async () => {
-    const { queue, config } = setup();
-    const redis = rawClient();
-    const broker = new RedisBroker(REDIS_URL, { config, keyPrefix });
-    try {
-      const bodies = Array.from({ length: 5 }, (_, i) => `{"UUID":"m${i}"}`);
-      await redis.rpush(queue, ...bodies);
-      const got: Delivery[] = [];
-      const stop = new AbortController();
-      const consuming = broker.consume(
-        { queue, capacity: 3, consumerTag: "t", signal: stop.signal },
-        (d) => got.push(d),
-      );
-      await waitFor(() => got.length === 3, "three deliveries");
-      await new Promise((r) => setTimeout(r, 100));
-      assert.equal(got.length, 3);
-      assert.deepEqual(got.map((d) => d.body), bodies.slice(0, 3));
-      await got[1].ack();
-      await waitFor(() => got.length === 4, "a fourth after an ack");
-      await assert.rejects(got[1].ack(), /already settled/);
-      stop.abort();
-      await consuming;
-      await broker.close();
-      await broker.close();
-      assert.deepEqual(await redis.lrange(queue, 0, -1), [
-        bodies[0],
-        bodies[2],
-        bodies[3],
-        bodies[4],
-      ]);
-    } finally {
-      await broker.close();
-      redis.disconnect();
-    }
-  });
 
   it("gives back what a dead consumer held, its numbered messages in order, then its landed one", {
     timeout: 10_000,
@@ -151,43 +113,6 @@ describe("redis broker", { skip }, () => {
       assert.deepEqual(await redis.hgetall(taken), { 1: "a", 2: "b" });
       assert.deepEqual(await redis.lrange(queue, 0, -1), ["c", "d"]);
     } finally {
-      redis.disconnect();
-    }
-  });
-
-  it("requeues with a delay through the requeued set, and rejects to the dead letters", {
-    timeout: 10_000,
-  }, async () => {
-    const { queue, config } = setup();
-    const redis = rawClient();
-    const broker = new RedisBroker(REDIS_URL, { config, keyPrefix });
-    try {
-      await redis.rpush(queue, '{"UUID":"again"}', '{"UUID":"bad"}');
-      const seen: { body: string; at: number }[] = [];
-      const stop = new AbortController();
-      const requeuedAt = Date.now();
-      const consuming = broker.consume(
-        { queue, capacity: 5, consumerTag: "t", signal: stop.signal },
-        (d) => {
-          seen.push({ body: d.body, at: Date.now() });
-          if (d.body.includes("bad")) d.reject("no good");
-          else if (seen.filter((s) => s.body === d.body).length === 1) d.requeue(300);
-          else d.ack();
-        },
-      );
-      await waitFor(() => seen.length === 3, "the requeued message came back");
-      const back = seen[2];
-      assert.equal(back.body, '{"UUID":"again"}');
-      assert.ok(back.at - requeuedAt >= 290, `back after ${back.at - requeuedAt} ms`);
-      assert.ok(back.at - requeuedAt < 1000, `back after ${back.at - requeuedAt} ms`);
-      const dead = await broker.getDeadLetters(queue);
-      assert.equal(dead.length, 1);
-      assert.equal(dead[0].body, '{"UUID":"bad"}');
-      assert.equal(dead[0].reason, "no good");
-      stop.abort();
-      await consuming;
-    } finally {
-      await broker.close();
       redis.disconnect();
     }
   });
