@@ -82,22 +82,38 @@ export class MemoryBackend extends StateWriter implements Backend {
     return Promise.resolve();
   }
 
-  async groupCompleted(groupUUID: string, groupTaskCount: number): Promise<boolean> {
-    const states = await this.groupTaskStates(groupUUID, groupTaskCount);
-    return states.filter(isCompleted).length === groupTaskCount;
+  groupCompleted(groupUUID: string, groupTaskCount: number): Promise<boolean> {
+    try {
+      const members = this.#members(groupUUID);
+      const completed = members.filter(({ state }) => state && isCompleted(state)).length;
+      return Promise.resolve(completed === groupTaskCount);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
+  /** The members' states in group order; rejects while a member has none, as Go's backends do. */
   groupTaskStates(groupUUID: string, _groupTaskCount: number): Promise<TaskState[]> {
+    try {
+      return Promise.resolve(
+        this.#members(groupUUID).map(({ uuid, state }) => {
+          if (!state) throw new StateNotFoundError(`Task not found: ${uuid}`);
+          return state;
+        }),
+      );
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Each member of a group, in group order, with its state where it has one. */
+  #members(groupUUID: string): { uuid: string; state?: TaskState }[] {
     const meta = this.#get(groupUUID);
-    if (meta === undefined) {
-      return Promise.reject(new GroupNotFoundError(groupUUID));
-    }
-    const states: TaskState[] = [];
-    for (const uuid of decodeGroupMeta(meta).taskUUIDs ?? []) {
+    if (meta === undefined) throw new GroupNotFoundError(groupUUID);
+    return (decodeGroupMeta(meta).taskUUIDs ?? []).map((uuid) => {
       const json = this.#get(uuid);
-      if (json !== undefined) states.push(decodeTaskState(json));
-    }
-    return Promise.resolve(states);
+      return { uuid, state: json === undefined ? undefined : decodeTaskState(json) };
+    });
   }
 
   triggerChord(groupUUID: string): Promise<boolean> {

@@ -5,6 +5,7 @@
  * reachable, unless `REQUIRE_SERVICES=1`.
  */
 import { conformanceSuite } from "./suite.ts";
+import { backendContract } from "./backend_contract.ts";
 import { brokerContract, type DeadLetterView, REQUEUE_DELAY_MS } from "./broker_contract.ts";
 import { amqpBackend, amqpBroker, memoryBackend, redisBackend } from "./adapters.ts";
 import type { Backend } from "../../src/backend.ts";
@@ -57,6 +58,24 @@ function deadLetters(queue: string): Promise<DeadLetterView[]> {
         queues.flatMap((q) => [q, `${q}.dead_letters`, `requeue.${REQUEUE_DELAY_MS}.${q}`]),
         [exchange],
       ),
+  });
+}
+
+{
+  const exchange = uniqueName("contract_exchange");
+  backendContract("amqp backend", {
+    skip: amqpSkip,
+    make: (resultsExpireIn) => amqpBackend({ resultsExpireIn, amqp: { exchange } }),
+    sharedStore: true,
+    laterStates: "unmerged",
+    groupMeta: "the AMQP result backend keeps no group meta: a group is the queue of its " +
+      "members' final states, as in machinery",
+    expiry: true,
+    refusesCallsAfterClose: true,
+    // A task's states are in a queue named after it; a group's in one named after the group,
+    // and its chord marker in `<group>_chord_triggered`.
+    cleanup: (written) =>
+      deleteAMQP(written.flatMap((id) => [id, `${id}_chord_triggered`]), [exchange]),
   });
 }
 

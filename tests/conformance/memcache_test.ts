@@ -1,27 +1,37 @@
 /**
- * The contract suite with the Memcache result backend, on three brokers: Redis, RabbitMQ and
- * the in-process one. Each pair skips with a printed reason when one of its servers is not
- * reachable, unless `REQUIRE_SERVICES=1`. Task states and group metas expire on their own
- * (ResultsExpireIn 300); the brokers' queues and keys are deleted afterwards.
+ * The Memcache result backend: the backend contract, and the end-to-end suite on three brokers:
+ * Redis, RabbitMQ and the in-process one. Each skips with a printed reason when one of its
+ * servers is not reachable, unless `REQUIRE_SERVICES=1`. Task states and group metas expire on
+ * their own (ResultsExpireIn 300); the brokers' queues and keys are deleted afterwards.
  */
 import { conformanceSuite } from "./suite.ts";
-import { MemoryBroker } from "../../mod.ts";
-import { MemcacheBackend } from "../../src/memcache/mod.ts";
-import { RedisBroker } from "../../src/redis/mod.ts";
-import { AMQPBroker } from "../../src/amqp/mod.ts";
-import { silentLogger } from "../../src/log.ts";
-import { MEMCACHE_URL, memcacheSkipReason } from "../integration/memcache_support.ts";
-import {
-  deleteRedisKeys,
-  REDIS_URL,
-  redisSkipReason,
-  uniqueName,
-} from "../integration/redis_support.ts";
-import { AMQP_URL, amqpSkipReason, deleteAMQP } from "../integration/amqp_support.ts";
+import { backendContract } from "./backend_contract.ts";
+import { amqpBroker, memcacheBackend, memoryBroker, redisBroker } from "./adapters.ts";
+import { memcacheSkipReason, RawMemcache } from "../integration/memcache_support.ts";
+import { deleteRedisKeys, redisSkipReason, uniqueName } from "../integration/redis_support.ts";
+import { amqpSkipReason, deleteAMQP } from "../integration/amqp_support.ts";
 
 const memcacheSkip = await memcacheSkipReason();
 
 const resultsExpireIn = 300;
+
+backendContract("memcache backend", {
+  skip: memcacheSkip,
+  make: (resultsExpireIn) => memcacheBackend({ resultsExpireIn }),
+  sharedStore: true,
+  laterStates: "unmerged",
+  groupMeta: true,
+  expiry: true,
+  refusesCallsAfterClose: true,
+  cleanup: async (written) => {
+    const raw = await RawMemcache.open();
+    try {
+      await raw.delete(...written);
+    } finally {
+      raw.close();
+    }
+  },
+});
 
 // Redis broker + Memcache backend.
 {
@@ -32,8 +42,8 @@ const resultsExpireIn = 300;
     const config = { ...input, resultsExpireIn, redis: { delayedTasksKey } };
     const queue = config.defaultQueue!;
     return Promise.resolve({
-      broker: new RedisBroker(REDIS_URL, { config, keyPrefix, leaseMs: 3000 }),
-      backend: new MemcacheBackend(MEMCACHE_URL, { config }),
+      broker: redisBroker(config, keyPrefix),
+      backend: memcacheBackend(config),
       cleanup: () => deleteRedisKeys([queue, delayedTasksKey], [keyPrefix]),
     });
   }, { skip, config: { redis: { delayedTasksKey } } });
@@ -45,15 +55,14 @@ const resultsExpireIn = 300;
   const exchange = uniqueName("conformance_exchange");
   conformanceSuite("amqp broker + memcache backend", (input) => {
     const queue = input.defaultQueue!;
+    const config = {
+      ...input,
+      resultsExpireIn,
+      amqp: { exchange, bindingKey: `${queue}_task`, prefetchCount: 10 },
+    };
     return Promise.resolve({
-      broker: new AMQPBroker(AMQP_URL, {
-        config: {
-          defaultQueue: queue,
-          amqp: { exchange, bindingKey: `${queue}_task`, prefetchCount: 10 },
-        },
-        logger: silentLogger,
-      }),
-      backend: new MemcacheBackend(MEMCACHE_URL, { config: { ...input, resultsExpireIn } }),
+      broker: amqpBroker(config),
+      backend: memcacheBackend(config),
       cleanup: () => deleteAMQP([queue, `${queue}.dead_letters`], [exchange]),
     });
   }, { skip, config: { amqp: { exchange } } });
@@ -62,6 +71,6 @@ const resultsExpireIn = 300;
 // Memory broker + Memcache backend.
 conformanceSuite("memory broker + memcache backend", (input) =>
   Promise.resolve({
-    broker: new MemoryBroker("memory://", { config: { defaultQueue: input.defaultQueue } }),
-    backend: new MemcacheBackend(MEMCACHE_URL, { config: { ...input, resultsExpireIn } }),
+    broker: memoryBroker(input),
+    backend: memcacheBackend({ ...input, resultsExpireIn }),
   }), { skip: memcacheSkip });

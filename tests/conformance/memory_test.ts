@@ -4,6 +4,7 @@
  */
 import { conformanceSuite } from "./suite.ts";
 import { brokerContract } from "./broker_contract.ts";
+import { backendContract } from "./backend_contract.ts";
 import { memoryBackend, memoryBroker } from "./adapters.ts";
 import type { MemoryBroker } from "../../src/memory/mod.ts";
 
@@ -14,6 +15,15 @@ brokerContract("memory broker", {
   redeliversToOtherInstances: "its queues live in one broker instance",
   flagsRedelivered: true,
   listsDelayedTasks: true,
+});
+
+backendContract("memory backend", {
+  make: (resultsExpireIn) => memoryBackend({ resultsExpireIn }),
+  sharedStore: "each memory backend is a store of its own",
+  laterStates: "merged",
+  groupMeta: true,
+  expiry: true,
+  refusesCallsAfterClose: "the in-process backend holds no connection and stays readable",
 });
 
 conformanceSuite("memory broker + memory backend", (config) =>

@@ -1,34 +1,31 @@
 /**
  * The MongoDB result backend.
  *
- * With a real server (`MONGODB_URL=mongodb://host:27017`): the contract suite with the memory
- * broker and with the Redis broker, and the backend checks below, in a database of its own that
- * is dropped afterwards. No MongoDB can be installed on these machines or in CI, so without
- * `MONGODB_URL` those suites skip with a printed reason, even under `REQUIRE_SERVICES=1`; with
- * `MONGODB_URL` set but unreachable they skip too, unless `REQUIRE_SERVICES=1`, where they fail.
+ * With a real server (`MONGODB_URL=mongodb://host:27017`): the backend contract, the end-to-end
+ * suite with the memory broker and with the Redis broker, and the document checks below, in a
+ * database of its own that is dropped afterwards. No MongoDB can be installed on these machines
+ * or in CI, so without `MONGODB_URL` those suites skip with a printed reason, even under
+ * `REQUIRE_SERVICES=1`; with `MONGODB_URL` set but unreachable they skip too, unless
+ * `REQUIRE_SERVICES=1`, where they fail.
  *
- * Without a server, the same backend checks and the contract suite run against a small in-memory
- * stand-in for the driver (documents kept as BSON bytes; equality, `$in` and `$ne` filters;
- * `$set` with upsert; `modifiedCount`), which exercises the backend's own logic: the chord's
- * conditional update, group order, missing documents. The stand-in proves nothing about the real
- * driver or server: that is what the `MONGODB_URL` run is for.
+ * Without a server, the same contract, document checks and end-to-end suite run against a small
+ * in-memory stand-in for the driver (documents kept as BSON bytes; equality, `$in` and `$ne`
+ * filters; `$set` with upsert; `modifiedCount`), which exercises the backend's own logic: the
+ * chord's conditional update, group order, missing documents. The stand-in proves nothing about
+ * the real driver or server: that is what the `MONGODB_URL` run is for.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { BSON, type Document, MongoClient } from "mongodb";
 import { conformanceSuite } from "./suite.ts";
-import { MemoryBroker, newSignature, type Signature } from "../../mod.ts";
+import { backendContract } from "./backend_contract.ts";
+import { memoryBroker, mongodbBackend, redisBroker } from "./adapters.ts";
+import { newSignature, type Signature } from "../../mod.ts";
 import { MongoDBBackend } from "../../src/mongodb/mod.ts";
-import { RedisBroker } from "../../src/redis/mod.ts";
 import { backendFromURL } from "../../src/from_url.ts";
 import { resolveConfig } from "../../src/config.ts";
 import { describeUnless, env } from "../helpers.ts";
-import {
-  deleteRedisKeys,
-  REDIS_URL,
-  redisSkipReason,
-  uniqueName,
-} from "../integration/redis_support.ts";
+import { deleteRedisKeys, redisSkipReason, uniqueName } from "../integration/redis_support.ts";
 
 const MONGODB_URL = env("MONGODB_URL") ?? "";
 const REQUIRE_SERVICES = env("REQUIRE_SERVICES") === "1";
@@ -301,76 +298,20 @@ function backendChecks(name: string, target: () => Target, skip: string | false)
       assert.ok(meta.created_at instanceof Date);
       assert.equal(meta.ttl, undefined, "ttl is omitted when 0");
     });
+  });
+}
 
-    it("fires a chord exactly once among many racing clients", { timeout: 60_000 }, async () => {
-      const others = Array.from({ length: 4 }, () => target().make(ttl));
-      try {
-        const all = [backend, ...others];
-        for (let round = 0; round < 10; round++) {
-          const id = `group_${crypto.randomUUID()}`;
-          await backend.initGroup(id, ["task_a"]);
-          const answers = await Promise.all(
-            all.flatMap((b) => Array.from({ length: 10 }, () => b.triggerChord(id))),
-          );
-          assert.equal(answers.filter((x) => x).length, 1, `round ${round}`);
-          assert.equal(doc(await raw.groups.findOne({ _id: id })).chord_triggered, true);
-        }
-      } finally {
-        await Promise.all(others.map((b) => b.close()));
-      }
-    });
-
-    it("fails for unknown tasks and groups", async () => {
-      const id = `group_${crypto.randomUUID()}`;
-      await assert.rejects(backend.triggerChord(id), {
-        name: "GroupNotFoundError",
-        message: `Group not found: ${id}`,
-      });
-      await assert.rejects(backend.groupCompleted(id, 1), {
-        name: "GroupNotFoundError",
-        message: `Group not found: ${id}`,
-      });
-      await assert.rejects(backend.groupTaskStates(id, 1), {
-        name: "GroupNotFoundError",
-        message: `Group not found: ${id}`,
-      });
-      await assert.rejects(backend.getState(`task_${crypto.randomUUID()}`), {
-        name: "StateNotFoundError",
-      });
-    });
-
-    it("answers GroupCompleted, and GroupTaskStates in group order", async () => {
-      const members = [newSignature("a"), newSignature("b"), newSignature("c")];
-      const id = `group_${crypto.randomUUID()}`;
-      await backend.initGroup(id, members.map((m) => m.uuid));
-      for (const m of members) await backend.setStatePending(m);
-      assert.equal(await backend.groupCompleted(id, 3), false);
-      await backend.setStateSuccess(members[2], [{ type: "string", value: "c" }]);
-      await backend.setStateFailure(members[1], "no");
-      assert.equal(await backend.groupCompleted(id, 3), false);
-      await backend.setStateSuccess(members[0], [{ type: "string", value: "a" }]);
-      assert.equal(await backend.groupCompleted(id, 3), true);
-      assert.equal(await backend.groupCompleted(id, 2), false, "the count comes from the caller");
-      const states = await backend.groupTaskStates(id, 3);
-      assert.deepEqual(states.map((s) => s.taskUUID), members.map((m) => m.uuid));
-      assert.deepEqual(states.map((s) => s.state), ["SUCCESS", "FAILURE", "SUCCESS"]);
-
-      const gap = `group_${crypto.randomUUID()}`;
-      await backend.initGroup(gap, [members[0].uuid, `task_${crypto.randomUUID()}`]);
-      assert.equal(await backend.groupCompleted(gap, 2), false);
-      await assert.rejects(backend.groupTaskStates(gap, 2), { name: "StateNotFoundError" });
-    });
-
-    it("purges states and group metas", async () => {
-      const sig = newSignature("add");
-      const id = `group_${crypto.randomUUID()}`;
-      await backend.setStatePending(sig);
-      await backend.initGroup(id, [sig.uuid]);
-      await backend.purgeState(sig.uuid);
-      await backend.purgeGroupMeta(id);
-      assert.equal(await raw.tasks.findOne({ _id: sig.uuid }), null);
-      assert.equal(await raw.groups.findOne({ _id: id }), null);
-    });
+/** The backend contract on a MongoDB target; expiry is MongoDB's TTL monitor's, once a minute. */
+function mongodbContract(name: string, target: () => Target, skip: string | false): void {
+  backendContract(name, {
+    skip,
+    make: (resultsExpireIn) => target().make(resultsExpireIn),
+    sharedStore: true,
+    laterStates: "merged",
+    groupMeta: true,
+    expiry: "MongoDB's TTL monitor removes documents past delete_at about once a minute; " +
+      "delete_at itself is checked by this file",
+    refusesCallsAfterClose: true,
   });
 }
 
@@ -380,14 +321,16 @@ function backendChecks(name: string, target: () => Target, skip: string | false)
 {
   const client = new FakeClient();
   const database = "machinery";
-  backendChecks("mongodb backend on a driver stand-in (no server)", () => ({
+  const standIn = (): Target => ({
     make: (resultsExpireIn = 300) =>
-      new MongoDBBackend("mongodb://stand-in", { client, config: { resultsExpireIn } }),
+      mongodbBackend("mongodb://stand-in", { resultsExpireIn }, { client }),
     raw: () => ({
       tasks: client.db(database).collection("tasks"),
       groups: client.db(database).collection("group_metas"),
     }),
-  }), false);
+  });
+  backendChecks("mongodb backend on a driver stand-in (no server)", standIn, false);
+  mongodbContract("mongodb backend on a driver stand-in (no server)", standIn, false);
 
   describe("mongodb backend options (no server)", () => {
     it("uses the database machinery by default, or the one given", async () => {
@@ -414,10 +357,9 @@ function backendChecks(name: string, target: () => Target, skip: string | false)
     "memory broker + mongodb backend on a driver stand-in (no server)",
     (input) =>
       Promise.resolve({
-        broker: new MemoryBroker("memory://", { config: { defaultQueue: input.defaultQueue } }),
-        backend: new MongoDBBackend("mongodb://stand-in", {
+        broker: memoryBroker(input),
+        backend: mongodbBackend("mongodb://stand-in", { ...input, resultsExpireIn: 300 }, {
           client: new FakeClient(),
-          config: { ...input, resultsExpireIn: 300 },
         }),
       }),
   );
@@ -445,8 +387,7 @@ async function dropDatabase(name: string): Promise<void> {
   const database = uniqueName("machinery_test");
   let rawClient: MongoClient | undefined;
   const realTarget = (): Target => ({
-    make: (resultsExpireIn = 300) =>
-      new MongoDBBackend(MONGODB_URL, { database, config: { resultsExpireIn } }),
+    make: (resultsExpireIn = 300) => mongodbBackend(MONGODB_URL, { resultsExpireIn }, { database }),
     raw: () => {
       rawClient ??= new MongoClient(MONGODB_URL);
       const db = rawClient.db(database);
@@ -458,6 +399,7 @@ async function dropDatabase(name: string): Promise<void> {
   });
 
   backendChecks("mongodb backend on MongoDB", realTarget, mongoSkip);
+  mongodbContract("mongodb backend on MongoDB", realTarget, mongoSkip);
 
   describeUnless(mongoSkip, "mongodb backend on MongoDB: URLs", () => {
     after(async () => {
@@ -499,11 +441,8 @@ async function dropDatabase(name: string): Promise<void> {
   const database = uniqueName("machinery_test");
   conformanceSuite("memory broker + mongodb backend", (input) =>
     Promise.resolve({
-      broker: new MemoryBroker("memory://", { config: { defaultQueue: input.defaultQueue } }),
-      backend: new MongoDBBackend(MONGODB_URL, {
-        database,
-        config: { ...input, resultsExpireIn: 300 },
-      }),
+      broker: memoryBroker(input),
+      backend: mongodbBackend(MONGODB_URL, { ...input, resultsExpireIn: 300 }, { database }),
       cleanup: () => dropDatabase(database),
     }), { skip: mongoSkip });
 }
@@ -517,8 +456,8 @@ async function dropDatabase(name: string): Promise<void> {
     const config = { ...input, resultsExpireIn: 300, redis: { delayedTasksKey } };
     const queue = config.defaultQueue!;
     return Promise.resolve({
-      broker: new RedisBroker(REDIS_URL, { config, keyPrefix, leaseMs: 3000 }),
-      backend: new MongoDBBackend(MONGODB_URL, { database, config }),
+      broker: redisBroker(config, keyPrefix),
+      backend: mongodbBackend(MONGODB_URL, config, { database }),
       cleanup: async () => {
         await deleteRedisKeys([queue, delayedTasksKey], [keyPrefix]);
         await dropDatabase(database);

@@ -6,6 +6,7 @@
  */
 import { conformanceSuite } from "./suite.ts";
 import { brokerContract } from "./broker_contract.ts";
+import { backendContract } from "./backend_contract.ts";
 import { memoryBackend, memoryBroker, redisBackend, redisBroker } from "./adapters.ts";
 import type { RedisBroker } from "../../src/redis/mod.ts";
 import { deleteRedisKeys, redisSkipReason, uniqueName } from "../integration/redis_support.ts";
@@ -24,6 +25,20 @@ const skip = await redisSkipReason();
     flagsRedelivered: "a message given back to its Redis list carries no redelivery mark",
     listsDelayedTasks: true,
     cleanup: (queues) => deleteRedisKeys(queues, [keyPrefix]),
+  });
+}
+
+{
+  const keyPrefix = `${uniqueName("machinery:test")}:`;
+  backendContract("redis backend", {
+    skip,
+    make: (resultsExpireIn) => redisBackend({ resultsExpireIn }, keyPrefix),
+    sharedStore: true,
+    laterStates: "merged",
+    groupMeta: true,
+    expiry: true,
+    refusesCallsAfterClose: true,
+    cleanup: (written) => deleteRedisKeys(written, [keyPrefix]),
   });
 }
 
