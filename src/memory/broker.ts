@@ -73,7 +73,7 @@ export class MemoryBroker implements Broker {
 
   publish(signature: Signature): Promise<void> {
     // Accepting it would lose it: a closed broker delivers nothing.
-    if (this.#closed) return Promise.reject(new ClosedError());
+    if (this.#closed) return Promise.reject(new ClosedError("The memory broker is closed"));
     this.adjustRoutingKey(signature);
     const body = encodeSignature(signature);
     const eta = etaUnixNanos(signature);

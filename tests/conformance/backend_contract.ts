@@ -10,7 +10,7 @@
 import { after, before, it } from "node:test";
 import assert from "node:assert/strict";
 import type { Backend } from "../../src/backend.ts";
-import { StateNotFoundError } from "../../src/errors.ts";
+import { ClosedError, GroupNotFoundError, StateNotFoundError } from "../../src/errors.ts";
 import { parseGoTime } from "../../src/wire/go_time.ts";
 import { parseJson } from "../../src/wire/json.ts";
 import { newGroupUUID, newSignature, type Signature } from "../../src/wire/signature.ts";
@@ -237,16 +237,17 @@ export function backendContract(name: string, options: BackendContractOptions): 
 
     it(
       options.groupMeta === true
-        ? "fails with StateNotFoundError for an unknown task or group"
-        : `fails with StateNotFoundError for an unknown task; an unknown group reads as empty (${options.groupMeta})`,
+        ? "fails with StateNotFoundError for an unknown task, GroupNotFoundError for a group"
+        : "fails with StateNotFoundError for an unknown task; an unknown group reads as empty " +
+          `(${options.groupMeta})`,
       TIMEOUT,
       async () => {
         const id = newGroupUUID();
         await assert.rejects(backend.getState(`task_${crypto.randomUUID()}`), StateNotFoundError);
-        await assert.rejects(backend.groupTaskStates(id, 1), StateNotFoundError);
+        await assert.rejects(backend.groupTaskStates(id, 1), groupNotFound(id, options.groupMeta));
         if (options.groupMeta === true) {
-          await assert.rejects(backend.groupCompleted(id, 1), StateNotFoundError);
-          await assert.rejects(backend.triggerChord(id), StateNotFoundError);
+          await assert.rejects(backend.groupCompleted(id, 1), groupNotFound(id, true));
+          await assert.rejects(backend.triggerChord(id), groupNotFound(id, true));
         } else {
           written.push(id);
           assert.equal(await backend.groupCompleted(id, 1), false);
@@ -264,9 +265,9 @@ export function backendContract(name: string, options: BackendContractOptions): 
       await backend.purgeState(sig.uuid);
       await backend.purgeGroupMeta(id);
       await assert.rejects(backend.getState(sig.uuid), StateNotFoundError);
-      await assert.rejects(backend.groupTaskStates(id, 1), StateNotFoundError);
+      await assert.rejects(backend.groupTaskStates(id, 1), groupNotFound(id, options.groupMeta));
       if (options.groupMeta === true) {
-        await assert.rejects(backend.triggerChord(id), StateNotFoundError);
+        await assert.rejects(backend.triggerChord(id), groupNotFound(id, true));
       }
       await backend.purgeState(sig.uuid);
       await backend.purgeGroupMeta(id);
@@ -305,10 +306,7 @@ export function backendContract(name: string, options: BackendContractOptions): 
         await Promise.all([b.close(), b.close()]);
         await b.close();
         if (refuses) {
-          await assert.rejects(b.getState(sig.uuid), (error: Error) => {
-            assert.ok(!(error instanceof StateNotFoundError), `not ${error.name}`);
-            return true;
-          });
+          await assert.rejects(b.getState(sig.uuid), ClosedError);
         }
       },
     );
@@ -323,6 +321,19 @@ function goResults(json: string): TaskResult[] {
 
 function stringResult(value: string): TaskResult[] {
   return [{ type: "string", value }];
+}
+
+/**
+ * Checks a rejection for `groupUUID`: a `GroupNotFoundError` naming the group, with machinery's
+ * text where the adapter keeps group metadata (otherwise it says how many states it found).
+ */
+function groupNotFound(groupUUID: string, groupMeta: Capability): (error: unknown) => boolean {
+  return (error) => {
+    assert.ok(error instanceof GroupNotFoundError, `a GroupNotFoundError, not ${error}`);
+    assert.equal(error.groupUUID, groupUUID);
+    if (groupMeta === true) assert.equal(error.message, `Group not found: ${groupUUID}`);
+    return true;
+  };
 }
 
 /** True once `read` rejects with `StateNotFoundError`; other errors fail the wait. */

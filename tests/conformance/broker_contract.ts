@@ -9,6 +9,7 @@
 import { after, it } from "node:test";
 import assert from "node:assert/strict";
 import type { Broker, Delivery } from "../../src/broker.ts";
+import { ClosedError } from "../../src/errors.ts";
 import {
   decodeSignature,
   encodeSignature,
@@ -317,7 +318,7 @@ export function brokerContract(name: string, options: BrokerContractOptions): vo
       await broker.publish(task());
       await Promise.all([broker.close(), broker.close()]);
       await broker.close();
-      await assert.rejects(broker.publish(task()));
+      await assert.rejects(broker.publish(task()), ClosedError);
     });
   });
 }
