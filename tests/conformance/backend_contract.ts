@@ -296,11 +296,12 @@ export function backendContract(name: string, options: BackendContractOptions): 
 
     const refuses = options.refusesCallsAfterClose === true;
     it(
-      "closes idempotently" +
+      "connects idempotently, closes idempotently" +
         (refuses ? ", and refuses calls once closed" : ` (${options.refusesCallsAfterClose})`),
       TIMEOUT,
       async () => {
         const b = await options.make(RESULTS_EXPIRE_IN);
+        await Promise.all([b.connect(), b.connect()]);
         const sig = task();
         await b.setStatePending(sig);
         await Promise.all([b.close(), b.close()]);

@@ -313,13 +313,18 @@ export function brokerContract(name: string, options: BrokerContractOptions): vo
       });
     }
 
-    it("closes idempotently, and refuses to publish once closed", TIMEOUT, async () => {
-      const { broker } = await fresh();
-      await broker.publish(task());
-      await Promise.all([broker.close(), broker.close()]);
-      await broker.close();
-      await assert.rejects(broker.publish(task()), ClosedError);
-    });
+    it(
+      "connects idempotently, closes idempotently, and refuses to publish once closed",
+      TIMEOUT,
+      async () => {
+        const { broker } = await fresh();
+        await Promise.all([broker.connect(), broker.connect()]);
+        await broker.publish(task());
+        await Promise.all([broker.close(), broker.close()]);
+        await broker.close();
+        await assert.rejects(broker.publish(task()), ClosedError);
+      },
+    );
   });
 }
 
