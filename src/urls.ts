@@ -25,7 +25,13 @@ export class URLError extends Error {
 }
 
 const SCHEME_RE = /^[A-Za-z][A-Za-z0-9+.-]*$/;
-const SCHEME_START_RE = /[A-Za-z][A-Za-z0-9+.-]*:\/\//g;
+/**
+ * Where a URL starts: `scheme://` anywhere, or a bare `scheme:` (`redis:/:pw@h`, `redis::pw@h`)
+ * at the start of the text or after whitespace. Not after other characters: a password or a
+ * host list (`a:1,b:2`) may hold `x:`, and cutting a URL there would show part of a password.
+ * (A bare start is also skipped while the URL before it has no `@` yet: see `redactPassword`.)
+ */
+const URL_START_RE = /[A-Za-z][A-Za-z0-9+.-]*:\/\/|(?<!\S)[A-Za-z][A-Za-z0-9+.-]*:/g;
 
 /** Schemes where a lone user info (`pass@`) is a password, not a user name. */
 function lonePartIsPassword(scheme: string): boolean {
@@ -38,23 +44,36 @@ function lonePartIsPassword(scheme: string): boolean {
  * name the URL. Several URLs in one string (a broker list) are each redacted. The user info is
  * taken to run to the last `@` of each URL, so a password holding `/`, `?` or `#` is hidden too.
  * For Redis URLs a lone `pass@` is a password (machinery's rule) and is redacted; for other
- * schemes a lone `user@` is a user name and is kept.
+ * schemes a lone `user@` is a user name and is kept. Forms without `//` (`redis:/:pw@h`,
+ * `amqp:user:pw@h`) are redacted too, a lone part there always (`user:pw@h` has no scheme at
+ * all, and reads as one).
  *
  * @example
  * ```ts
  * redactPassword("redis://:secret@host:6379/1"); // "redis://:***@host:6379/1"
  * redactPassword("amqp://guest:guest@localhost:5672/"); // "amqp://guest:***@localhost:5672/"
+ * redactPassword("redis:/:secret@host"); // "redis:/:***@host"
  * ```
  */
 export function redactPassword(url: string): string {
-  const starts: { index: number; scheme: string; body: number }[] = [];
-  for (const m of url.matchAll(SCHEME_START_RE)) {
-    starts.push({ index: m.index, scheme: m[0].slice(0, -3), body: m.index + m[0].length });
+  const starts: { index: number; scheme: string; body: number; opaque: boolean }[] = [];
+  for (const m of url.matchAll(URL_START_RE)) {
+    const body = m.index + m[0].length;
+    const previous = starts[starts.length - 1];
+    // A bare start right after a URL with no `@` yet may be inside its password (`u:a b:c@h`).
+    const bare = !m[0].endsWith("//");
+    if (bare && previous && !url.slice(previous.body, m.index).includes("@")) continue;
+    starts.push({
+      index: m.index,
+      scheme: m[0].replace(/:(\/\/)?$/, ""),
+      body,
+      opaque: bare && url[body] !== "/",
+    });
   }
   if (starts.length === 0) return url;
   let out = url.slice(0, starts[0].index);
   for (let i = 0; i < starts.length; i++) {
-    const { index, scheme, body } = starts[i];
+    const { index, scheme, body, opaque } = starts[i];
     const end = i + 1 < starts.length ? starts[i + 1].index : url.length;
     const segment = url.slice(body, end);
     out += url.slice(index, body);
@@ -68,8 +87,8 @@ export function redactPassword(url: string): string {
     let redacted: string;
     if (colon >= 0) {
       redacted = userinfo.slice(0, colon + 1) + (colon + 1 < userinfo.length ? "***" : "");
-    } else if (lonePartIsPassword(scheme) && userinfo !== "") {
-      redacted = "***";
+    } else if ((opaque || lonePartIsPassword(scheme)) && userinfo.replace(/^\/+/, "") !== "") {
+      redacted = userinfo.match(/^\/*/)![0] + "***";
     } else {
       redacted = userinfo;
     }

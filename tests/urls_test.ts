@@ -477,6 +477,43 @@ describe("redactPassword", () => {
     assert.equal(redactPassword("redis://:p@ss/w#rd@h:1/2"), "redis://:***@h:1/2");
   });
 
+  test("URLs without // are redacted too (redis:/:pw@h)", () => {
+    const cases: [string, string][] = [
+      ["redis:/:secret@127.0.0.1:6379", "redis:/:***@127.0.0.1:6379"],
+      ["redis::secret@127.0.0.1", "redis::***@127.0.0.1"],
+      ["redis:secret@127.0.0.1", "redis:***@127.0.0.1"],
+      ["redis:/secret@127.0.0.1", "redis:/***@127.0.0.1"],
+      ["rediss:/user:secret@h/2", "rediss:/user:***@h/2"],
+      ["amqp:guest:secret@h", "amqp:guest:***@h"],
+      ["AMQP:/guest:secret@h:5672/", "AMQP:/guest:***@h:5672/"],
+      ["mongodb:u:secret@h", "mongodb:u:***@h"],
+      // No scheme at all: the user reads as a scheme, and the rest is hidden.
+      ["user:secret@host:5672", "user:***@host:5672"],
+      ["secretonly@host", "secretonly@host"],
+      ["  redis:/:secret@h", "  redis:/:***@h"],
+      ["redis:/:a@b:c/d@h:1", "redis:/:***@h:1"],
+      ["redis:/:secret@h amqp:u:secret2@h2", "redis:/:***@h amqp:u:***@h2"],
+      ["redis:///:secret@h", "redis:///:***@h"],
+    ];
+    for (const [url, want] of cases) {
+      const got = redactPassword(url);
+      assert.equal(got, want, url);
+      assert.ok(!got.includes("secret") || url.startsWith("secretonly"), got);
+    }
+  });
+
+  test("a password holding scheme-like text is hidden whole", () => {
+    assert.equal(redactPassword("redis://:ab:/cd@h"), "redis://:***@h");
+    assert.equal(redactPassword("redis://:p,w:x@h:1,b:2/3"), "redis://:***@h:1,b:2/3");
+    assert.equal(redactPassword("amqp://u:a b:c@h"), "amqp://u:***@h");
+  });
+
+  test("URLs without // never show their password in redactURL", () => {
+    for (const url of ["redis:/:secret@h:1", "redis::secret@h", "amqp:u:secret@h"]) {
+      assert.ok(!redactURL(url).includes("secret"), redactURL(url));
+    }
+  });
+
   test("every URL of a list is redacted", () => {
     assert.equal(
       redactPassword("amqp://a:pa@h1:5672/,amqp://b:pb@h2:5672/"),
