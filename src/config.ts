@@ -98,6 +98,26 @@ export interface Config {
   redis: RedisConfig;
   /** Use TLS for Redis connections (false). Never forced on, unlike Go's environment loader. */
   tls: boolean;
+  /**
+   * A PEM file of CA certificates to trust for TLS connections (`rediss://`, `amqps://`), on
+   * top of the system's, read when a connection opens (`""`: none). Not in Go machinery, where
+   * `TLSConfig.RootCAs` is set in code. YAML `tls_ca_file`, env `TLS_CA_FILE`.
+   */
+  tlsCAFile: string;
+  /**
+   * Seconds that opening a connection may take, from the dial through TLS and the protocol's
+   * handshake (Redis `AUTH`/`SELECT`, AMQP `connection.open`, a MongoDB server selection), on
+   * every adapter (10; 0 means the default). Not in Go machinery. YAML `connect_timeout`, env
+   * `CONNECT_TIMEOUT`.
+   */
+  connectTimeout: number;
+  /**
+   * Seconds that one command may wait for its reply once connected (15; 0 means the default):
+   * a Redis command (blocking ones get their block time on top), a memcached request, a
+   * MongoDB operation; for RabbitMQ, a silent connection is given up after this long (the
+   * heartbeat is half of it). Not in Go machinery. YAML `command_timeout`, env `COMMAND_TIMEOUT`.
+   */
+  commandTimeout: number;
   /** Bodies larger than this are rejected by the worker (16 MiB). Not in Go machinery. */
   maxMessageBytes: number;
 }
@@ -121,10 +141,15 @@ export class ConfigError extends Error {
 
 /** The default `maxMessageBytes`: 16 MiB. */
 const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+/** The default `connectTimeout`, in seconds: a one-shot command fails within about this. */
+const DEFAULT_CONNECT_TIMEOUT = 10;
+/** The default `commandTimeout`, in seconds (Go's Redis read timeout). */
+const DEFAULT_COMMAND_TIMEOUT = 15;
 
 /**
  * The defaults of machinery's loaders (`NewFromEnvironment`, `NewFromYaml`), plus our own
- * `tls: false` and `maxMessageBytes: 16 MiB`. A fresh object each call.
+ * `tls: false`, `tlsCAFile: ""`, `connectTimeout: 10`, `commandTimeout: 15` and
+ * `maxMessageBytes: 16 MiB`. A fresh object each call.
  */
 export function defaultConfig(): Config {
   return {
@@ -162,6 +187,9 @@ export function defaultConfig(): Config {
       sentinelPassword: "",
     },
     tls: false,
+    tlsCAFile: "",
+    connectTimeout: DEFAULT_CONNECT_TIMEOUT,
+    commandTimeout: DEFAULT_COMMAND_TIMEOUT,
     maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
   };
 }
@@ -208,6 +236,16 @@ export function resultsExpireSeconds(cfg: Config): number {
   return cfg.resultsExpireIn || 3600;
 }
 
+/** `connectTimeout` in milliseconds; 0 or less means the default (10 s). */
+export function connectTimeoutMs(cfg: Config): number {
+  return (cfg.connectTimeout > 0 ? cfg.connectTimeout : DEFAULT_CONNECT_TIMEOUT) * 1000;
+}
+
+/** `commandTimeout` in milliseconds; 0 or less means the default (15 s). */
+export function commandTimeoutMs(cfg: Config): number {
+  return (cfg.commandTimeout > 0 ? cfg.commandTimeout : DEFAULT_COMMAND_TIMEOUT) * 1000;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Field tables
 
@@ -252,6 +290,19 @@ const FIELDS: Field[] = [
     kind: "int",
     env: ["MAX_MESSAGE_BYTES"],
     yaml: ["max_message_bytes"],
+  },
+  { path: "tlsCAFile", kind: "string", env: ["TLS_CA_FILE"], yaml: ["tls_ca_file"] },
+  {
+    path: "connectTimeout",
+    kind: "int",
+    env: ["CONNECT_TIMEOUT"],
+    yaml: ["connect_timeout"],
+  },
+  {
+    path: "commandTimeout",
+    kind: "int",
+    env: ["COMMAND_TIMEOUT"],
+    yaml: ["command_timeout"],
   },
   // AMQP
   { path: "amqp.exchange", kind: "string", env: sub("AMQP", "AMQP_EXCHANGE"), yaml: [] },
@@ -450,7 +501,9 @@ function parseEnvMap(
  *   or booleans, so `x-max-priority:10` works (Go loses every declare value).
  * - Both `MULTIPLE_BROKEN_SEPARATOR` (Go's spelling) and `MULTIPLE_BROKER_SEPARATOR` are read;
  *   the latter wins. `REDIS_CLUSTER_ENABLED` (v2) and `REDIS_CLUSTER_MODE` (v1) both set
- *   `redis.clusterEnabled`. `MAX_MESSAGE_BYTES` sets our `maxMessageBytes`.
+ *   `redis.clusterEnabled`. `MAX_MESSAGE_BYTES`, `TLS_CA_FILE`, `CONNECT_TIMEOUT` and
+ *   `COMMAND_TIMEOUT` set our `maxMessageBytes`, `tlsCAFile`, `connectTimeout` and
+ *   `commandTimeout`.
  *
  * @throws {ConfigError} naming the variable and its value when a value does not parse.
  */
@@ -570,7 +623,8 @@ function yamlMap(key: string, v: unknown): Record<string, unknown> | null {
  * Values follow yaml.v2 (YAML 1.1): `yes`/`no`/`on`/`off` are booleans, `0x10` is an integer; a
  * string field takes any scalar as written (`exchange: 0x10` gives `"0x10"`); an empty value
  * (`key:` or `~`) sets the field's zero value (`""`, 0, false, or null for the argument maps).
- * `max_message_bytes` sets our `maxMessageBytes`.
+ * `max_message_bytes`, `tls_ca_file`, `connect_timeout` and `command_timeout` set our
+ * `maxMessageBytes`, `tlsCAFile`, `connectTimeout` and `commandTimeout`.
  *
  * @throws {ConfigError} for malformed YAML, or a value of the wrong type (naming the key).
  */

@@ -1,10 +1,12 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import {
+  commandTimeoutMs,
   type Config,
   ConfigError,
   configFromEnv,
   configFromYaml,
+  connectTimeoutMs,
   defaultConfig,
   delayedTasksKey,
   resolveConfig,
@@ -115,6 +117,9 @@ describe("defaultConfig", () => {
           sentinelPassword: "",
         },
         tls: false,
+        tlsCAFile: "",
+        connectTimeout: 10,
+        commandTimeout: 15,
         maxMessageBytes: 16 * 1024 * 1024,
       } satisfies Config,
     );
@@ -187,6 +192,9 @@ describe("configFromEnv", () => {
       RESULTS_EXPIRE_IN: "60",
       NO_UNIX_SIGNALS: "true",
       MAX_MESSAGE_BYTES: "1024",
+      TLS_CA_FILE: "/etc/ca.pem",
+      CONNECT_TIMEOUT: "3",
+      COMMAND_TIMEOUT: "0x10",
       AMQP_EXCHANGE: "ex",
       AMQP_EXCHANGE_TYPE: "topic",
       AMQP_QUEUE_DECLARE_ARGS: "x-max-priority:10,x-queue-mode:lazy",
@@ -247,6 +255,9 @@ describe("configFromEnv", () => {
           sentinelPassword: "sp",
         },
         tls: false,
+        tlsCAFile: "/etc/ca.pem",
+        connectTimeout: 3,
+        commandTimeout: 16,
         maxMessageBytes: 1024,
       } satisfies Config,
     );
@@ -455,6 +466,9 @@ describe("configFromYaml", () => {
 lock: redis://lock
 multiple_broker_separator: "|"
 max_message_bytes: 2048
+tls_ca_file: ca.pem
+connect_timeout: 4
+command_timeout: 30
 amqp:
   auto_delete: yes
   delayed_queue: dq
@@ -468,6 +482,9 @@ redis:
       lock: "redis://lock",
       multipleBrokerSeparator: "|",
       maxMessageBytes: 2048,
+      tlsCAFile: "ca.pem",
+      connectTimeout: 4,
+      commandTimeout: 30,
       amqp: { autoDelete: true, delayedQueue: "dq" },
       redis: { wait: true, clientName: "cn", clusterEnabled: true, sentinelPassword: "sp" },
     });
@@ -635,5 +652,14 @@ describe("resolveConfig", () => {
     assert.equal(cfg.tls, true);
     assert.equal(cfg.maxMessageBytes, 1);
     assert.equal(resolveConfig(configFromEnv(TEST_ENV)).tls, false);
+  });
+
+  test("timeouts: 0 or less means the default", () => {
+    assert.equal(connectTimeoutMs(resolveConfig({})), 10_000);
+    assert.equal(commandTimeoutMs(resolveConfig({})), 15_000);
+    assert.equal(connectTimeoutMs(resolveConfig({ connectTimeout: 0 })), 10_000);
+    assert.equal(commandTimeoutMs(resolveConfig({ commandTimeout: -1 })), 15_000);
+    assert.equal(connectTimeoutMs(resolveConfig({ connectTimeout: 2 })), 2_000);
+    assert.equal(commandTimeoutMs(resolveConfig({ commandTimeout: 3 })), 3_000);
   });
 });
