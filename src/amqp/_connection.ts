@@ -7,6 +7,8 @@
  */
 import { connect } from "amqplib";
 import type { Channel, ChannelModel, ConfirmChannel } from "amqplib";
+import { commandTimeoutMs, type Config, connectTimeoutMs } from "../config.ts";
+import { tlsOptions } from "../net/tls.ts";
 import type { AMQPURL } from "./url.ts";
 import { redactPassword } from "../urls.ts";
 
@@ -26,8 +28,26 @@ export class AMQPError extends Error {
 export interface DialOptions {
   /** Heartbeat in seconds (default 10), so a silent network failure is noticed. */
   heartbeatSeconds?: number;
-  /** Milliseconds to wait for the TCP/TLS connect (default 5000). */
+  /**
+   * Milliseconds to wait for the TCP/TLS connect and the AMQP handshake, without a byte from
+   * the server (default 5000).
+   */
   connectTimeoutMs?: number;
+  /** A PEM file of CAs to trust for `amqps://`, besides the system's (default none). */
+  tlsCAFile?: string;
+}
+
+/**
+ * The dial options of a configuration: `connectTimeout`, `tlsCAFile`, and a heartbeat of half
+ * the `commandTimeout`, so a connection that stops answering is closed (and its operations
+ * failed or retried) within about `commandTimeout` (RabbitMQ gives up after two missed beats).
+ */
+export function dialOptions(config: Config): DialOptions {
+  return {
+    connectTimeoutMs: connectTimeoutMs(config),
+    heartbeatSeconds: Math.max(1, Math.ceil(commandTimeoutMs(config) / 2000)),
+    tlsCAFile: config.tlsCAFile,
+  };
 }
 
 /** The AMQP reply code carried by an amqplib error, if any. */
@@ -64,6 +84,7 @@ export function describeError(error: unknown): string {
  */
 export async function dial(urls: AMQPURL[], options: DialOptions = {}): Promise<ChannelModel> {
   const failures: { url: AMQPURL; error: unknown }[] = [];
+  const timeoutMs = options.connectTimeoutMs ?? 5000;
   for (const url of urls) {
     try {
       const conn = await connect(
@@ -76,14 +97,25 @@ export async function dial(urls: AMQPURL[], options: DialOptions = {}): Promise<
           vhost: url.vhost,
           heartbeat: options.heartbeatSeconds ?? 10,
         },
-        { timeout: options.connectTimeoutMs ?? 5000 },
+        {
+          timeout: timeoutMs,
+          ...(url.tls ? tlsOptions(url.host, options.tlsCAFile ?? "") : {}),
+        },
       );
       conn.on("error", () => {
         // Reported through `close`, which always follows.
       });
       return conn;
     } catch (error) {
-      failures.push({ url, error });
+      // amqplib's own timeout says "connect ETIMEDOUT" even when the TCP connect succeeded
+      // and the server then said nothing: say what happened.
+      const silent = error instanceof Error && error.message === "connect ETIMEDOUT";
+      failures.push({
+        url,
+        error: silent
+          ? new Error(`no reply within ${timeoutMs / 1000} s`, { cause: error })
+          : error,
+      });
     }
   }
   const last = failures[failures.length - 1]?.error;

@@ -26,6 +26,7 @@ import { decodeTaskState, encodeTaskState, type TaskState } from "../wire/state.
 import { parseAMQPURLs } from "./url.ts";
 import { PublishNackedError, Session, type SessionScope } from "./_session.ts";
 import { chordQueuePlan, MAX_INT32, type QueuePlan, stateQueuePlan } from "./_topology.ts";
+import { dialOptions } from "./_connection.ts";
 
 /**
  * Options for the AMQP result backend. The config gives the exchange and exchange type (its
@@ -54,7 +55,10 @@ export class AMQPBackend extends StateWriter implements Backend {
     super();
     const config = resolveConfig(options.config);
     const urls = parseAMQPURLs(url, "");
-    this.#session = new Session(urls, { retryForMs: options.retryForMs ?? 30_000 });
+    this.#session = new Session(urls, {
+      ...dialOptions(config),
+      retryForMs: options.retryForMs ?? 30_000,
+    });
     this.#exchange = config.amqp.exchange;
     this.#exchangeType = config.amqp.exchangeType || "direct";
     this.#expiresMs = Math.min(MAX_INT32, resultsExpireSeconds(config) * 1000);

@@ -29,7 +29,14 @@ import {
   type Signature,
 } from "../wire/signature.ts";
 import { type AMQPURL, parseAMQPURLs } from "./url.ts";
-import { AMQPError, closeQuietly, describeError, dial } from "./_connection.ts";
+import {
+  AMQPError,
+  closeQuietly,
+  describeError,
+  dial,
+  type DialOptions,
+  dialOptions,
+} from "./_connection.ts";
 import { runConsumer } from "./_consumer.ts";
 import { type PublishProperties, Session } from "./_session.ts";
 import {
@@ -61,6 +68,7 @@ export class AMQPBroker implements Broker {
   readonly #topology: TopologySettings;
   readonly #prefetchCount: number;
   readonly #session: Session;
+  readonly #dial: DialOptions;
   readonly #logger: Logger;
   /** What closes each running consumer (its channel, then its connection). */
   readonly #consumers = new Set<() => Promise<void>>();
@@ -90,7 +98,11 @@ export class AMQPBroker implements Broker {
     };
     this.#prefetchCount = amqp.prefetchCount;
     this.#logger = options.logger ?? consoleLogger();
-    this.#session = new Session(this.#urls, { retryForMs: options.publishRetryMs ?? 30_000 });
+    this.#dial = dialOptions(config);
+    this.#session = new Session(this.#urls, {
+      ...this.#dial,
+      retryForMs: options.publishRetryMs ?? 30_000,
+    });
   }
 
   /** Builds one from a config (its `broker` URL or URLs, default queue and `amqp` section). */
@@ -186,7 +198,7 @@ export class AMQPBroker implements Broker {
     return runConsumer(
       {
         urls: this.#urls,
-        dial: {},
+        dial: this.#dial,
         exchange: this.#topology.exchange,
         exchangeType: this.#topology.exchangeType,
         plan: consumerQueuePlan(options.queue, this.#topology),
@@ -252,7 +264,7 @@ export class AMQPBroker implements Broker {
   async getPendingTasks(queue?: string): Promise<Signature[]> {
     this.#checkOpen();
     const name = queue || this.#topology.defaultQueue;
-    const conn = await dial(this.#urls);
+    const conn = await dial(this.#urls, this.#dial);
     try {
       const channel = await conn.createChannel();
       channel.on("error", () => {});

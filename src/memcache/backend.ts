@@ -21,7 +21,14 @@
 import type { AdapterOptions } from "../adapter_options.ts";
 import type { Backend } from "../backend.ts";
 import { StateWriter } from "../state_writer.ts";
-import { type Config, type ConfigInput, resolveConfig, resultsExpireSeconds } from "../config.ts";
+import {
+  commandTimeoutMs,
+  type Config,
+  type ConfigInput,
+  connectTimeoutMs,
+  resolveConfig,
+  resultsExpireSeconds,
+} from "../config.ts";
 import { GroupNotFoundError, StateNotFoundError } from "../errors.ts";
 import type { Signature } from "../wire/signature.ts";
 import {
@@ -43,7 +50,10 @@ export { MAX_RELATIVE_EXPIRATION, memcacheExpiration } from "./_expiration.ts";
 
 /** Options for the Memcache backend: the config gives `resultsExpireIn`. */
 export interface MemcacheBackendOptions extends AdapterOptions {
-  /** How long a request may wait for its response, in milliseconds (default 2000). */
+  /**
+   * How long a request may wait for its response, in milliseconds (default 2000, or the
+   * config's `commandTimeout` when shorter). Connecting may take the config's `connectTimeout`.
+   */
   timeoutMs?: number;
 }
 
@@ -69,7 +79,10 @@ export class MemcacheBackend extends StateWriter implements Backend {
     this.config = resolveConfig(options.config);
     this.#ttl = resultsExpireSeconds(this.config);
     memcacheExpiration(this.#ttl); // fail now on a bad ResultsExpireIn
-    this.#client = new MemcacheClient(this.servers, { timeoutMs: options.timeoutMs });
+    this.#client = new MemcacheClient(this.servers, {
+      timeoutMs: options.timeoutMs ?? Math.min(2000, commandTimeoutMs(this.config)),
+      connectTimeoutMs: connectTimeoutMs(this.config),
+    });
   }
 
   /** Builds one from a config (its `resultBackend` URL and `resultsExpireIn`). */

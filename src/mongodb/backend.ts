@@ -27,8 +27,17 @@ import { type Collection, type Document, MongoClient } from "mongodb";
 import type { AdapterOptions } from "../adapter_options.ts";
 import type { Backend } from "../backend.ts";
 import { StateWriter } from "../state_writer.ts";
-import { type Config, type ConfigInput, resolveConfig, resultsExpireSeconds } from "../config.ts";
-import { ClosedError, GroupNotFoundError, StateNotFoundError } from "../errors.ts";
+import {
+  commandTimeoutMs,
+  type Config,
+  type ConfigInput,
+  connectTimeoutMs,
+  resolveConfig,
+  resultsExpireSeconds,
+} from "../config.ts";
+import { BackendError, ClosedError, GroupNotFoundError, StateNotFoundError } from "../errors.ts";
+import { tlsOptions } from "../net/tls.ts";
+import { redactPassword } from "../urls.ts";
 import type { Signature } from "../wire/signature.ts";
 import { FAILURE, newGroupMeta, SUCCESS, type TaskState } from "../wire/state.ts";
 import {
@@ -48,7 +57,11 @@ import {
 export interface MongoDBBackendOptions extends AdapterOptions {
   /** The database (default `machinery`, as Go's; the URI's database is not used). */
   database?: string;
-  /** Connect and server selection timeout in milliseconds (default 10000, as Go's). */
+  /**
+   * Connect and server selection timeout in milliseconds (default: the config's
+   * `connectTimeout`, 10 s, as Go's). Operations time out after `commandTimeout`, and a
+   * `tls=true` URI trusts the config's `tlsCAFile` on top of the system's CAs.
+   */
   connectTimeoutMs?: number;
   /**
    * A `MongoClient` of the `mongodb` package to use instead of dialling `url` (machinery's
@@ -91,7 +104,7 @@ export class MongoDBBackend extends StateWriter implements Backend {
     this.database = options.database ?? DEFAULT_DATABASE;
     this.config = resolveConfig(options.config);
     this.#ttl = resultsExpireSeconds(this.config);
-    this.#timeoutMs = options.connectTimeoutMs ?? 10_000;
+    this.#timeoutMs = options.connectTimeoutMs ?? connectTimeoutMs(this.config);
     this.#given = options.client as MongoClient | undefined;
   }
 
@@ -118,9 +131,19 @@ export class MongoDBBackend extends StateWriter implements Backend {
     const client = this.#given ?? new MongoClient(this.url, {
       connectTimeoutMS: this.#timeoutMs,
       serverSelectionTimeoutMS: this.#timeoutMs,
+      socketTimeoutMS: commandTimeoutMs(this.config),
+      ...(this.config.tlsCAFile ? { ca: tlsOptions("", this.config.tlsCAFile).ca } : {}),
     });
     if (!this.#given) this.#client = client;
-    await client.connect();
+    try {
+      await client.connect();
+    } catch (error) {
+      const text = error instanceof Error ? error.message : String(error);
+      throw new BackendError(
+        `Could not connect to MongoDB at "${redactPassword(this.url)}": ${text}`,
+        { cause: error },
+      );
+    }
     const db = client.db(this.database);
     const tasks = db.collection<TaskDocument>(TASKS_COLLECTION);
     const groups = db.collection<GroupMetaDocument>(GROUP_METAS_COLLECTION);

@@ -9,11 +9,15 @@
  * @module
  */
 import { Redis, type RedisOptions } from "ioredis";
-import type { Config } from "../config.ts";
+import { commandTimeoutMs, type Config, connectTimeoutMs } from "../config.ts";
+import { tlsOptions } from "../net/tls.ts";
 import { redactPassword } from "../urls.ts";
 import { parseRedisURL } from "./url.ts";
 
-/** Redis could not be reached, or refused us (bad password, bad database). */
+/**
+ * Redis could not be reached in time, or refused us (bad password, a database it does not have,
+ * a TLS certificate that does not name the host).
+ */
 export class RedisConnectionError extends Error {
   /** Creates the error; the message names the redacted URL. */
   constructor(message: string, options?: ErrorOptions) {
@@ -31,9 +35,18 @@ export interface OpenRedisOptions {
   autoPipelining?: boolean;
   /** Called with connection errors after the first connect (the client reconnects by itself). */
   onError?: (error: Error) => void;
+  /**
+   * The longest a blocking command on this connection blocks for, in seconds: it is added to
+   * the command timeout, so a `BLMOVE … 5` is not cut short (default 0).
+   */
+  blockSeconds?: number;
 }
 
-/** The ioredis options for a machinery Redis URL and config. */
+/**
+ * The ioredis options for a machinery Redis URL and config. The dial gives up after Go's
+ * `redis.connectTimeout` or our `connectTimeout`, whichever is shorter; each command after
+ * `commandTimeout`.
+ */
 export function redisOptions(url: string, config: Config, role: ConnectionRole): RedisOptions {
   const parsed = parseRedisURL(url);
   const r = config.redis;
@@ -41,11 +54,12 @@ export function redisOptions(url: string, config: Config, role: ConnectionRole):
     db: parsed.db,
     username: parsed.username || undefined,
     password: parsed.password || undefined,
-    connectTimeout: (r.connectTimeout || 15) * 1000,
+    connectTimeout: Math.min((r.connectTimeout || 15) * 1000, connectTimeoutMs(config)),
+    commandTimeout: commandTimeoutMs(config),
     connectionName: r.clientName ? `${r.clientName}:${role}` : undefined,
     lazyConnect: true,
-    // Reconnect for ever, at most 2 s apart; a command waits through 20 reconnect attempts
-    // (about half a minute) and then fails, so a lost Redis never stalls a caller silently.
+    // Reconnect for ever, at most 2 s apart; a command fails after `commandTimeout` or 20
+    // reconnect attempts, so a lost or silent Redis never stalls a caller.
     retryStrategy: (times) => Math.min(times * 100, 2000),
     maxRetriesPerRequest: 20,
   };
@@ -64,14 +78,20 @@ export function redisOptions(url: string, config: Config, role: ConnectionRole):
     options.host = parsed.host;
     options.port = parsed.port;
   }
-  if (parsed.tls || config.tls) options.tls = {};
+  if (parsed.tls || config.tls) {
+    // Sentinel hands out the master's address later: no name is known to check here.
+    const host = parsed.kind === "tcp" && !r.masterName ? parsed.host : "";
+    options.tls = tlsOptions(host, config.tlsCAFile);
+  }
   return options;
 }
 
 /**
- * Opens one ioredis client and waits until it is ready. Fails with a
- * {@linkcode RedisConnectionError} naming the redacted URL when Redis cannot be reached; once
- * connected, the client reconnects by itself and reports errors to `onError`.
+ * Opens one ioredis client and waits until it is ready and on its database. Fails with a
+ * {@linkcode RedisConnectionError} naming the redacted URL when Redis cannot be reached, does
+ * not answer within `connectTimeout` (an address that accepts TCP and never replies), or has no
+ * such database (ioredis alone would carry on in database 0); once connected, the client
+ * reconnects by itself and reports errors to `onError`.
  */
 export async function openRedis(
   url: string,
@@ -81,6 +101,7 @@ export async function openRedis(
 ): Promise<Redis> {
   const redisOpts = redisOptions(url, config, role);
   redisOpts.enableAutoPipelining = options.autoPipelining ?? true;
+  redisOpts.commandTimeout! += (options.blockSeconds ?? 0) * 1000;
   const client = new Redis(redisOpts);
   let firstError: Error | undefined;
   let connected = false;
@@ -88,18 +109,45 @@ export async function openRedis(
     if (!connected) firstError ??= error;
     else options.onError?.(error);
   });
-  try {
-    await client.connect();
-    connected = true;
-  } catch (error) {
+  const fail = (detail: string, cause: unknown): RedisConnectionError => {
     client.disconnect();
+    return new RedisConnectionError(detail, { cause });
+  };
+  const where = `"${redactPassword(url)}"`;
+  const limitMs = connectTimeoutMs(config);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), limitMs);
+  });
+  try {
+    const connecting = client.connect();
+    connecting.catch(() => {}); // it may settle after the deadline gave up on it
+    if (await Promise.race([connecting, deadline]) === "timeout") {
+      const text = firstError ? `: ${firstError.message}` : "";
+      throw fail(
+        `Could not connect to Redis at ${where}: no reply within ${limitMs / 1000} s${text}`,
+        firstError,
+      );
+    }
+  } catch (error) {
+    if (error instanceof RedisConnectionError) throw error;
     const cause = firstError ?? error;
     const text = cause instanceof Error ? cause.message : String(cause);
-    throw new RedisConnectionError(
-      `Could not connect to Redis at "${redactPassword(url)}": ${text || "connection refused"}`,
-      { cause },
-    );
+    throw fail(`Could not connect to Redis at ${where}: ${text || "connection refused"}`, cause);
+  } finally {
+    clearTimeout(timer);
   }
+  const db = redisOpts.db ?? 0;
+  if (db !== 0) {
+    // ioredis reports a failed SELECT as an event and stays in database 0; Go's client fails.
+    try {
+      await client.select(db);
+    } catch (error) {
+      const text = error instanceof Error ? error.message : String(error);
+      throw fail(`Redis at ${where} refused database ${db}: ${text}`, error);
+    }
+  }
+  connected = true;
   return client;
 }
 

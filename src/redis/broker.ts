@@ -222,9 +222,14 @@ export class RedisBroker implements Broker {
     if (signal.aborted) return;
     const commands = await this.#client();
     await this.#startBackground(commands);
+    const blockSeconds = Math.max(
+      1,
+      Math.ceil((this.config.redis.normalTasksPollPeriod || 1000) / 1000),
+    );
     const blocking = await openRedis(this.url, this.config, "blocking", {
       autoPipelining: false,
       onError: this.#onError,
+      blockSeconds,
     });
     const consumer = new QueueConsumer({
       commands,
@@ -233,10 +238,7 @@ export class RedisBroker implements Broker {
       id: consumerId(options.consumerTag),
       queue: options.queue,
       capacity: Math.max(1, options.capacity),
-      blockSeconds: Math.max(
-        1,
-        Math.ceil((this.config.redis.normalTasksPollPeriod || 1000) / 1000),
-      ),
+      blockSeconds,
       leaseMs: this.#leaseMs,
       heartbeatMs: this.#heartbeatMs,
       deadLetterLimit: this.#deadLetters.limit,
