@@ -279,6 +279,7 @@ export const SCENARIOS = [
   "UUIDs equal to reserved keys",
   "12 × 50 MB + 512 MiB bodies",
   "15,000 unknown tasks",
+  "silent endpoint",
 ] as const;
 
 /** The brokers every scenario runs on (unless `ONLY_ON` names fewer). */
