@@ -215,14 +215,15 @@ async function queueLength(port: number, queue: string): Promise<number> {
 const MISMATCH = /does not match certificate's altnames/;
 const config = { tlsCAFile: caFile };
 
-/** Sends `add(1, 2)` through the CLI on `queue` of `broker`. */
+/** Sends `add(1, 2)` through the CLI on `queue` of `broker` (`extraCA`: see `cli`). */
 function sendAdd(
   broker: string,
   backend: string,
-  queue = uniqueName("tls"),
+  queue: string,
+  extraCA = false,
 ): ReturnType<typeof cli> {
   const args = ["send", "add", "--arg", "int64:1", "--arg", "int64:2", "--queue", queue];
-  return cli([...args, "--broker", broker, "--result-backend", backend]);
+  return cli([...args, "--broker", broker, "--result-backend", backend], extraCA);
 }
 
 describeUnless(skip || setupError, "TLS server identity", () => {
@@ -311,12 +312,12 @@ describeUnless(skip || setupError, "TLS server identity", () => {
     const queue = uniqueName("tls");
     try {
       for (const host of ["127.0.0.1", "localhost"]) {
-        const url = `amqps://guest:secret@${host}:${amqpWrong}/`;
+        // The right password: only the certificate check stands between the task and RabbitMQ.
+        const url = `amqps://guest:guest@${host}:${amqpWrong}/`;
         const run = await sendAdd(url, REDIS_URL, queue, true);
         assert.equal(run.code, 1, run.stderr);
         assert.ok(run.stderr.includes(`amqps://guest:***@${host}:${amqpWrong}/`), run.stderr);
         assert.match(run.stderr, MISMATCH);
-        assert.doesNotMatch(run.stderr, /secret/);
       }
     } finally {
       await deleteAMQP([queue]).catch(() => {});
