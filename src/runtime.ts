@@ -1,6 +1,7 @@
 /**
  * The one place that knows whether it runs on Deno or Bun (or Node): arguments, environment,
- * signals and exit. Everything else uses web standards.
+ * signals, exit, and the runtime itself where a runtime's behaviour differs (Bun's TLS checks).
+ * Everything else uses web standards.
  *
  * @module
  */
@@ -23,6 +24,14 @@ interface ProcessLike {
 
 const deno = (globalThis as { Deno?: DenoLike }).Deno;
 const proc = (globalThis as { process?: ProcessLike }).process;
+
+/**
+ * True on Bun. Its TLS client checks a certificate's names only when given a `servername`, so
+ * the adapters' TLS options differ there (see `src/net/tls.ts`).
+ */
+export function isBun(): boolean {
+  return "Bun" in globalThis;
+}
 
 /** The command-line arguments after the script. */
 export function args(): string[] {

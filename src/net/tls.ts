@@ -15,8 +15,7 @@
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { checkServerIdentity, type ConnectionOptions, rootCertificates } from "node:tls";
-
-const IS_BUN = "Bun" in globalThis;
+import { isBun } from "../runtime.ts";
 
 /** The CA file could not be read. */
 export class TLSConfigError extends Error {
@@ -62,7 +61,7 @@ export function tlsOptions(host: string, caFile: string): ConnectionOptions {
   const name = host.replace(/^\[(.*)\]$/, "$1");
   if (isIP(name)) {
     options.checkServerIdentity = (_servername, cert) => checkServerIdentity(name, cert);
-    if (IS_BUN) options.servername = name;
+    if (isBun()) options.servername = name;
   } else if (name !== "") {
     options.servername = name;
   }
