@@ -4,8 +4,11 @@
  * must not hang: each connect attempt gives up after `connectTimeout` (1 s here), is logged
  * with the URL (password hidden), and is retried with back-off. Once the address answers (the
  * proxy starts forwarding to the real server), the worker connects and every task completes.
+ * The worker runs in this process (its logger is read directly), so the peak RSS reported is
+ * this process's.
  */
 import { it } from "node:test";
+import process from "node:process";
 import assert from "node:assert/strict";
 import { type Broker, type Logger, newSignature, Server, type Signature } from "../../mod.ts";
 import { RedisBackend, RedisBroker } from "../../src/redis/mod.ts";
@@ -64,13 +67,7 @@ for (const kind of ["redis", "amqp"] as const) {
       const workerConfig = { ...config, connectTimeout: 1 };
       const broker: Broker = kind === "redis"
         ? new RedisBroker(proxied.href, { config: workerConfig, keyPrefix, onError: () => {} })
-        : new AMQPBroker({
-          urls: [proxied.href],
-          exchange,
-          defaultQueue: queue,
-          bindingKey: queue,
-          config: workerConfig,
-        });
+        : new AMQPBroker(proxied.href, { config: workerConfig });
       const logger = recordingLogger();
       const workerServer = new Server({
         config: workerConfig,
@@ -90,11 +87,17 @@ for (const kind of ["redis", "amqp"] as const) {
       );
       const uuids = sigs.map((s) => s.uuid);
       let running: Promise<void> | undefined;
+      let peakRss = 0;
+      const sampleRss = () => (peakRss = Math.max(peakRss, process.memoryUsage().rss));
       try {
         for (const sig of sigs) await server.sendTask(sig);
         running = worker.launch();
         const retries = () => logger.lines.filter((l) => /Retrying in \d+ seconds/.test(l));
-        await waitFor(() => retries().length >= ATTEMPTS, `${ATTEMPTS} logged retries`, 30_000);
+        await waitFor(
+          () => sampleRss() && retries().length >= ATTEMPTS,
+          `${ATTEMPTS} logged retries`,
+          30_000,
+        );
         const failures = logger.lines.filter((l) => l.includes("Broker failed with error"));
         assert.ok(failures.length >= ATTEMPTS, logger.lines.join("\n"));
         for (const line of failures) {
@@ -108,6 +111,7 @@ for (const kind of ["redis", "amqp"] as const) {
         let states = new Map<string, number>();
         await waitFor(
           async () => {
+            sampleRss();
             states = await countStates(redis, uuids);
             return states.get("SUCCESS") === TASKS;
           },
@@ -123,6 +127,7 @@ for (const kind of ["redis", "amqp"] as const) {
           lost,
           duplicated,
           badInputs: 0,
+          peakRssMiB: Math.round(peakRss / 1048576),
           outcome: lost === 0
             ? `${retries().length} connect attempts timed out and were logged, then all SUCCESS`
             : `${lost} not SUCCESS: ${JSON.stringify(Object.fromEntries(states))}`,

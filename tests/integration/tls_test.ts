@@ -294,7 +294,7 @@ describeUnless(skip || setupError, "TLS server identity", () => {
         assert.equal(run.code, 0, run.stderr);
         assert.match(run.stdout, /task_[0-9a-f-]{36}/);
       }
-      const broker = new AMQPBroker({ urls: [AMQP_URL] });
+      const broker = new AMQPBroker(AMQP_URL);
       try {
         assert.equal((await broker.getPendingTasks(queue)).length, 2);
       } finally {
@@ -329,8 +329,8 @@ describeUnless(skip || setupError, "TLS server identity", () => {
     { timeout: TIMEOUT },
     async () => {
       const adapters = (url: string, cfg: object) => [
-        new AMQPBroker({ urls: [url], config: cfg }),
-        new AMQPBackend({ url, config: cfg }),
+        new AMQPBroker(url, { config: cfg }),
+        new AMQPBackend(url, { config: cfg }),
       ];
       for (const adapter of adapters(`amqps://guest:guest@127.0.0.1:${amqpRight}/`, config)) {
         await adapter.connect();
