@@ -68,10 +68,12 @@ export {
   type TaskFunction,
   type TaskOptions,
   type TaskResultValues,
+  type TaskSpec,
   Typed,
   typed,
   withContext,
 } from "./src/task.ts";
+export { CallArgsError, type ParamType, type TaskParams } from "./src/task_params.ts";
 export { retryLater, RetryTaskLaterError } from "./src/retry.ts";
 export {
   BackendError,

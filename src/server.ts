@@ -9,13 +9,14 @@ import type { Broker } from "./broker.ts";
 import { type Config, type ConfigInput, resolveConfig } from "./config.ts";
 import { newSignature, newTaskUUID, type Signature } from "./wire/signature.ts";
 import {
+  defineTask,
   type TaskArgs,
   type TaskDefinition,
   type TaskFunction,
   type TaskOptions,
   type TaskResultValues,
+  type TaskSpec,
   toArgs,
-  validateTask,
 } from "./task.ts";
 import { AsyncResult, ChainAsyncResult, ChordAsyncResult } from "./result.ts";
 import type { Chain, Chord, Group } from "./workflow.ts";
@@ -117,20 +118,30 @@ export class Server {
     }
   }
 
-  /** Registers one task under `name`; a later registration of the same name replaces it. */
+  /**
+   * Registers one task under `name`; a later registration of the same name replaces it. With
+   * `options.args` (Go's parameter types, such as `["...int64"]`), the worker checks each call's
+   * arguments as a Go worker does.
+   */
   registerTask<F extends TaskFunction>(name: string, fn: F, options: TaskOptions = {}): TaskRef<F> {
-    validateTask(fn);
-    this.#tasks.set(name, { name, fn, options });
+    this.#tasks.set(name, defineTask(name, fn, options));
     return {
       name,
       signature: (...args) => newSignature(name, toArgs(args, options.args)),
     };
   }
 
-  /** Registers several tasks; if any is invalid, none is registered. */
-  registerTasks(tasks: Record<string, TaskFunction>): void {
-    for (const fn of Object.values(tasks)) validateTask(fn);
-    for (const [name, fn] of Object.entries(tasks)) this.registerTask(name, fn);
+  /**
+   * Registers several tasks, each a function or a `{ fn, args, results }` spec; if any is
+   * invalid, none is registered.
+   */
+  registerTasks(tasks: Record<string, TaskFunction | TaskSpec>): void {
+    const defs = Object.entries(tasks).map(([name, task]) => {
+      if (typeof task === "function") return defineTask(name, task);
+      const { fn, ...options } = task ?? {};
+      return defineTask(name, fn, options);
+    });
+    for (const def of defs) this.#tasks.set(def.name, def);
   }
 
   /** True when `name` is registered. */

@@ -8,6 +8,13 @@ import type { Arg, Signature } from "./wire/signature.ts";
 import type { TaskResult } from "./wire/state.ts";
 import { decodeValue, encodeValue, inferType, type TypeName } from "./wire/types.ts";
 import { InvalidTaskError } from "./errors.ts";
+import {
+  checkCallArgs,
+  compileParams,
+  type ParamType,
+  paramTypeAt,
+  type TaskParams,
+} from "./task_params.ts";
 
 /** What a task sees besides its arguments. */
 export interface TaskContext {
@@ -97,8 +104,13 @@ export type TaskResultValues<R> = Awaited<R> extends void | undefined ? []
 export interface TaskOptions {
   /** The Go type of each result, for Go clients that read them (default: inferred from values). */
   results?: TypeName[];
-  /** The Go type of each argument; when set, the worker checks the count and the types. */
-  args?: TypeName[];
+  /**
+   * The Go type of each parameter, as Go would declare it (`["...int64"]` for
+   * `func(args ...int64)`, `["[]int64"]` for `func(numbers []int64)`, `[]` for `func()`). When
+   * set, the worker checks the arguments' count and types before the call and fails the task
+   * with Go's `reflect` texts, as a Go worker does; when unset, nothing is checked.
+   */
+  args?: ParamType[];
 }
 
 /** A registered task. */
@@ -109,6 +121,14 @@ export interface TaskDefinition {
   readonly fn: TaskFunction;
   /** The options it was registered with. */
   readonly options: TaskOptions;
+  /** The declared parameters, compiled (absent when `options.args` is). */
+  readonly params?: TaskParams;
+}
+
+/** A task with its options, as `registerTasks` and a `--tasks` module's `tasks` object take it. */
+export interface TaskSpec extends TaskOptions {
+  /** The task function. */
+  fn: TaskFunction;
 }
 
 /** Checks that `fn` can be a task (machinery's `ValidateTask`). */
@@ -116,11 +136,25 @@ export function validateTask(fn: unknown): asserts fn is TaskFunction {
   if (typeof fn !== "function") throw new InvalidTaskError("Task must be a func type");
 }
 
+/**
+ * A checked task definition: `fn` must be a function and `options.args`, when given, a list of
+ * machinery type names (the last may be `...T`); throws `InvalidTaskError` otherwise.
+ */
+export function defineTask(name: string, fn: unknown, options: TaskOptions = {}): TaskDefinition {
+  validateTask(fn);
+  const declared: unknown = options.args;
+  if (declared === undefined) return { name, fn, options };
+  if (!Array.isArray(declared)) {
+    throw new InvalidTaskError(`The argument types of task "${name}" are not a list`);
+  }
+  return { name, fn, options, params: compileParams(declared) };
+}
+
 /** Builds an argument list from JavaScript values, inferring Go types where not given. */
-export function toArgs(values: unknown[], types?: TypeName[]): Arg[] {
+export function toArgs(values: unknown[], types?: readonly ParamType[]): Arg[] {
   return values.map((value, i) => {
     if (value instanceof Typed) return { name: "", type: value.type, value: value.value };
-    const type = types?.[i] ?? inferType(value);
+    const type = (types && paramTypeAt(types, i)) ?? inferType(value);
     return { name: "", type, value };
   });
 }
@@ -148,24 +182,6 @@ export function decodeArgs(args: Arg[] | null): unknown[] {
   return values;
 }
 
-/** Checks the declared argument types; its error is a normal task error, so retries apply. */
-function checkDeclaredArgs(def: TaskDefinition, args: Arg[] | null): void {
-  const declared = def.options.args;
-  if (!declared) return;
-  const list = args ?? [];
-  if (list.length < declared.length) {
-    throw new TypeError("reflect: Call with too few input arguments");
-  }
-  if (list.length > declared.length) {
-    throw new TypeError("reflect: Call with too many input arguments");
-  }
-  list.forEach((arg, i) => {
-    if (arg.type !== declared[i]) {
-      throw new TypeError(`reflect: Call using ${arg.type} as type ${declared[i]}`);
-    }
-  });
-}
-
 /**
  * Calls the task with decoded arguments and returns its results in wire form: at once for a
  * task that returns a plain value (no promise to wait for), or as a promise. Throws (or
@@ -177,7 +193,8 @@ export function invokeTask(
   values: unknown[],
   signal: AbortSignal,
 ): TaskResult[] | Promise<TaskResult[]> {
-  checkDeclaredArgs(def, signature.args);
+  // Go's reflect.Call panics here, inside the recovered call: a normal task error, so retries apply.
+  if (def.params) checkCallArgs(def.params, signature.args);
   const fn = def.fn;
   const returned = (fn as Partial<ContextTask>).machineryContext
     ? fn({ signature, signal }, ...values)
