@@ -5,13 +5,11 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import process from "node:process";
-import { fileURLToPath } from "node:url";
 import { waitFor } from "./helpers.ts";
+import { type Child, cli, ROOT, signal, start, startWorker, stopWorker } from "./cli_support.ts";
 import {
   deleteRedisKeys,
   REDIS_URL,
@@ -19,74 +17,7 @@ import {
   uniqueName,
 } from "./integration/redis_support.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const IS_DENO = "Deno" in globalThis;
 const TIMEOUT = 60_000;
-
-/** Variables that would change what the CLI connects to; the tests set them explicitly. */
-const CONFIG_VARS = [
-  "BROKER",
-  "RESULT_BACKEND",
-  "DEFAULT_QUEUE",
-  "RESULTS_EXPIRE_IN",
-  "REDIS_DELAYED_TASKS_KEY",
-  "CLI_FIXTURE_MODE",
-];
-
-interface Child {
-  process: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  exited: Promise<{ code: number | null; signal: string | null }>;
-}
-
-/** Starts `script` with the current runtime; the child is killed after `timeoutMs`. */
-function start(
-  script: string,
-  args: string[],
-  env: Record<string, string> = {},
-  timeoutMs = 30_000,
-): Child {
-  const childEnv: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && !CONFIG_VARS.includes(k)) childEnv[k] = v;
-  }
-  Object.assign(childEnv, { NO_COLOR: "1" }, env);
-  const argv = IS_DENO ? ["run", "-A", "--quiet", script, ...args] : [script, ...args];
-  const child = spawn(process.execPath, argv, { cwd: ROOT, env: childEnv, stdio: "pipe" });
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-  child.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-  const killer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
-    child.on("close", (code, signal) => {
-      clearTimeout(killer);
-      resolve({ code, signal });
-    });
-  });
-  return { process: child, stdout: () => stdout, stderr: () => stderr, exited };
-}
-
-/**
- * Sends a signal with `process.kill`: Deno's `ChildProcess.kill` marks the child as killed by
- * the signal (exit code null) even when it handles the signal and exits with its own code.
- */
-function signal(child: Child, name: "SIGINT" | "SIGTERM"): void {
-  try {
-    process.kill(child.process.pid!, name);
-  } catch (error) {
-    // Already gone: the caller's check of the exit code says why.
-    if ((error as { code?: string }).code !== "ESRCH") throw error;
-  }
-}
-
-/** Runs the CLI to completion. */
-async function cli(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000) {
-  const child = start("cli.ts", args, env, timeoutMs);
-  const { code } = await child.exited;
-  return { code, stdout: child.stdout(), stderr: child.stderr() };
-}
 
 const MEMORY = ["--broker", "memory://", "--result-backend", "memory://"];
 
@@ -396,22 +327,15 @@ describeRedis("cli against Redis", () => {
   // Bun runs the hooks of a skipped suite: they check the skip themselves.
   before(async () => {
     if (redisSkip) return;
-    worker = start(
-      "cli.ts",
-      ["worker", "--long-running-seconds", "1", "--tasks", "tests/fixtures/cli_tasks_named.ts"],
+    worker = await startWorker(
+      ["--long-running-seconds", "1", "--tasks", "tests/fixtures/cli_tasks_named.ts"],
       env,
-      120_000,
     );
-    await waitFor(() => worker.stderr().includes("Waiting for tasks on"), "the worker to launch");
   }, { timeout: TIMEOUT });
 
   after(async () => {
     if (redisSkip) return;
-    if (worker) {
-      signal(worker, "SIGTERM");
-      const { code } = await worker.exited;
-      assert.equal(code, 0, worker.stderr());
-    }
+    if (worker) await stopWorker(worker);
     await deleteRedisKeys([delayedKey, ...uuids], [queue]);
   }, { timeout: TIMEOUT });
 
