@@ -13,6 +13,20 @@ import { CommandError, errorMessage } from "./errors.ts";
  * exported functions as tasks; a default-exported function is called with the server instead.
  */
 export async function loadTasksModule(server: Server, spec: string): Promise<void> {
+  // A module task named like a built-in one (`add`) replaces it silently otherwise, and a Go
+  // sender's `add` then runs the module's function.
+  const builtIn = new Map(
+    server.getRegisteredTaskNames().map((name) => [name, server.getRegisteredTask(name)]),
+  );
+  await registerModuleTasks(server, spec);
+  for (const [name, def] of builtIn) {
+    if (server.getRegisteredTask(name) !== def) {
+      server.logger.warn(`The tasks module "${spec}" replaces the built-in task "${name}"`);
+    }
+  }
+}
+
+async function registerModuleTasks(server: Server, spec: string): Promise<void> {
   const url = /^[a-z][a-z0-9+.-]+:/i.test(spec) ? spec : pathToFileURL(resolvePath(spec)).href;
   let module: Record<string, unknown>;
   try {

@@ -42,7 +42,7 @@ describeRedis("typed tasks through the CLI on Redis", () => {
   // Bun runs the hooks of a skipped suite: they check the skip themselves.
   before(async () => {
     if (redisSkip) return;
-    worker = await startWorker([], env);
+    worker = await startWorker(["--tasks", "tests/fixtures/cli_tasks_typed.ts"], env);
   }, { timeout: TIMEOUT });
 
   after(async () => {
@@ -96,5 +96,26 @@ describeRedis("typed tasks through the CLI on Redis", () => {
       wrappedState.stdout.includes(`"Results":[{"Type":"int64","Value":-9223372036854775808}]`),
       wrappedState.stdout,
     );
+  });
+
+  it("a --tasks module declares types, and replacing a built-in is logged", {
+    timeout: TIMEOUT,
+  }, async () => {
+    assert.match(
+      worker.stderr(),
+      /WARNING: The tasks module "tests\/fixtures\/cli_tasks_typed\.ts" replaces the built-in task "HelloWorld"\n/,
+    );
+    assert.doesNotMatch(worker.stderr(), /replaces the built-in task "(?!HelloWorld)/);
+    const ok = await send("repeat", "string:ab", "int64:1", "int64:2");
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(ok.stdout.split("\n")[1], '["ababab"]');
+    const bad = await send("repeat", "string:ab", "string:2");
+    assert.equal(bad.code, 1, bad.stderr);
+    assert.ok(
+      bad.stderr.includes("failed: reflect: cannot use string as type int64 in Call\n"),
+      bad.stderr,
+    );
+    const hello = await send("HelloWorld", "string:you");
+    assert.equal(hello.stdout.split("\n")[1], '["Hello, you"]');
   });
 });
