@@ -79,6 +79,7 @@ export {
   BackendError,
   ClosedError,
   GroupNotFoundError,
+  InspectionUnsupportedError,
   InvalidTaskError,
   KeyConflictError,
   SendError,
@@ -103,7 +104,27 @@ export type { Backend } from "./src/backend.ts";
 export type { AdapterOptions } from "./src/adapter_options.ts";
 export { StateWriter } from "./src/state_writer.ts";
 export type { Broker, ConsumeOptions, Delivery } from "./src/broker.ts";
-export { backendFromURL, brokerFromURL, lockFromURL } from "./src/from_url.ts";
+export {
+  backendFromURL,
+  brokerFromURL,
+  inspectorFromURL,
+  lockFromURL,
+  registryFromURL,
+  registryURL,
+} from "./src/from_url.ts";
+export type {
+  DeadLetterRecord,
+  DeadLetterSelection,
+  Inspector,
+  MessageLocation,
+  Page,
+  QueueCounts,
+  QueuedTask,
+  TaskStats,
+  WorkerInfo,
+  WorkerRegistry,
+} from "./src/inspector.ts";
+export { TaskCounters } from "./src/worker_heartbeat.ts";
 export { type DeadLetter, MemoryBroker, type MemoryBrokerOptions } from "./src/memory/broker.ts";
 export { MemoryBackend, type MemoryBackendOptions } from "./src/memory/backend.ts";
 export { consoleLogger, type Logger, silentLogger } from "./src/log.ts";

@@ -130,3 +130,15 @@ export class KeyConflictError extends Error {
     this.reserved = reserved;
   }
 }
+
+/**
+ * The broker cannot do this inspection (`src/inspector.ts`) without changing what it inspects,
+ * such as listing a RabbitMQ queue, which would take the messages from the workers.
+ */
+export class InspectionUnsupportedError extends Error {
+  /** Creates the error; the message says what is not possible and why. */
+  constructor(message: string) {
+    super(message);
+    this.name = "InspectionUnsupportedError";
+  }
+}

@@ -8,6 +8,7 @@ import type { AdapterOptions } from "./adapter_options.ts";
 import type { Backend } from "./backend.ts";
 import type { Broker } from "./broker.ts";
 import type { Lock } from "./lock.ts";
+import type { Inspector, WorkerRegistry } from "./inspector.ts";
 import { redactPassword, URLError, urlScheme } from "./urls.ts";
 
 /**
@@ -22,6 +23,10 @@ export interface AdapterModule {
   createBackend?(url: string, options: AdapterOptions): Promise<Backend>;
   /** Builds a periodic lock for `url`. */
   createLock?(url: string, options: AdapterOptions): Promise<Lock>;
+  /** Builds an inspector for the broker at `url`, connected. */
+  createInspector?(url: string, options: AdapterOptions): Promise<Inspector>;
+  /** Builds a worker registry on the server at `url`, connected. */
+  createRegistry?(url: string, options: AdapterOptions): Promise<WorkerRegistry>;
 }
 
 type Loader = () => Promise<AdapterModule>;
@@ -118,4 +123,50 @@ export async function lockFromURL(url: string, options: AdapterOptions = {}): Pr
     );
   }
   return module.createLock(url, options);
+}
+
+/**
+ * An inspector for the broker at `url` (`redis://`…, `amqp://`…), connected: queue counts,
+ * pending, delayed and dead-lettered tasks, and their repair (see `src/inspector.ts`).
+ */
+export async function inspectorFromURL(
+  url: string,
+  options: AdapterOptions = {},
+): Promise<Inspector> {
+  const loader = BROKERS[urlScheme(url)];
+  const module = loader ? await loader() : undefined;
+  if (!module?.createInspector) {
+    throw new URLError(
+      `Cannot inspect the broker "${
+        redactPassword(url)
+      }": inspection works on redis, rediss, redis+socket, amqp and amqps brokers`,
+    );
+  }
+  return module.createInspector(url, options);
+}
+
+/**
+ * Where a deployment's workers announce themselves: the Redis broker, else a Redis result
+ * backend, else nowhere (`undefined`): an AMQP broker with another backend has no registry.
+ */
+export function registryURL(config: { broker: string; resultBackend: string }): string | undefined {
+  for (const url of [config.broker, config.resultBackend]) {
+    if (LOCKS[urlScheme(url)] === redis) return url;
+  }
+  return undefined;
+}
+
+/** The worker registry on the Redis at `url`, connected. */
+export async function registryFromURL(
+  url: string,
+  options: AdapterOptions = {},
+): Promise<WorkerRegistry> {
+  const loader = BROKERS[urlScheme(url)];
+  const module = loader ? await loader() : undefined;
+  if (!module?.createRegistry) {
+    throw new URLError(
+      `No worker registry at "${redactPassword(url)}": the registry lives in Redis`,
+    );
+  }
+  return module.createRegistry(url, options);
 }

@@ -21,6 +21,8 @@ import { humanReadableResults } from "./wire/state.ts";
 import { onShutdownSignals } from "./runtime.ts";
 import { redactURL } from "./urls.ts";
 import { type ReleaseSlot, RunSlots } from "./run_slots.ts";
+import type { WorkerRegistry } from "./inspector.ts";
+import { TaskCounters, WorkerHeartbeat } from "./worker_heartbeat.ts";
 
 /** Options for a worker. */
 export interface WorkerOptions {
@@ -33,6 +35,17 @@ export interface WorkerOptions {
    * graceful stop gives back the ones that have not started. 0 holds no more than it runs.
    */
   prefetch?: number;
+  /**
+   * Where the worker announces itself and its counts every few seconds (`machinery workers`,
+   * `machinery stats`); none by default. The worker closes it when it stops.
+   */
+  registry?: WorkerRegistry;
+  /** How long the registry entry outlives the last heartbeat, in ms (15,000); beats every third. */
+  heartbeatTtlMs?: number;
+  /** The host name shown in the registry (the CLI passes the machine's; default "unknown"). */
+  host?: string;
+  /** The process id shown in the registry (the CLI passes its own; default 0). */
+  pid?: number;
 }
 
 /**
@@ -97,6 +110,9 @@ export class Worker {
   readonly #slots: RunSlots;
   #launched?: Promise<void>;
   #abrupt = false;
+  readonly #options: WorkerOptions;
+  /** Finished tasks by name, read by the heartbeat (a Map update per task, no I/O). */
+  readonly counters: TaskCounters = new TaskCounters();
 
   /** Use `server.newWorker` or `server.newCustomQueueWorker`. */
   constructor(
@@ -115,6 +131,7 @@ export class Worker {
     this.#stopFetching.signal.addEventListener("abort", () => this.#slots.close(), { once: true });
     this.#customQueue = customQueue;
     this.#handleSignals = options.handleSignals ?? !server.config.noUnixSignals;
+    this.#options = options;
   }
 
   /** The custom queue, or `""` for the default queue. */
@@ -180,13 +197,46 @@ export class Worker {
     );
     logger.info(`- ResultBackend: ${redactURL(config.resultBackend)}`);
     const removeSignals = this.#handleSignals ? this.#listenForSignals() : () => {};
+    const stopHeartbeat = this.#startHeartbeat();
     try {
       await this.#consumeUntilStopped();
       if (!this.#abrupt) await this.#drain();
     } finally {
       removeSignals();
+      await stopHeartbeat();
     }
     if (this.#abrupt) throw new WorkerQuitAbruptlyError();
+  }
+
+  /** Announces the worker in its registry, if it has one; returns what stops and removes it. */
+  #startHeartbeat(): () => Promise<void> {
+    const { registry, heartbeatTtlMs = 15_000, host = "unknown", pid = 0 } = this.#options;
+    if (!registry) return () => Promise.resolve();
+    const id = `${this.consumerTag}@${host}:${pid}:${crypto.randomUUID().slice(0, 8)}`;
+    const started = new Date().toISOString();
+    const heartbeat = new WorkerHeartbeat({
+      registry,
+      counters: this.counters,
+      ttlMs: heartbeatTtlMs,
+      snapshot: () => ({
+        id,
+        name: this.consumerTag,
+        host,
+        pid,
+        queue: this.queue(),
+        concurrency: this.concurrency,
+        running: this.#inFlight.size,
+        processed: this.counters.processed,
+        failed: this.counters.failed,
+        started,
+      }),
+      onError: (error) => this.server.logger.warn(`Worker heartbeat failed: ${error.message}`),
+    });
+    heartbeat.start();
+    return async () => {
+      await heartbeat.stop(id);
+      await registry.close().catch(() => {});
+    };
   }
 
   #listenForSignals(): () => void {
@@ -492,6 +542,7 @@ export class Worker {
         `Set state to 'success' for task ${signature.uuid} returned error: ${errorText(error)}`,
       );
     }
+    this.counters.add(signature.name, true);
     if (logger.verbose !== false) {
       logger.debug(`Processed task ${signature.uuid}. Results = ${describe(results)}`);
     }
@@ -531,6 +582,7 @@ export class Worker {
   async #taskFailed(signature: Signature, error: unknown): Promise<void> {
     const text = errorText(error);
     await this.server.backend.setStateFailure(signature, text);
+    this.counters.add(signature.name, false);
     const err = error instanceof Error ? error : new Error(text);
     if (this.#errorHandler) this.#errorHandler(err);
     else this.server.logger.error(`Failed processing task ${signature.uuid}. Error = ${text}`);

@@ -23,8 +23,17 @@ import { connected } from "../connected.ts";
 import { AMQPBroker, type AMQPBrokerOptions } from "./broker.ts";
 import { AMQPBackend, type AMQPBackendOptions } from "./backend.ts";
 import { AMQPError } from "./_connection.ts";
+import type { Inspector } from "../inspector.ts";
+import { AMQPInspector } from "./inspector.ts";
 
-export { AMQPBackend, type AMQPBackendOptions, AMQPBroker, type AMQPBrokerOptions, AMQPError };
+export {
+  AMQPBackend,
+  type AMQPBackendOptions,
+  AMQPBroker,
+  type AMQPBrokerOptions,
+  AMQPError,
+  AMQPInspector,
+};
 
 /**
  * The AMQP broker for `amqp://` and `amqps://` URLs; several URLs joined by
@@ -38,4 +47,9 @@ export async function createBroker(url: string, options: AdapterOptions): Promis
 /** The AMQP result backend for an `amqp://` or `amqps://` URL; connects before it resolves. */
 export async function createBackend(url: string, options: AdapterOptions): Promise<Backend> {
   return await connected(new AMQPBackend(url, options));
+}
+
+/** The AMQP inspector for an `amqp://` or `amqps://` broker URL; connects before it resolves. */
+export async function createInspector(url: string, options: AdapterOptions): Promise<Inspector> {
+  return await connected(new AMQPInspector(url, options));
 }

@@ -53,3 +53,22 @@ export function brokerKeys(prefix: string = DEFAULT_KEY_PREFIX): BrokerKeys {
     deadBytes: (queue) => `${prefix}dead_bytes:${queue}`,
   };
 }
+
+/** The worker registry's keys (`docs/wire.md`), under the same prefix as the broker's. */
+export interface RegistryKeys {
+  /** Sorted set: worker id → when its entry expires (ms); pruned by time on every beat. */
+  readonly workers: string;
+  /** String with a TTL: a worker's last heartbeat (JSON `WorkerInfo`). */
+  worker(id: string): string;
+  /** Hash for one minute (Unix minutes): `processed:<task>` / `failed:<task>` → count. */
+  stats(minute: number): string;
+}
+
+/** The registry's keys under `prefix`. */
+export function registryKeys(prefix: string = DEFAULT_KEY_PREFIX): RegistryKeys {
+  return {
+    workers: `${prefix}workers`,
+    worker: (id) => `${prefix}worker:${id}`,
+    stats: (minute) => `${prefix}stats:${minute}`,
+  };
+}

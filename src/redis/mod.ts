@@ -25,6 +25,9 @@ import { connected } from "../connected.ts";
 import { RedisBroker } from "./broker.ts";
 import { RedisBackend } from "./backend.ts";
 import { RedisLock } from "./lock.ts";
+import type { Inspector, WorkerRegistry } from "../inspector.ts";
+import { RedisInspector } from "./inspector.ts";
+import { RedisRegistry } from "./registry.ts";
 
 export {
   RedisBroker,
@@ -34,6 +37,8 @@ export {
 } from "./broker.ts";
 export { ChordLockError, RedisBackend, type RedisBackendOptions } from "./backend.ts";
 export { RedisLock, type RedisLockOptions } from "./lock.ts";
+export { RedisInspector, type RedisInspectorOptions } from "./inspector.ts";
+export { RedisRegistry, type RedisRegistryOptions } from "./registry.ts";
 
 /** The Redis broker for `redis://`, `rediss://` and `redis+socket://`; connects before it resolves. */
 export async function createBroker(url: string, options: AdapterOptions): Promise<Broker> {
@@ -48,4 +53,17 @@ export async function createBackend(url: string, options: AdapterOptions): Promi
 /** The Redis periodic lock for `redis://`, `rediss://` and `redis+socket://`; connects lazily. */
 export function createLock(url: string, options: AdapterOptions): Promise<Lock> {
   return Promise.resolve(new RedisLock(url, options));
+}
+
+/** The Redis inspector for a Redis broker URL; connects before it resolves. */
+export async function createInspector(url: string, options: AdapterOptions): Promise<Inspector> {
+  return await connected(new RedisInspector(url, options));
+}
+
+/** The worker registry on the Redis at `url`; connects before it resolves. */
+export async function createRegistry(
+  url: string,
+  options: AdapterOptions,
+): Promise<WorkerRegistry> {
+  return await connected(new RedisRegistry(url, options));
 }
