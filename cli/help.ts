@@ -29,6 +29,14 @@ Usage:
   machinery send TASK [--arg TYPE:VALUE]... [--wait [--timeout SEC]] [--eta RFC3339 | --delay SEC]
                       [--retry N] [connection options]
   machinery state UUID [connection options]
+  machinery queues [QUEUE]... [--json] [connection options]
+  machinery pending [QUEUE] [--limit N] [--offset N] [--json] [connection options]
+  machinery delayed [--limit N] [--offset N] [--json] [connection options]
+  machinery inspect UUID [--in QUEUE]... [--json] [connection options]
+  machinery dead ls [QUEUE] | retry (UUID... | --all) | rm (UUID... | --all) [--queue QUEUE]
+  machinery purge QUEUE [--yes] [--json] [connection options]
+  machinery workers [--json] [connection options]
+  machinery stats [--minutes N] [--json] [connection options]
   machinery help [COMMAND]
   machinery --version
 
@@ -38,6 +46,14 @@ Commands:
   worker   run a worker with machinery's example tasks and HelloWorld
   send     without TASK, machinery's example send sequence; with TASK, send that one task
   state    print a task's stored state as JSON
+  queues   per queue: messages ready, delayed, held by workers and dead
+  pending  the tasks waiting in a queue (Redis)
+  delayed  the tasks waiting for their ETA (Redis)
+  inspect  a task's state and where its message is
+  dead     list, retry or delete the messages workers set aside
+  purge    delete every message waiting in a queue
+  workers  the live workers and their heartbeats
+  stats    tasks processed and failed per task name over the last minutes
 
 ${CONNECTION_HELP}
 

@@ -7,21 +7,37 @@
 import { ConfigError } from "../mod.ts";
 import { URLError } from "../src/urls.ts";
 import type { Command } from "./command.ts";
+import { dead } from "./dead.ts";
+import { delayed } from "./delayed.ts";
 import { demo } from "./demo.ts";
 import { errorMessage, FAILURE, OK, USAGE, UsageError } from "./errors.ts";
 import { parseFlags } from "./flags.ts";
 import { commandHelp, usageText, VERSION } from "./help.ts";
 import { print } from "./output.ts";
+import { inspect } from "./inspect.ts";
+import { pending } from "./pending.ts";
+import { purge } from "./purge.ts";
+import { queues } from "./queues.ts";
 import { wasInterrupted } from "./server.ts";
 import { send } from "./send.ts";
 import { state } from "./state.ts";
+import { stats } from "./stats.ts";
 import { worker } from "./worker.ts";
+import { workers } from "./workers.ts";
 
 const COMMANDS: ReadonlyMap<string, Command> = new Map([
   ["demo", demo],
   ["worker", worker],
   ["send", send],
   ["state", state],
+  ["queues", queues],
+  ["pending", pending],
+  ["delayed", delayed],
+  ["inspect", inspect],
+  ["dead", dead],
+  ["purge", purge],
+  ["workers", workers],
+  ["stats", stats],
 ]);
 
 /** Runs the command line `argv` (without the program name) and returns the exit status. */

@@ -4,13 +4,21 @@
  *
  * @module
  */
+import { hostname } from "node:os";
+import process from "node:process";
 import {
+  type Config,
   consoleLogger,
+  type Logger,
   type PeriodicDefinition,
+  registryFromURL,
+  registryURL,
   scheduleFromFlag,
   schedulesFromYaml,
   WorkerQuitAbruptlyError,
+  type WorkerRegistry,
 } from "../mod.ts";
+import { redactPassword } from "../src/urls.ts";
 import { registerExampleTasks } from "../examples/tasks.ts";
 import type { Command } from "./command.ts";
 import { loadConfig, readConfigFile } from "./config.ts";
@@ -20,6 +28,7 @@ import {
   COMMON,
   CONNECTION,
   type Parsed,
+  seconds,
   str,
   strs,
   type Values,
@@ -40,10 +49,11 @@ export const worker: Command = {
     tasks: { type: "string" },
     periodic: { type: "string", multiple: true },
     "long-running-seconds": { type: "string" },
+    "heartbeat-ttl": { type: "string" },
   },
   help: `machinery worker [--broker URL] [--result-backend URL] [--queue NAME] [--concurrency N]
                  [--prefetch N] [--name NAME] [--config FILE] [--tasks MODULE] [--verbose]
-                 [--periodic TASK=SPEC]...
+                 [--periodic TASK=SPEC]... [--heartbeat-ttl SEC]
   Runs a worker with machinery's example tasks (add, multiply, sum_ints, sum_floats, concat, split,
   panic_task, long_running_task) and HelloWorld. The first SIGINT/SIGTERM stops taking tasks, waits
   for the running ones and exits 0; a second one aborts them and exits 1.
@@ -60,7 +70,10 @@ export const worker: Command = {
                              repeatable. The config file's periodic_tasks section does the same
                              with arguments, groups, chains and chords. Workers that share a Redis
                              broker or backend (or the lock URL, env LOCK) send each tick once.
-  --long-running-seconds N   how long long_running_task counts down (default 10)`,
+  --long-running-seconds N   how long long_running_task counts down (default 10)
+  --heartbeat-ttl SEC        the worker announces itself ("machinery workers") in Redis (the
+                             broker, else the result backend) every third of SEC; it drops out
+                             SEC seconds after it stops (default 15)`,
   connects: true,
   run,
 };
@@ -72,6 +85,7 @@ async function run({ values, positionals }: Parsed): Promise<number> {
   const longRunningSeconds = wholeNumber(values, "long-running-seconds") ?? 10;
   const name = str(values, "name") ?? "machinery_worker";
   const tasksModule = str(values, "tasks");
+  const heartbeatTtl = seconds(values, "heartbeat-ttl") ?? 15;
   const logger = consoleLogger(values.verbose === true);
   const fileText = readConfigFile(values); // read once, for both sections
   const config = await loadConfig(values, fileText);
@@ -83,7 +97,14 @@ async function run({ values, positionals }: Parsed): Promise<number> {
       server.scheduler.register(def);
       logger.info(`Periodic ${def.kind} "${def.name}" on "${def.spec}"`);
     }
-    const worker = server.newWorker(name, concurrency, { handleSignals: true, prefetch });
+    const worker = server.newWorker(name, concurrency, {
+      handleSignals: true,
+      prefetch,
+      registry: await openRegistry(config, logger),
+      heartbeatTtlMs: Math.max(300, Math.round(heartbeatTtl * 1000)),
+      host: hostname(),
+      pid: process.pid,
+    });
     setExampleHandlers(worker, logger);
     // launch() installs its signal listeners before it returns; tests wait for this line.
     const running = worker.launch();
@@ -100,6 +121,25 @@ async function run({ values, positionals }: Parsed): Promise<number> {
     logger.info("Worker quit gracefully");
     return OK;
   }, false);
+}
+
+/**
+ * The registry the worker announces itself in (see `registryURL`), or none: a deployment without
+ * Redis has none, and a registry that cannot be reached is reported and skipped, never fatal.
+ */
+async function openRegistry(config: Config, logger: Logger): Promise<WorkerRegistry | undefined> {
+  const url = registryURL(config);
+  if (url === undefined) {
+    logger.info("No worker registry: neither the broker nor the result backend is Redis");
+    return undefined;
+  }
+  try {
+    return await registryFromURL(url, { config, logger });
+  } catch (error) {
+    const text = error instanceof Error ? error.message : String(error);
+    logger.warn(`No worker registry at ${redactPassword(url)}: ${text}`);
+    return undefined;
+  }
 }
 
 /** The periodic registrations of the config file's periodic_tasks section, then of --periodic. */

@@ -8,6 +8,7 @@
 
 interface DenoLike {
   args: string[];
+  stdin: { isTerminal(): boolean };
   env: { toObject(): Record<string, string> };
   exit(code: number): never;
   addSignalListener(signal: string, handler: () => void): void;
@@ -16,6 +17,7 @@ interface DenoLike {
 
 interface ProcessLike {
   argv: string[];
+  stdin?: { isTTY?: boolean };
   env: Record<string, string | undefined>;
   exit(code: number): never;
   on(signal: string, handler: () => void): void;
@@ -43,6 +45,12 @@ export function args(): string[] {
 export function env(): Record<string, string | undefined> {
   if (deno) return deno.env.toObject();
   return proc ? { ...proc.env } : {};
+}
+
+/** True when standard input is a terminal (someone can answer a question). */
+export function stdinIsTerminal(): boolean {
+  if (deno) return deno.stdin.isTerminal();
+  return proc?.stdin?.isTTY === true;
 }
 
 /** Ends the process. */

@@ -19,6 +19,22 @@ import {
 
 const TIMEOUT = 60_000;
 
+/** Every command with a golden help file in `tests/fixtures/cli_help/`. */
+const COMMANDS = [
+  "demo",
+  "worker",
+  "send",
+  "state",
+  "queues",
+  "pending",
+  "delayed",
+  "inspect",
+  "dead",
+  "purge",
+  "workers",
+  "stats",
+];
+
 const MEMORY = ["--broker", "memory://", "--result-backend", "memory://"];
 
 const EXPECTED_DEMO_LINES = [
@@ -94,7 +110,7 @@ describe("cli", () => {
     assert.equal(bare.code, 2);
     assert.equal(bare.stdout, "");
     assert.equal(bare.stderr, top);
-    for (const command of ["demo", "worker", "send", "state"]) {
+    for (const command of COMMANDS) {
       const text = await golden(command);
       for (const args of [[command, "--help"], [command, "-h"], ["help", command]]) {
         const { code, stdout, stderr } = await cli(args);
@@ -146,8 +162,15 @@ describe("cli", () => {
       [["state"], /state needs a task UUID/],
       [["state", "a", "b", ...MEMORY], /Unexpected argument "b" for state/],
       [["state", "a", "--result-backend", "nosuch://x"], /nosuch:\/\/x/],
+      [["purge"], /purge needs a queue name/],
+      [["purge", "q", ...MEMORY], /pass --yes to purge "q"/],
+      [["dead"], /dead needs ls, retry or rm/],
+      [["dead", "retry"], /dead retry needs task UUIDs or --all/],
+      [["dead", "rm", "task_x", "--all"], /not both/],
+      [["inspect"], /inspect needs a task UUID/],
+      [["queues", "--broker", "memory://"], /Cannot inspect the broker "memory:\/\/"/],
     ];
-    const commands = ["demo", "worker", "send", "state"];
+    const commands = COMMANDS;
     for (const [args, message] of cases) {
       const { code, stdout, stderr } = await cli(args);
       assert.equal(code, 2, `machinery ${args.join(" ")} exits 2; stderr: ${stderr}`);

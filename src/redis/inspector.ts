@@ -34,6 +34,8 @@ const DELAYED_COUNT_LIMIT = 10_000;
 /** How many messages of each place `locate` searches. */
 const LOCATE_LIMIT = 100_000;
 const DEFAULT_PAGE = 20;
+/** A consumer whose lease was renewed this recently counts as live when listing queues. */
+const LIVE_CONSUMER_MS = 60_000;
 
 /** Inspects and repairs the queues of a Redis broker. */
 export class RedisInspector implements Inspector {
@@ -68,12 +70,18 @@ export class RedisInspector implements Inspector {
     return this.#client;
   }
 
-  /** The queues given, else the default queue and those live consumers read. */
+  /** The queues given, else the default queue and those consumers read that beat recently. */
   async #queueNames(queues?: string[]): Promise<string[]> {
     if (queues && queues.length > 0) return queues;
     const client = await this.#redis();
-    const consumed = await client.hvals(this.#keys.consumerQueues);
-    return [...new Set([this.#config.defaultQueue, ...consumed])].sort();
+    const ids = await client.zrangebyscore(
+      this.#keys.consumers,
+      Date.now() - LIVE_CONSUMER_MS,
+      "+inf",
+    );
+    const consumed = ids.length === 0 ? [] : await client.hmget(this.#keys.consumerQueues, ...ids);
+    const names = consumed.filter((q): q is string => q !== null);
+    return [...new Set([this.#config.defaultQueue, ...names])].sort();
   }
 
   async queues(queues?: string[]): Promise<QueueCounts[]> {
