@@ -7,52 +7,24 @@
  */
 import { after, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import process from "node:process";
 import { Buffer } from "node:buffer";
-import { fileURLToPath } from "node:url";
 import { newSignature, type Signature } from "../../mod.ts";
 import { RedisBroker } from "../../src/redis/mod.ts";
 import { AMQPBroker } from "../../src/amqp/mod.ts";
 import { describeUnless, waitFor } from "../helpers.ts";
+import { cli, start, startWorker, stopWorker } from "../cli_support.ts";
 import { deleteRedisKeys, REDIS_URL, redisSkipReason, uniqueName } from "./redis_support.ts";
 import { AMQP_URL, amqpSkipReason, deleteAMQP, withChannel } from "./amqp_support.ts";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const IS_DENO = "Deno" in globalThis;
 const TIMEOUT = 90_000;
 /** The short heartbeat TTL the test workers run with, in seconds. */
 const TTL_SECONDS = 1.5;
 
-/** Starts the CLI with the current runtime; it is killed after `timeoutMs` at the latest. */
-function startCli(args: string[], extraEnv: Record<string, string>, timeoutMs = 30_000) {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && !["BROKER", "RESULT_BACKEND", "DEFAULT_QUEUE"].includes(k)) env[k] = v;
-  }
-  Object.assign(env, { NO_COLOR: "1" }, extraEnv);
-  const argv = IS_DENO ? ["run", "-A", "--quiet", "cli.ts", ...args] : ["cli.ts", ...args];
-  const child = spawn(process.execPath, argv, { cwd: ROOT, env, stdio: "pipe" });
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-  child.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-  const killer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-  const exited = new Promise<number | null>((resolve) => {
-    child.on("close", (code) => {
-      clearTimeout(killer);
-      resolve(code);
-    });
-  });
-  return { child, exited, stdout: () => stdout, stderr: () => stderr };
-}
-
 /** Runs a CLI command to its end and parses its JSON output (it must exit 0). */
 async function cliJson<T = unknown>(args: string[], env: Record<string, string>): Promise<T> {
-  const run = startCli([...args, "--json"], env);
-  const code = await run.exited;
-  assert.equal(code, 0, `machinery ${args.join(" ")}: ${run.stderr()}`);
-  return JSON.parse(run.stdout()) as T;
+  const { code, stdout, stderr } = await cli([...args, "--json"], env);
+  assert.equal(code, 0, `machinery ${args.join(" ")}: ${stderr}`);
+  return JSON.parse(stdout) as T;
 }
 
 interface Counts {
@@ -112,9 +84,9 @@ async function operate(s: Setup, expectHeld: number | null): Promise<void> {
   });
 
   // purge without --yes off a terminal is refused (usage), with --yes it empties the queue.
-  const refused = startCli(["purge", s.queue, ...flags], s.env);
-  assert.equal(await refused.exited, 2, refused.stderr());
-  assert.match(refused.stderr(), /--yes/);
+  const refused = await cli(["purge", s.queue, ...flags], s.env);
+  assert.equal(refused.code, 2, refused.stderr);
+  assert.match(refused.stderr, /--yes/);
   assert.deepEqual(await cliJson(["purge", s.queue, "--yes", ...flags], s.env), {
     queue: s.queue,
     purged: 5,
@@ -122,17 +94,9 @@ async function operate(s: Setup, expectHeld: number | null): Promise<void> {
   assert.equal((await counts()).ready, 0);
 
   // A malformed message: the worker sets it aside with its reason; workers lists the worker.
-  const worker = startCli(
-    [
-      "worker",
-      ...flags,
-      "--name",
-      "inspect_test",
-      "--heartbeat-ttl",
-      String(TTL_SECONDS),
-    ],
+  const worker = await startWorker(
+    [...flags, "--name", "inspect_test", "--heartbeat-ttl", String(TTL_SECONDS)],
     s.env,
-    60_000,
   );
   try {
     await s.pushRaw(MALFORMED);
@@ -148,7 +112,7 @@ async function operate(s: Setup, expectHeld: number | null): Promise<void> {
     assert.equal(letters[0].queue, s.queue);
     assert.match(letters[0].reason, /\S/);
 
-    const mine = (list: Listed[]) => list.find((w) => w.pid === worker.child.pid);
+    const mine = (list: Listed[]) => list.find((w) => w.pid === worker.process.pid);
     const listed = mine(await cliJson<Listed[]>(["workers", ...flags], s.env));
     assert.ok(listed, `the worker is listed: ${worker.stderr()}`);
     assert.equal(listed.name, "inspect_test");
@@ -157,7 +121,7 @@ async function operate(s: Setup, expectHeld: number | null): Promise<void> {
     assert.ok(Date.now() - Date.parse(listed.lastHeartbeat) < TTL_SECONDS * 1000 + 1000);
 
     // SIGKILL: no goodbye; the entry expires within one TTL (plus a CLI start to see it).
-    worker.child.kill("SIGKILL");
+    worker.process.kill("SIGKILL");
     await worker.exited;
     const killedAt = Date.now();
     await waitFor(
@@ -167,7 +131,7 @@ async function operate(s: Setup, expectHeld: number | null): Promise<void> {
     );
     assert.ok(Date.now() - killedAt < TTL_SECONDS * 1000 + 15_000);
   } finally {
-    worker.child.kill("SIGKILL");
+    worker.process.kill("SIGKILL");
     await worker.exited;
   }
 
@@ -176,22 +140,15 @@ async function operate(s: Setup, expectHeld: number | null): Promise<void> {
     queue: s.queue,
     retried: 1,
   });
-  assert.deepEqual(
-    { ready: (await counts()).ready, dead: (await counts()).dead },
-    { ready: 1, dead: 0 },
-  );
+  const back = await counts();
+  assert.deepEqual([back.ready, back.dead], [1, 0]);
 
   // A second worker sets it aside again (and stops gracefully); rm --all empties the list.
-  const again = startCli(
-    ["worker", ...flags, "--heartbeat-ttl", String(TTL_SECONDS)],
-    s.env,
-    60_000,
-  );
+  const again = await startWorker([...flags, "--heartbeat-ttl", String(TTL_SECONDS)], s.env);
   try {
     await waitFor(async () => (await counts()).dead === 1, "the message dead again", 30_000);
   } finally {
-    again.child.kill("SIGTERM");
-    await again.exited;
+    await stopWorker(again);
   }
   assert.deepEqual(await cliJson(["dead", "rm", "--all", ...flags], s.env), {
     queue: s.queue,
