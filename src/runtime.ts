@@ -1,6 +1,7 @@
 /**
  * The one place that knows whether it runs on Deno or Bun (or Node): arguments, environment,
- * signals, exit, and the runtime itself where a runtime's behaviour differs (Bun's TLS checks).
+ * signals, exit, the number of CPUs, and the runtime itself where a runtime's behaviour differs
+ * (Bun's TLS checks).
  * Everything else uses web standards.
  *
  * @module
@@ -26,6 +27,9 @@ interface ProcessLike {
 
 const deno = (globalThis as { Deno?: DenoLike }).Deno;
 const proc = (globalThis as { process?: ProcessLike }).process;
+const webNavigator = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;
+// Node 20 has no `navigator` (Node 21 added it): ask node:os there, and only there.
+const nodeOS = !webNavigator && proc ? await import("node:os") : undefined;
 
 /**
  * True on Bun. Its TLS client checks a certificate's names only when given a `servername`, so
@@ -33,6 +37,12 @@ const proc = (globalThis as { process?: ProcessLike }).process;
  */
 export function isBun(): boolean {
   return "Bun" in globalThis;
+}
+
+/** The number of logical CPUs (at least 1): a worker's default concurrency is twice this. */
+export function hardwareConcurrency(): number {
+  const count = webNavigator?.hardwareConcurrency ?? nodeOS?.availableParallelism();
+  return count && count > 0 ? count : 1;
 }
 
 /** The command-line arguments after the script. */

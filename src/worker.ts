@@ -18,7 +18,7 @@ import { errorText, KeyConflictError, WorkerQuitAbruptlyError } from "./errors.t
 import { UnsupportedTypeError, UnsupportedValueError } from "./wire/json.ts";
 import { etaFromDate } from "./wire/signature.ts";
 import { humanReadableResults } from "./wire/state.ts";
-import { onShutdownSignals } from "./runtime.ts";
+import { hardwareConcurrency, onShutdownSignals } from "./runtime.ts";
 import { redactURL } from "./urls.ts";
 import { type ReleaseSlot, RunSlots } from "./run_slots.ts";
 import type { WorkerRegistry } from "./inspector.ts";
@@ -124,7 +124,7 @@ export class Worker {
   ) {
     this.server = server;
     this.consumerTag = consumerTag;
-    this.concurrency = concurrency > 0 ? concurrency : 2 * (navigator.hardwareConcurrency || 1);
+    this.concurrency = concurrency > 0 ? concurrency : 2 * hardwareConcurrency();
     this.prefetch = Math.max(0, Math.floor(options.prefetch ?? 2 * this.concurrency));
     this.#slots = new RunSlots(this.concurrency);
     // Stopping: prefetched messages waiting for a slot are given back, not run.
