@@ -154,7 +154,8 @@ async function main(): Promise<void> {
     type: "module",
     exports: packageExports(config),
     bin: { machinery: BIN },
-    engines: { node: ">=20" },
+    // mongodb 7 needs 20.19; the package itself needs Node 20 (tested on 20.20).
+    engines: { node: ">=20.19.0" },
     dependencies: await dependencies(config, await bareImports(written)),
     keywords: ["machinery", "task queue", "redis", "amqp", "rabbitmq", "worker"],
   };
