@@ -127,7 +127,7 @@ export type {
 export { TaskCounters } from "./src/worker_heartbeat.ts";
 export { type DeadLetter, MemoryBroker, type MemoryBrokerOptions } from "./src/memory/broker.ts";
 export { MemoryBackend, type MemoryBackendOptions } from "./src/memory/backend.ts";
-export { consoleLogger, type Logger, silentLogger } from "./src/log.ts";
+export { consoleLogger, type Logger, logSafe, silentLogger } from "./src/log.ts";
 export type { Lock } from "./src/lock.ts";
 export { MemoryLock, type MemoryLockOptions } from "./src/memory/lock.ts";
 export { CronSpecError, parseSchedule, type Schedule } from "./src/periodic/schedule.ts";

@@ -31,6 +31,14 @@ export interface Delivery {
   requeue(delayMs: number, body?: string): Promise<void>;
   /** Set the message aside for good with a reason (a dead-letter list or queue). */
   reject(reason: string): Promise<void>;
+  /**
+   * Optional: resolves false once the broker has given this message back to be delivered again
+   * (the consumer's lease lapsed while the process was paused, or its connection closed), so
+   * another copy runs elsewhere. The worker asks before it starts a task and before it records
+   * an outcome, and drops a message that is no longer held: no state, no follow-ups, no
+   * settling. Cheap while the consumer is known to hold it; otherwise it asks the broker.
+   */
+  stillHeld?(): Promise<boolean>;
 }
 
 /** What a worker asks of `Broker.consume`. */

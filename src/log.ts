@@ -19,14 +19,46 @@ export interface Logger {
   error(message: string): void;
 }
 
-/** Writes `LEVEL: message` lines to stderr; `debug` only when `verbose`. */
+/**
+ * C0 and C1 control characters, DEL, and the Unicode line and paragraph separators: a value that
+ * carries one (a task UUID or name from a message) could otherwise end a log line and forge the
+ * next one, or send terminal escape sequences.
+ */
+// deno-lint-ignore no-control-regex -- matching control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+
+/**
+ * `text` with every control character written as an escape (`\n`, `\r`, `\t`, `\u001b` …), so
+ * that it stays on one log line and is shown rather than obeyed. Text without one is returned
+ * as is.
+ *
+ * @example
+ * ```ts
+ * logSafe("a\nINFO: forged"); // "a\\nINFO: forged"
+ * ```
+ */
+export function logSafe(text: string): string {
+  CONTROL.lastIndex = 0;
+  if (!CONTROL.test(text)) return text;
+  return text.replace(
+    CONTROL,
+    (c) => ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
+const ESCAPES: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+
+/**
+ * Writes `LEVEL: message` lines to stderr; `debug` only when `verbose`. Control characters in a
+ * message are escaped ({@linkcode logSafe}): one call, one line.
+ */
 export function consoleLogger(verbose = false): Logger {
   return {
     verbose,
-    debug: (m) => verbose && console.error(`DEBUG: ${m}`),
-    info: (m) => console.error(`INFO: ${m}`),
-    warn: (m) => console.error(`WARNING: ${m}`),
-    error: (m) => console.error(`ERROR: ${m}`),
+    debug: (m) => verbose && console.error(`DEBUG: ${logSafe(m)}`),
+    info: (m) => console.error(`INFO: ${logSafe(m)}`),
+    warn: (m) => console.error(`WARNING: ${logSafe(m)}`),
+    error: (m) => console.error(`ERROR: ${logSafe(m)}`),
   };
 }
 

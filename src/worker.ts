@@ -23,6 +23,7 @@ import { redactURL } from "./urls.ts";
 import { type ReleaseSlot, RunSlots } from "./run_slots.ts";
 import type { WorkerRegistry } from "./inspector.ts";
 import { TaskCounters, WorkerHeartbeat } from "./worker_heartbeat.ts";
+import { logSafe } from "./log.ts";
 
 /** Options for a worker. */
 export interface WorkerOptions {
@@ -69,14 +70,6 @@ export interface WorkerHost {
   sendTask(signature: Signature): Promise<unknown>;
 }
 
-/** Thrown by `process` when the backend failed before the task ran: the message is retried. */
-class NotStartedError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "NotStartedError";
-  }
-}
-
 const MAX_REQUEUE_DELAY_MS = 30_000;
 /**
  * The header that counts how often a message was given back (an unknown task, a state that
@@ -86,6 +79,11 @@ const MAX_REQUEUE_DELAY_MS = 30_000;
 export const REQUEUES_HEADER = "machinery_ts_requeues";
 /** A task whose state key holds another type is set aside after this many tries. */
 const MAX_KEY_CONFLICT_TRIES = 3;
+/**
+ * Once a chord's trigger is taken no other run can send its callback, so sending it is retried
+ * in place (1 s, 2 s, 4 s … at most 30 s apart) this many times before the message is given back.
+ */
+const CHORD_CALLBACK_ATTEMPTS = 10;
 /** A consume that ran this long before it failed had recovered: the back-off starts over. */
 const RECOVERED_AFTER_MS = 10_000;
 
@@ -291,7 +289,7 @@ export class Worker {
   #reportBrokerError(error: unknown): void {
     const err = error instanceof Error ? error : new Error(String(error));
     if (this.#errorHandler) this.#errorHandler(err);
-    else this.server.logger.warn(`Broker failed with error: ${err.message}`);
+    else this.server.logger.warn(`Broker failed with error: ${logSafe(err.message)}`);
   }
 
   #track(work: Promise<void>): void {
@@ -329,7 +327,7 @@ export class Worker {
       const reason = `Could not unmarshal '${preview(body)}' into a task signature: ${
         errorText(error)
       }`;
-      logger.error(reason);
+      logger.error(logSafe(reason));
       await this.#recordBadMessage(body, reason);
       await delivery.reject(reason);
       return;
@@ -337,7 +335,7 @@ export class Worker {
     if (signature.name === "") {
       // No worker can ever run a task without a name (`{}`, `null`): set it aside, do not loop.
       const reason = `Message '${preview(body)}' names no task`;
-      logger.error(reason);
+      logger.error(logSafe(reason));
       await this.#recordBadMessage(body, reason);
       await delivery.reject(reason);
       return;
@@ -363,40 +361,62 @@ export class Worker {
       if (!this.#abortTasks.signal.aborted) await delivery.requeue(0);
       return;
     }
+    let recorded: boolean;
     try {
-      await this.#process(signature, release);
+      // Prefetched, and the broker gave it back meanwhile (a lapsed lease): it runs elsewhere.
+      if (!(await this.#mayRecord(delivery))) return;
+      recorded = await this.#process(signature, release, delivery);
     } catch (error) {
       if (this.#abortTasks.signal.aborted) return;
-      if (error instanceof NotStartedError) {
-        this.#reportBrokerError(error);
-        const conflict = error.cause instanceof KeyConflictError ? error.cause : undefined;
-        if (conflict && (conflict.reserved || requeues(signature) + 1 >= MAX_KEY_CONFLICT_TRIES)) {
-          // Its state can never be written: set it aside rather than loop.
-          await delivery.reject(error.message);
-          return;
-        }
-        await this.#requeueWithBackoff(delivery, signature);
+      // The outcome or a follow-up (a retry, a callback) is not durably recorded: the message
+      // goes back and the task runs again later (at-least-once), rather than being acked.
+      this.#reportBrokerError(error);
+      const conflict = keyConflict(error);
+      if (conflict && (conflict.reserved || requeues(signature) + 1 >= MAX_KEY_CONFLICT_TRIES)) {
+        // Its state can never be written: set it aside rather than loop.
+        await delivery.reject(errorText(error));
         return;
       }
-      this.#reportBrokerError(error);
+      // The run may have changed the signature (a retry's count and ETA, callback arguments):
+      // what goes back is the message as it came, with its requeue count.
+      await this.#requeueWithBackoff(delivery, decodeSignature(body));
+      return;
     } finally {
       release();
     }
-    if (this.#abortTasks.signal.aborted) return;
+    // Given back by the broker, or quitting abruptly: not ours to settle.
+    if (!recorded || this.#abortTasks.signal.aborted) return;
     await delivery.ack();
+  }
+
+  /**
+   * False once the worker quits abruptly, or the broker gave the delivery back to be taken
+   * again (a consumer whose lease lapsed): then nothing is recorded and nothing settled.
+   */
+  async #mayRecord(delivery?: Delivery): Promise<boolean> {
+    if (this.#abortTasks.signal.aborted) return false;
+    if (delivery?.stillHeld && !(await delivery.stillHeld())) {
+      this.server.logger.warn(
+        `The broker gave a message back while this worker held it; dropping this copy`,
+      );
+      return false;
+    }
+    return !this.#abortTasks.signal.aborted;
   }
 
   async #handleUnregistered(delivery: Delivery, signature: Signature): Promise<void> {
     if (signature.ignoreWhenTaskNotRegistered) {
       this.server.logger.warn(
-        `Task not registered with this worker. Dropping message: ${signature.uuid}`,
+        `Task not registered with this worker. Dropping message: ${logSafe(signature.uuid)}`,
       );
       await delivery.ack();
       return;
     }
     const delay = await this.#requeueWithBackoff(delivery, signature);
     this.server.logger.warn(
-      `Task not registered with this worker: "${signature.name}". Requeuing message ${signature.uuid} in ${delay} ms`,
+      `Task not registered with this worker: "${logSafe(signature.name)}". Requeuing message ${
+        logSafe(signature.uuid)
+      } in ${delay} ms`,
     );
   }
 
@@ -437,17 +457,25 @@ export class Worker {
    * `docs/architecture.md#the-path-of-one-task`). Rejects only for backend errors; task errors are
    * recorded as RETRY or FAILURE.
    */
-  process(signature: Signature): Promise<void> {
-    return this.#process(signature, () => {});
+  async process(signature: Signature): Promise<void> {
+    await this.#process(signature, () => {});
   }
 
-  /** `process`, giving the run slot back as soon as the task function is done. */
-  async #process(signature: Signature, releaseSlot: ReleaseSlot): Promise<void> {
+  /**
+   * `process`, giving the run slot back as soon as the task function is done. Resolves true
+   * once the outcome is recorded and its follow-ups sent, false when it recorded nothing because
+   * the worker quit abruptly or `delivery` was given back meanwhile.
+   */
+  async #process(
+    signature: Signature,
+    releaseSlot: ReleaseSlot,
+    delivery?: Delivery,
+  ): Promise<boolean> {
     const { backend } = this.server;
     const def = this.server.isTaskRegistered(signature.name)
       ? this.server.getRegisteredTask(signature.name)
       : undefined;
-    if (!def) return;
+    if (!def) return true;
     // Decoding is pure, so it comes first: with good arguments, a backend that can write
     // RECEIVED and STARTED in one step does (one round trip instead of two).
     let values: unknown[] | undefined;
@@ -464,21 +492,33 @@ export class Worker {
         ? backend.setStateReceivedAndStarted!(signature)
         : backend.setStateReceived(signature));
     } catch (error) {
-      throw notStarted("received", signature, error);
+      throw stateNotWritten("received", signature, error);
     }
-    if (argsError) return this.#taskFailed(signature, argsError);
+    if (argsError) {
+      await this.#taskFailed(signature, argsError);
+      return true;
+    }
     if (!both) {
       try {
         await backend.setStateStarted(signature);
       } catch (error) {
-        throw notStarted("started", signature, error);
+        throw stateNotWritten("started", signature, error);
       }
     }
-    this.#preTaskHandler?.(signature);
+    this.#callHook(this.#preTaskHandler, signature);
     try {
-      await this.#runTask(def, signature, values!, releaseSlot);
+      return await this.#runTask(def, signature, values!, releaseSlot, delivery);
     } finally {
-      this.#postTaskHandler?.(signature);
+      this.#callHook(this.#postTaskHandler, signature);
+    }
+  }
+
+  /** A user hook that throws is reported; it must not send the message round again. */
+  #callHook(hook: ((signature: Signature) => void) | undefined, signature: Signature): void {
+    try {
+      hook?.(signature);
+    } catch (error) {
+      this.#reportBrokerError(error);
     }
   }
 
@@ -487,44 +527,56 @@ export class Worker {
     signature: Signature,
     values: unknown[],
     releaseSlot: ReleaseSlot,
-  ): Promise<void> {
+    delivery?: Delivery,
+  ): Promise<boolean> {
     let results: TaskResult[];
     try {
       const returned = invokeTask(def, signature, values, this.#abortTasks.signal);
       results = returned instanceof Promise ? await returned : returned;
     } catch (error) {
       releaseSlot();
-      // Aborted by an abrupt quit: record nothing; the unacked message runs again elsewhere.
-      if (this.#abortTasks.signal.aborted) return;
+      // Aborted by an abrupt quit, or given back: record nothing; the message runs again.
+      if (!(await this.#mayRecord(delivery))) return false;
       if (error instanceof RetryTaskLaterError) {
-        return this.#retryTaskIn(signature, error.retryInMs);
+        await this.#retryTaskIn(signature, error.retryInMs);
+      } else if (signature.retryCount > 0) {
+        await this.#taskRetry(signature);
+      } else {
+        await this.#taskFailed(signature, error);
       }
-      if (signature.retryCount > 0) return this.#taskRetry(signature);
-      return this.#taskFailed(signature, error);
+      return true;
     }
     releaseSlot();
     // A task that returns after an abrupt quit (it may have stopped early because of it) is not
     // recorded either: its message is not acked, so it runs again in full.
-    if (this.#abortTasks.signal.aborted) return;
+    if (!(await this.#mayRecord(delivery))) return false;
     await this.#taskSucceeded(signature, results);
+    return true;
   }
 
   async #taskRetry(signature: Signature): Promise<void> {
+    const retryTimeout = fibonacciNext(signature.retryTimeout);
+    const eta = retryETA(retryTimeout * 1000);
+    if (eta instanceof Error) return this.#taskFailed(signature, eta);
     await this.server.backend.setStateRetry(signature);
     signature.retryCount--;
-    signature.retryTimeout = fibonacciNext(signature.retryTimeout);
-    signature.eta = etaFromDate(new Date(Date.now() + signature.retryTimeout * 1000));
+    signature.retryTimeout = retryTimeout;
+    signature.eta = eta;
     this.server.logger.warn(
-      `Task ${signature.uuid} failed. Going to retry in ${signature.retryTimeout} seconds.`,
+      `Task ${logSafe(signature.uuid)} failed. Going to retry in ${retryTimeout} seconds.`,
     );
     await this.server.sendTask(signature);
   }
 
   async #retryTaskIn(signature: Signature, retryInMs: number): Promise<void> {
+    const eta = retryETA(retryInMs);
+    if (eta instanceof Error) return this.#taskFailed(signature, eta);
     await this.server.backend.setStateRetry(signature);
-    signature.eta = etaFromDate(new Date(Date.now() + retryInMs));
+    signature.eta = eta;
     this.server.logger.warn(
-      `Task ${signature.uuid} failed. Going to retry in ${Math.round(retryInMs / 1000)} seconds.`,
+      `Task ${logSafe(signature.uuid)} failed. Going to retry in ${
+        Math.round(retryInMs / 1000)
+      } seconds.`,
     );
     await this.server.sendTask(signature);
   }
@@ -538,13 +590,13 @@ export class Worker {
       if (error instanceof UnsupportedValueError && !(error instanceof UnsupportedTypeError)) {
         return this.#taskFailed(signature, error);
       }
-      throw new Error(
-        `Set state to 'success' for task ${signature.uuid} returned error: ${errorText(error)}`,
-      );
+      throw stateNotWritten("success", signature, error);
     }
     this.counters.add(signature.name, true);
     if (logger.verbose !== false) {
-      logger.debug(`Processed task ${signature.uuid}. Results = ${describe(results)}`);
+      logger.debug(
+        `Processed task ${logSafe(signature.uuid)}. Results = ${logSafe(describe(results))}`,
+      );
     }
     for (const callback of signature.onSuccess ?? []) {
       if (!signature.immutable) {
@@ -553,7 +605,7 @@ export class Worker {
           ...results.map((r) => ({ name: "", type: r.type, value: r.value })),
         ];
       }
-      await this.#sendCallback(callback);
+      await this.server.sendTask(callback);
     }
     if (!signature.groupUUID || !signature.chordCallback) return;
     await this.#maybeTriggerChord(signature);
@@ -565,18 +617,38 @@ export class Worker {
     const completed = await backend.groupCompleted(group, signature.groupTaskCount);
     if (!completed) return;
     if (!(await backend.triggerChord(group))) return;
-    const states = await backend.groupTaskStates(group, signature.groupTaskCount);
+    // The trigger is ours now, and a later run of this task would not get it again: what is
+    // left is retried here rather than by requeuing the message.
     const callback = signature.chordCallback!;
-    for (const state of states) {
-      if (!isSuccess(state)) return;
-      if (!callback.immutable) {
-        callback.args = [
-          ...(callback.args ?? []),
-          ...(state.results ?? []).map((r) => ({ name: "", type: r.type, value: r.value })),
+    const args = callback.args ?? [];
+    for (let attempt = 1;; attempt++) {
+      try {
+        const states = await backend.groupTaskStates(group, signature.groupTaskCount);
+        if (!states.every(isSuccess)) return;
+        callback.args = callback.immutable ? args : [
+          ...args,
+          ...states.flatMap((state) =>
+            (state.results ?? []).map((r) => ({ name: "", type: r.type, value: r.value }))
+          ),
         ];
+        await this.server.sendTask(callback);
+        return;
+      } catch (error) {
+        if (attempt >= CHORD_CALLBACK_ATTEMPTS || this.#abortTasks.signal.aborted) {
+          throw new Error(
+            `Sending the chord callback ${logSafe(callback.uuid)} of group ${
+              logSafe(group)
+            } failed ${attempt} times: ${errorText(error)}`,
+          );
+        }
+        const delay = Math.min(MAX_REQUEUE_DELAY_MS, 1000 * 2 ** (attempt - 1));
+        this.#reportBrokerError(error);
+        this.server.logger.warn(
+          `Sending the chord callback of group ${logSafe(group)} again in ${delay} ms`,
+        );
+        await sleep(delay, this.#abortTasks.signal);
       }
     }
-    await this.server.sendTask(callback);
   }
 
   async #taskFailed(signature: Signature, error: unknown): Promise<void> {
@@ -585,34 +657,57 @@ export class Worker {
     this.counters.add(signature.name, false);
     const err = error instanceof Error ? error : new Error(text);
     if (this.#errorHandler) this.#errorHandler(err);
-    else this.server.logger.error(`Failed processing task ${signature.uuid}. Error = ${text}`);
+    else {
+      this.server.logger.error(
+        `Failed processing task ${logSafe(signature.uuid)}. Error = ${logSafe(text)}`,
+      );
+    }
     for (const callback of signature.onError ?? []) {
       callback.args = [{ name: "", type: "string", value: text }, ...(callback.args ?? [])];
-      await this.#sendCallback(callback);
-    }
-  }
-
-  async #sendCallback(callback: Signature): Promise<void> {
-    try {
       await this.server.sendTask(callback);
-    } catch (error) {
-      this.#reportBrokerError(error);
     }
   }
 }
 
-/** A state before the task could not be written: the message must run later. */
-function notStarted(state: string, signature: Signature, error: unknown): NotStartedError {
-  return new NotStartedError(
-    `Set state to '${state}' for task ${signature.uuid} returned error: ${errorText(error)}`,
+/** A state could not be written: the message must run later. */
+function stateNotWritten(state: string, signature: Signature, error: unknown): Error {
+  return new Error(
+    `Set state to '${state}' for task ${logSafe(signature.uuid)} returned error: ${
+      errorText(error)
+    }`,
     { cause: error },
   );
+}
+
+/** The `KeyConflictError` behind `error` (its cause, or its cause's), if any. */
+function keyConflict(error: unknown): KeyConflictError | undefined {
+  for (let e = error, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    if (e instanceof KeyConflictError) return e;
+  }
+  return undefined;
 }
 
 /** How often the message was given back before (its `machinery_ts_requeues` header). */
 function requeues(signature: Signature): number {
   const n = Number(signature.headers?.[REQUEUES_HEADER] ?? 0);
   return Number.isSafeInteger(n) && n > 0 ? n : 0;
+}
+
+/**
+ * The ETA of a retry `delayMs` from now, or the error to fail the task with when it is beyond
+ * year 9999 (Go's time format, and so the message, cannot carry it): refused, not clamped, so a
+ * runaway back-off ends in a visible FAILURE instead of a task parked until 9999.
+ */
+function retryETA(delayMs: number): string | Error {
+  try {
+    return etaFromDate(new Date(Date.now() + delayMs));
+  } catch {
+    return new Error(
+      `Retry refused: the retry ETA, ${
+        Math.round(delayMs / 1000)
+      } seconds from now, is beyond year 9999`,
+    );
+  }
 }
 
 function describe(results: TaskResult[]): string {

@@ -102,6 +102,11 @@ export async function runConsumer(
 }
 
 class Consumer {
+  /**
+   * True once the connection or channel closed under the deliveries: RabbitMQ requeues what was
+   * unacked, so their copies here are dropped.
+   */
+  lost = false;
   #unsettled = 0;
   #stopping = false;
   #finished = false;
@@ -235,6 +240,7 @@ class Consumer {
   #finish(error: Error): void {
     if (this.#finished) return;
     this.#finished = true;
+    this.lost = true;
     this.untrack();
     closeQuietly(this.conn);
     // Stopping and the connection went: nothing is left to fetch either way.
@@ -273,6 +279,11 @@ class AMQPDelivery implements Delivery {
   reject(reason: string): Promise<void> {
     if (!this.#claim()) return alreadySettled();
     return this.#consumer.reject(this.#entry, reason);
+  }
+
+  /** False once the connection is gone: RabbitMQ gives the message to another consumer. */
+  stillHeld(): Promise<boolean> {
+    return Promise.resolve(!this.#consumer.lost);
   }
 
   #claim(): boolean {

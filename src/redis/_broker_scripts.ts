@@ -228,21 +228,6 @@ return n
 };
 
 /**
- * Heartbeat: the consumer's lease score is the server time in ms. KEYS: consumers, queues.
- * ARGV: consumer id, queue.
- */
-export const BEAT: ScriptDef = {
-  name: "machineryBeat",
-  keys: 2,
-  lua: `
-${NOW}
-redis.call('ZADD', KEYS[1], now_ms, ARGV[1])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-return now_ms
-`,
-};
-
-/**
  * Moves everything a consumer holds back to the head of a queue: its processing hash in
  * sequence order (oldest at the head), then, behind those, its landing list. Returns how many.
  */
@@ -260,6 +245,36 @@ local function give_back(proc, landing, queue)
   return n + #entries
 end
 `;
+
+/**
+ * Heartbeat: the consumer's lease score becomes the server time in ms. With a lease length in
+ * ARGV[2] (0 for the first beat, which creates the lease), a lease that lapsed (expired, or gone)
+ * is noticed here: what the consumer holds is given back to the head of its queue, as recovery
+ * does (recovery may have done it already), and the reply says so, so the consumer drops its
+ * copies instead of running them a second time. A fresh lease starts either way.
+ * KEYS: consumers, queues, processing, landing, queue. ARGV: consumer id, lease ms.
+ * Returns 1 when the lease had lapsed, else 0.
+ */
+export const BEAT: ScriptDef = {
+  name: "machineryBeat2",
+  keys: 5,
+  lua: `
+${NOW}
+${GIVE_BACK}
+local lease = tonumber(ARGV[2])
+local lapsed = 0
+if lease > 0 then
+  local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+  if not score or tonumber(score) <= now_ms - lease then
+    lapsed = 1
+    give_back(KEYS[3], KEYS[4], KEYS[5])
+  end
+end
+redis.call('ZADD', KEYS[1], now_ms, ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], KEYS[5])
+return lapsed
+`,
+};
 
 /**
  * Retires a consumer that stops: everything it still holds goes back to the head of its

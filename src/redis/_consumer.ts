@@ -44,7 +44,7 @@ export interface ConsumerOptions {
   capacity: number;
   /** The BLMOVE wait in seconds. */
   blockSeconds: number;
-  /** The lease length in ms (used when retiring). */
+  /** The lease length in ms (checked on each heartbeat, used when retiring). */
   leaseMs: number;
   /** Heartbeat period in ms. */
   heartbeatMs: number;
@@ -73,6 +73,15 @@ export class QueueConsumer {
   readonly #held = new Set<number>();
   #slotWaiters: (() => void)[] = [];
   #needsReconcile = false;
+  /**
+   * Deliveries numbered below this were given back when the lease lapsed (another worker takes
+   * them): they are dropped, not run or settled.
+   */
+  #lostBelow = 0;
+  /** When (`performance.now()`) the last heartbeat that renewed the lease was sent. */
+  #renewedAt = 0;
+  /** The heartbeat on its way, if any (a lease check waits for it rather than sending another). */
+  #beating?: Promise<void>;
   #heartbeat?: ReturnType<typeof setInterval>;
   #blockingId?: number;
   #blocked = false;
@@ -122,8 +131,11 @@ export class QueueConsumer {
     const onAbort = () => this.#unblock();
     signal.addEventListener("abort", onAbort, { once: true });
     try {
-      await runScript(commands, BEAT, [keys.consumers, keys.consumerQueues], [id, queue]);
-      this.#heartbeat = setInterval(() => this.#beat(), this.#o.heartbeatMs);
+      this.#renewedAt = performance.now();
+      await runScript(commands, BEAT, this.#beatKeys(), [id, 0]);
+      this.#heartbeat = setInterval(() => {
+        this.#beat().catch((e) => this.#o.onError(e));
+      }, this.#o.heartbeatMs);
       commands.on("ready", this.#readyListener);
       blocking.on("ready", this.#readyListener);
       await this.#refreshBlockingId();
@@ -211,10 +223,49 @@ export class QueueConsumer {
     return this.#retired;
   }
 
-  #beat(): void {
-    const { commands, keys, id, queue } = this.#o;
-    runScript(commands, BEAT, [keys.consumers, keys.consumerQueues], [id, queue]).catch((e) =>
-      this.#o.onError(e)
+  #beatKeys(): string[] {
+    const { keys, queue } = this.#o;
+    return [keys.consumers, keys.consumerQueues, this.#proc, this.#landing, queue];
+  }
+
+  /**
+   * Renews the lease. When it had lapsed (the process was paused, say), Redis gave back what
+   * this consumer held, so every delivery fetched before this beat is dropped here.
+   */
+  #beat(): Promise<void> {
+    this.#beating ??= (async () => {
+      const sentAt = performance.now();
+      // Commands share one connection, so fetches sent before this beat ran before it.
+      const fetchedBefore = this.#nextSeq;
+      try {
+        const lapsed = await runScript<number>(this.#o.commands, BEAT, this.#beatKeys(), [
+          this.#o.id,
+          this.#o.leaseMs,
+        ]);
+        this.#renewedAt = Math.max(this.#renewedAt, sentAt);
+        if (lapsed === 1) this.#lapsed(fetchedBefore);
+      } finally {
+        this.#beating = undefined;
+      }
+    })();
+    return this.#beating;
+  }
+
+  #lapsed(fetchedBefore: number): void {
+    this.#lostBelow = Math.max(this.#lostBelow, fetchedBefore);
+    let dropped = 0;
+    for (const seq of this.#held) {
+      // An ack on its way keeps its place until it lands (it is a no-op now).
+      if (seq < fetchedBefore && !this.#pendingAcks.has(seq)) {
+        this.#held.delete(seq);
+        dropped++;
+      }
+    }
+    this.#wakeSlots();
+    this.#o.onError(
+      new Error(
+        `The lease of Redis consumer "${this.#o.id}" lapsed: the ${dropped} messages it held were given back, and it drops its copies`,
+      ),
     );
   }
 
@@ -244,6 +295,20 @@ export class QueueConsumer {
     } finally {
       this.#blocked = false;
     }
+  }
+
+  /**
+   * Whether delivery `seq` is still this consumer's. Answered at once while the lease was renewed
+   * within half its length; otherwise (the process may have been paused past it) it renews the
+   * lease first, which tells whether it lapsed. When Redis cannot answer, it is assumed held.
+   */
+  #stillHeld(seq: number): Promise<boolean> {
+    if (seq < this.#lostBelow) return Promise.resolve(false);
+    if (performance.now() - this.#renewedAt < this.#o.leaseMs / 2) return Promise.resolve(true);
+    return this.#beat().then(() => seq >= this.#lostBelow, (error) => {
+      this.#o.onError(error instanceof Error ? error : new Error(String(error)));
+      return seq >= this.#lostBelow;
+    });
   }
 
   async #refreshBlockingId(): Promise<void> {
@@ -312,6 +377,8 @@ export class QueueConsumer {
   }
 
   #deliver(seq: number, body: string, handler: (delivery: Delivery) => void): void {
+    // Fetched before a heartbeat that found the lease lapsed: given back already.
+    if (seq < this.#lostBelow) return;
     this.#held.add(seq);
     let settled = false;
     const { commands, keys, queue } = this.#o;
@@ -374,6 +441,7 @@ export class QueueConsumer {
             this.#o.deadLetterMaxBytes,
           ])
         ),
+      stillHeld: () => this.#stillHeld(seq),
     };
     try {
       handler(delivery);

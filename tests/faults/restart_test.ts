@@ -13,10 +13,7 @@
  */
 import { it } from "node:test";
 import assert from "node:assert/strict";
-import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { Redis } from "ioredis";
 import { type Broker, newSignature, Server, silentLogger } from "../../mod.ts";
@@ -24,6 +21,7 @@ import { RedisBackend, RedisBroker } from "../../src/redis/mod.ts";
 import { AMQPBroker } from "../../src/amqp/mod.ts";
 import { waitFor } from "../helpers.ts";
 import { deleteAMQP, uniqueName, withChannel } from "../integration/amqp_support.ts";
+import { OwnRedis } from "../integration/own_redis.ts";
 import {
   AMQP_URL,
   type Child,
@@ -59,65 +57,6 @@ async function toolSkip(tool: string, args: string[]): Promise<string | false> {
     const reason = `${tool} is not usable here: ${(error as Error).message}`;
     console.warn(`SKIP: ${reason}`);
     return reason;
-  }
-}
-
-/** A redis-server of our own: AOF with fsync on every write, in a temp dir, on its own port. */
-class DedicatedRedis {
-  readonly port = 6390 + Math.floor(Math.random() * 2000);
-  readonly dir = mkdtempSync(join(tmpdir(), "machinery-faults-redis-"));
-  readonly url = `redis://127.0.0.1:${this.port}`;
-  #proc?: ChildProcess;
-  #exited?: Promise<void>;
-
-  async start(): Promise<void> {
-    const proc = spawn("redis-server", [
-      "--port",
-      String(this.port),
-      "--bind",
-      "127.0.0.1",
-      "--dir",
-      this.dir,
-      "--appendonly",
-      "yes",
-      "--appendfsync",
-      "always",
-      "--save",
-      "",
-      "--logfile",
-      join(this.dir, "redis.log"),
-    ], { stdio: "ignore" });
-    this.#proc = proc;
-    this.#exited = new Promise((resolve) => proc.on("exit", () => resolve()));
-    await waitFor(() => this.ping(), `redis-server on port ${this.port}`, 20_000);
-  }
-
-  async ping(): Promise<boolean> {
-    const client = new Redis(this.url, {
-      lazyConnect: true,
-      retryStrategy: () => null,
-      maxRetriesPerRequest: 0,
-    });
-    client.on("error", () => {});
-    try {
-      await client.connect();
-      return (await client.ping()) === "PONG";
-    } catch {
-      return false;
-    } finally {
-      client.disconnect();
-    }
-  }
-
-  /** SIGKILL: no shutdown, no final save; only what the AOF already holds survives. */
-  async crash(): Promise<void> {
-    this.#proc?.kill("SIGKILL");
-    await this.#exited;
-  }
-
-  async stop(): Promise<void> {
-    await this.crash();
-    rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
@@ -171,7 +110,7 @@ for (const kind of ["redis", "amqp"] as const) {
       const exchange = `${queue}_exchange`;
       const keyPrefix = `${queue}:`;
       const runsKey = `${keyPrefix}runs`;
-      const dedicated = kind === "redis" ? new DedicatedRedis() : undefined;
+      const dedicated = kind === "redis" ? await OwnRedis.start(180_000) : undefined;
       const brokerURL = dedicated?.url ?? AMQP_URL;
       const backendURL = dedicated?.url ?? REDIS_URL;
       const config = {
@@ -187,7 +126,6 @@ for (const kind of ["redis", "amqp"] as const) {
       let stopped = false;
       let stream: ReturnType<typeof sendStream> | undefined;
       try {
-        await dedicated?.start();
         const broker: Broker = kind === "redis"
           ? new RedisBroker(brokerURL, { config, keyPrefix, onError: () => {} })
           : new AMQPBroker(AMQP_URL, {
@@ -226,9 +164,9 @@ for (const kind of ["redis", "amqp"] as const) {
             60_000,
           );
           if (dedicated) {
-            await dedicated.crash();
+            await dedicated.stop();
             await new Promise((r) => setTimeout(r, 1000)); // the sender keeps sending into it
-            await dedicated.start();
+            await dedicated.restart();
           } else {
             stopped = true;
             await run("rabbitmqctl", ["stop_app"], { timeout: 60_000 });
@@ -290,7 +228,7 @@ for (const kind of ["redis", "amqp"] as const) {
         await killAll(children);
         await server?.close();
         backend?.disconnect();
-        await dedicated?.stop();
+        await dedicated?.close();
         await deletePrefix(shared, keyPrefix);
         if (kind === "amqp") {
           await deleteKeys(shared, stream?.sent ?? []);

@@ -280,6 +280,7 @@ export const SCENARIOS = [
   "12 × 50 MB + 512 MiB bodies",
   "15,000 unknown tasks",
   "silent endpoint",
+  "result backend outage",
 ] as const;
 
 /** The brokers every scenario runs on (unless `ONLY_ON` names fewer). */
@@ -426,12 +427,14 @@ export interface FaultRig {
 
 /**
  * Builds what every scenario starts from: a unique queue (and AMQP exchange, Redis key prefix)
- * named after `name`, the broker of `kind`, the Redis backend, a server and a Redis client.
+ * named after `name`, the broker of `kind`, the Redis backend (at `backendURL`), a server and a
+ * Redis client (of the shared Redis).
  */
 export function faultRig(
   kind: "redis" | "amqp",
   name: string,
   extraConfig: ConfigInput = {},
+  backendURL: string = REDIS_URL,
 ): FaultRig {
   const queue = uniqueName(`faults_${name}_${kind}`);
   const exchange = `${queue}_exchange`;
@@ -452,7 +455,7 @@ export function faultRig(
   const server = new Server({
     config,
     broker,
-    backend: new RedisBackend(REDIS_URL, { config, keyPrefix }),
+    backend: new RedisBackend(backendURL, { config, keyPrefix }),
     logger: silentLogger,
   });
   return {
