@@ -8,6 +8,7 @@ import {
   MemoryBackend,
   MemoryBroker,
   newSignature,
+  retryLater,
   Server,
   silentLogger,
   type TaskState,
@@ -360,6 +361,35 @@ describe("worker", () => {
         sigs.map((s) => s.uuid).sort(),
         "the messages are back in their queue",
       );
+    },
+  );
+
+  it(
+    "refuses a retry whose ETA is beyond year 9999 with a FAILURE, instead of leaving it RETRY",
+    TIMEOUT,
+    async () => {
+      const { server, backend } = makeServer();
+      const states = recordStates(backend);
+      server.registerTask("later", () => {
+        throw retryLater("not now", 1e16); // about 317,000 years
+      });
+      server.registerTask("fails", () => {
+        throw new Error("fails");
+      });
+      const worker = server.newWorker("w", 2);
+      const running = worker.launch();
+      const later = await server.sendTask(newSignature("later"));
+      // Fibonacci's next step after this timeout (in seconds) is beyond year 9999 too.
+      const fails = await server.sendTask(
+        newSignature("fails", null, { retryCount: 3, retryTimeout: 1e12 }),
+      );
+      for (const result of [later, fails]) {
+        await assert.rejects(result.get({ timeout: 5_000 }), { message: /beyond year 9999/ });
+      }
+      assert.ok(!states.includes("RETRY"), `states: ${states.join(", ")}`);
+      await worker.quit();
+      await running;
+      await server.close();
     },
   );
 
