@@ -6,19 +6,25 @@
 import { resolve as resolvePath } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Server } from "../mod.ts";
+import { moduleTasks } from "../src/module_tasks.ts";
 import { CommandError, errorMessage } from "./errors.ts";
 
 /**
- * Imports `spec` (a path, relative to the current directory, or a URL) and registers its
- * exported functions as tasks; a default-exported function is called with the server instead.
+ * Imports `spec` (a path, relative to the current directory, or a URL) and registers its tasks
+ * (see `moduleTasks`: its `tasks` object, or else every exported function; only the names in
+ * `only` when given). A default-exported function is called with the server instead.
  */
-export async function loadTasksModule(server: Server, spec: string): Promise<void> {
+export async function loadTasksModule(
+  server: Server,
+  spec: string,
+  only: string[] = [],
+): Promise<void> {
   // A module task named like a built-in one (`add`) replaces it silently otherwise, and a Go
   // sender's `add` then runs the module's function.
   const builtIn = new Map(
     server.getRegisteredTaskNames().map((name) => [name, server.getRegisteredTask(name)]),
   );
-  await registerModuleTasks(server, spec);
+  await registerModuleTasks(server, spec, only);
   for (const [name, def] of builtIn) {
     if (server.getRegisteredTask(name) !== def) {
       server.logger.warn(`The tasks module "${spec}" replaces the built-in task "${name}"`);
@@ -26,7 +32,7 @@ export async function loadTasksModule(server: Server, spec: string): Promise<voi
   }
 }
 
-async function registerModuleTasks(server: Server, spec: string): Promise<void> {
+async function registerModuleTasks(server: Server, spec: string, only: string[]): Promise<void> {
   const url = /^[a-z][a-z0-9+.-]+:/i.test(spec) ? spec : pathToFileURL(resolvePath(spec)).href;
   let module: Record<string, unknown>;
   try {
@@ -37,14 +43,19 @@ async function registerModuleTasks(server: Server, spec: string): Promise<void> 
     });
   }
   if (typeof module.default === "function") {
+    if (only.length > 0) {
+      throw new CommandError(
+        `--task cannot pick from "${spec}": it registers its own tasks (a default-exported function)`,
+      );
+    }
     await module.default(server);
     return;
   }
-  const tasks: Record<string, (...args: unknown[]) => unknown> = {};
-  for (const [name, value] of Object.entries(module)) {
-    if (typeof value === "function" && !isClass(value)) {
-      tasks[name] = value as (...args: unknown[]) => unknown;
-    }
+  let tasks;
+  try {
+    tasks = moduleTasks(module, only);
+  } catch (error) {
+    throw new CommandError(`The tasks module "${spec}": ${errorMessage(error)}`, { cause: error });
   }
   if (Object.keys(tasks).length === 0) {
     throw new CommandError(
@@ -53,8 +64,4 @@ async function registerModuleTasks(server: Server, spec: string): Promise<void> 
   }
   server.registerTasks(tasks);
   server.logger.info(`Registered tasks from ${spec}: ${Object.keys(tasks).join(", ")}`);
-}
-
-function isClass(fn: unknown): boolean {
-  return /^class[\s{]/.test(Function.prototype.toString.call(fn));
 }

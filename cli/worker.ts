@@ -22,7 +22,7 @@ import { redactPassword } from "../src/urls.ts";
 import { registerExampleTasks } from "../examples/tasks.ts";
 import type { Command } from "./command.ts";
 import { loadConfig, readConfigFile } from "./config.ts";
-import { FAILURE, OK } from "./errors.ts";
+import { CommandError, FAILURE, OK } from "./errors.ts";
 import {
   atMostPositionals,
   COMMON,
@@ -47,13 +47,14 @@ export const worker: Command = {
     prefetch: { type: "string" },
     name: { type: "string" },
     tasks: { type: "string" },
+    task: { type: "string", multiple: true },
     periodic: { type: "string", multiple: true },
     "long-running-seconds": { type: "string" },
     "heartbeat-ttl": { type: "string" },
   },
   help: `machinery worker [--broker URL] [--result-backend URL] [--queue NAME] [--concurrency N]
                  [--prefetch N] [--name NAME] [--config FILE] [--tasks MODULE] [--verbose]
-                 [--periodic TASK=SPEC]... [--heartbeat-ttl SEC]
+                 [--task NAME]... [--periodic TASK=SPEC]... [--heartbeat-ttl SEC]
   Runs a worker with machinery's example tasks (add, multiply, sum_ints, sum_floats, concat, split,
   panic_task, long_running_task) and HelloWorld. The first SIGINT/SIGTERM stops taking tasks, waits
   for the running ones and exits 0; a second one aborts them and exits 1.
@@ -61,10 +62,13 @@ export const worker: Command = {
   --prefetch N               messages held, not yet started, beyond those (default: twice the
                              concurrency; a graceful stop gives them back)
   --name NAME                the consumer tag (default machinery_worker)
-  --tasks MODULE             also register MODULE's exported functions under their export names;
-                             if MODULE default-exports a function, it is called with the Server
-                             instead (to register tasks itself). A path is relative to the current
-                             directory.
+  --tasks MODULE             also register MODULE's tasks. If MODULE exports a \`tasks\` object
+                             (name -> function), exactly those; otherwise EVERY exported function,
+                             under its export name: anyone who can publish to the queue can call
+                             any of them, helpers included. If MODULE default-exports a function,
+                             it is called with the Server instead (to register tasks itself). A
+                             path is relative to the current directory.
+  --task NAME                register only NAME of the --tasks module's tasks; repeatable
   --periodic TASK=SPEC       also send TASK (no arguments) at every tick of the cron SPEC, e.g.
                              "add=@every 10s" or "report=CRON_TZ=Europe/Paris 0 6 * * *";
                              repeatable. The config file's periodic_tasks section does the same
@@ -86,13 +90,17 @@ async function run({ values, positionals }: Parsed): Promise<number> {
   const name = str(values, "name") ?? "machinery_worker";
   const tasksModule = str(values, "tasks");
   const heartbeatTtl = seconds(values, "heartbeat-ttl") ?? 15;
+  const only = strs(values, "task");
+  if (only.length > 0 && tasksModule === undefined) {
+    throw new CommandError("--task picks tasks of the --tasks module: give --tasks MODULE too");
+  }
   const logger = consoleLogger(values.verbose === true);
   const fileText = readConfigFile(values); // read once, for both sections
   const config = await loadConfig(values, fileText);
   const periodic = await loadPeriodic(values, fileText);
   return await withServer(config, logger, async (server) => {
     registerExampleTasks(server, longRunningSeconds);
-    if (tasksModule !== undefined) await loadTasksModule(server, tasksModule);
+    if (tasksModule !== undefined) await loadTasksModule(server, tasksModule, only);
     for (const def of periodic) {
       server.scheduler.register(def);
       logger.info(`Periodic ${def.kind} "${def.name}" on "${def.spec}"`);

@@ -306,9 +306,45 @@ describe("cli", () => {
     assert.equal(code, 0, child.stderr());
     assert.match(
       child.stderr(),
-      /Registered tasks from \.\/tests\/fixtures\/cli_tasks_named\.ts: shout\n/,
+      /Registered tasks from \.\/tests\/fixtures\/cli_tasks_named\.ts: shout, writeNote\n/,
     );
   });
+
+  it(
+    "worker --tasks takes a module's tasks object, or only the --task names",
+    { timeout: TIMEOUT },
+    async () => {
+      for (
+        const args of [
+          ["--tasks", "tests/fixtures/cli_tasks_explicit.ts"],
+          ["--tasks", "tests/fixtures/cli_tasks_named.ts", "--task", "shout"],
+        ]
+      ) {
+        const child = start("cli.ts", ["worker", ...MEMORY, ...args]);
+        await waitFor(
+          () => child.stderr().includes("Waiting for tasks on"),
+          "the worker to launch",
+        );
+        signal(child, "SIGTERM");
+        const { code } = await child.exited;
+        assert.equal(code, 0, child.stderr());
+        assert.match(
+          child.stderr(),
+          /Registered tasks from tests\/fixtures\/cli_tasks_\w+\.ts: shout\n/,
+        );
+      }
+      const { code, stderr } = await cli([
+        "worker",
+        ...MEMORY,
+        "--tasks",
+        "tests/fixtures/cli_tasks_explicit.ts",
+        "--task",
+        "writeNote",
+      ]);
+      assert.equal(code, 1, stderr);
+      assert.match(stderr, /No task "writeNote" in the module \(it offers: shout\)/);
+    },
+  );
 
   it("worker --tasks with a missing module exits 1", { timeout: TIMEOUT }, async () => {
     const { code, stderr } = await cli([
