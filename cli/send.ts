@@ -15,6 +15,7 @@ import {
 } from "../mod.ts";
 import { parseTypeValue, stringifyGo, TypeValueError } from "../src/wire/mod.ts";
 import { redactPassword, urlScheme } from "../src/urls.ts";
+import { logSafe } from "../src/log.ts";
 import { runExampleSequence } from "../examples/send_sequence.ts";
 import type { Command } from "./command.ts";
 import { loadConfig } from "./config.ts";
@@ -124,7 +125,7 @@ async function sendTask(task: string, values: Values): Promise<number> {
       return OK;
     } catch (error) {
       if (error instanceof TaskFailedError) {
-        console.error(`Task ${signature.uuid} failed: ${error.message}`);
+        console.error(`Task ${logSafe(signature.uuid)} failed: ${logSafe(error.message)}`);
         return FAILURE;
       }
       if (error instanceof TimeoutReachedError) {

@@ -7,6 +7,7 @@
 import { type Backend, backendFromURL, ConfigError, StateNotFoundError } from "../mod.ts";
 import { encodeTaskState } from "../src/wire/mod.ts";
 import { URLError } from "../src/urls.ts";
+import { logSafe } from "../src/log.ts";
 import type { Command } from "./command.ts";
 import { loadConfig } from "./config.ts";
 import { CommandError, errorMessage, FAILURE, OK, UsageError } from "./errors.ts";
@@ -42,7 +43,7 @@ async function run({ values, positionals }: Parsed): Promise<number> {
     return OK;
   } catch (error) {
     if (error instanceof StateNotFoundError) {
-      console.error(`No state stored for task ${uuid}`);
+      console.error(`No state stored for task ${logSafe(uuid)}`);
       return FAILURE;
     }
     if (error instanceof CommandError) throw error;

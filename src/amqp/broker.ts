@@ -19,6 +19,7 @@ import type { ConsumeMessage } from "amqplib";
 import type { Broker, ConsumeOptions, Delivery } from "../broker.ts";
 import type { AdapterOptions } from "../adapter_options.ts";
 import { type ConfigInput, resolveConfig } from "../config.ts";
+import { logSafe } from "../log.ts";
 import { ClosedError } from "../errors.ts";
 import { JsonNumber } from "../wire/json.ts";
 import { consoleLogger, type Logger } from "../log.ts";
@@ -244,7 +245,9 @@ export class AMQPBroker implements Broker {
   /** Keeps a rejected delivery in `<queue>.dead_letters` with the reason in its headers. */
   #deadLetter(queue: string, message: ConsumeMessage, reason: string): Promise<void> {
     const plan = deadLetterQueuePlan(queue);
-    this.#logger.error(`Moving a message of "${queue}" to "${plan.queue}": ${reason}`);
+    this.#logger.error(
+      logSafe(`Moving a message of "${queue}" to "${plan.queue}": ${reason}`),
+    );
     const properties = copyProperties(message);
     properties.headers = {
       ...(properties.headers ?? {}),

@@ -25,7 +25,7 @@
  *
  * @module
  */
-import type { Logger } from "../log.ts";
+import { type Logger, logSafe } from "../log.ts";
 import type { Lock } from "../lock.ts";
 import { MemoryLock } from "../memory/lock.ts";
 import { lockName, lockValue } from "./lock_name.ts";
@@ -347,7 +347,9 @@ export class Scheduler {
     if (claimed === "stopped") return;
     if (claimed === "late") {
       const error = new Error("the lock did not answer before the next tick");
-      this.#logger.error(`periodic task failed. task name is: ${name}. error is ${error.message}`);
+      this.#logger.error(
+        `periodic task failed. task name is: ${logSafe(name)}. error is ${logSafe(error.message)}`,
+      );
       this.#event(entry, tick, "failed", error);
       return;
     }
@@ -429,7 +431,7 @@ export class Scheduler {
     try {
       this.#onTick({ name, spec, tick, outcome, ...(error === undefined ? {} : { error }) });
     } catch (err) {
-      this.#logger.error(`The periodic onTick hook failed: ${errorText(err)}`);
+      this.#logger.error(`The periodic onTick hook failed: ${logSafe(errorText(err))}`);
     }
   }
 }
