@@ -315,7 +315,7 @@ export class Worker {
     if (size > config.maxMessageBytes || delivery.oversizeBytes !== undefined) {
       const reason =
         `Message of ${size} bytes exceeds the limit of ${config.maxMessageBytes} bytes`;
-      logger.error(`${reason}: set aside (${preview(body)})`);
+      logger.error(logSafe(`${reason}: set aside (${preview(body)})`));
       await this.#recordBadMessage(body, reason);
       await delivery.reject(reason);
       return;
@@ -346,7 +346,7 @@ export class Worker {
     ) {
       // A state written under it would turn the queue into a string: refuse before any write.
       const reason = `Task UUID "${signature.uuid}" names a queue; refused`;
-      logger.error(reason);
+      logger.error(logSafe(reason));
       await delivery.reject(reason);
       return;
     }

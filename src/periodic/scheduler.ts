@@ -339,7 +339,9 @@ export class Scheduler {
       claimed = await this.#claim(entry.lockKey, lockValue(next), next.getTime());
     } catch (error) {
       this.#logger.error(
-        `periodic task failed. task name is: ${name}. error is ${errorText(error)}`,
+        `periodic task failed. task name is: ${logSafe(name)}. error is ${
+          logSafe(errorText(error))
+        }`,
       );
       this.#event(entry, tick, "failed", error);
       return;
@@ -366,7 +368,9 @@ export class Scheduler {
       await this.#send(entry.definition);
     } catch (error) {
       this.#logger.error(
-        `periodic task failed. task name is: ${name}. error is ${errorText(error)}`,
+        `periodic task failed. task name is: ${logSafe(name)}. error is ${
+          logSafe(errorText(error))
+        }`,
       );
       this.#event(entry, tick, "failed", error);
       return;

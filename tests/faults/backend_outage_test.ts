@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { newSignature, type Signature } from "../../mod.ts";
 import { waitFor } from "../helpers.ts";
 import { deleteAMQP } from "../integration/amqp_support.ts";
-import { OwnRedis } from "../integration/own_redis.ts";
+import { startOwnRedis } from "./own_redis.ts";
 import {
   AMQP_URL,
   type Child,
@@ -39,14 +39,14 @@ for (const kind of ["redis", "amqp"] as const) {
     it(`backend down ${OUTAGE_MS / 1000} s mid-run: every task SUCCESS`, {
       timeout: 150_000,
     }, async () => {
-      const backend = await OwnRedis.start(150_000);
+      const backend = await startOwnRedis([], { persist: true, lifetimeMs: 150_000 });
       const { queue, exchange, keyPrefix, runsKey, server, redis } = faultRig(
         kind,
         "outage",
         {},
         backend.url,
       );
-      const states = backend.client();
+      const states = backend.client;
       const children: Child[] = [];
       const sigs: Signature[] = Array.from(
         { length: TASKS },
@@ -70,7 +70,7 @@ for (const kind of ["redis", "amqp"] as const) {
         );
         for (const sig of sigs) await server.sendTask(sig);
         await waitFor(async () => (await redis.hlen(runsKey)) >= 20, "20 tasks started", 30_000);
-        await backend.stop();
+        await backend.kill();
         await new Promise((r) => setTimeout(r, OUTAGE_MS)); // the outage itself, not a wait
         await backend.restart();
         let counts = new Map<string, number>();
@@ -85,6 +85,7 @@ for (const kind of ["redis", "amqp"] as const) {
         const succeeded = counts.get("SUCCESS") ?? 0;
         const runs = await runCounts(redis, runsKey);
         const lost = TASKS - succeeded;
+        const rss = children[0].peakRssMiB();
         recordRow({
           scenario: SCENARIO,
           broker: kind,
@@ -92,6 +93,7 @@ for (const kind of ["redis", "amqp"] as const) {
           lost,
           duplicated: runs.total - runs.distinct,
           badInputs: 0,
+          peakRssMiB: rss,
           outcome: lost === 0
             ? `backend killed for ${
               OUTAGE_MS / 1000
@@ -103,8 +105,7 @@ for (const kind of ["redis", "amqp"] as const) {
       } finally {
         await killAll(children);
         await server.close();
-        states.disconnect();
-        await backend.close();
+        await backend.stop();
         await deletePrefix(redis, keyPrefix);
         await redis.del(queue);
         redis.disconnect();

@@ -1,10 +1,15 @@
 /**
- * A redis-server of a test's own, on a spare loopback port, with no persistence: for scenarios
- * that need server settings the shared Redis must keep (`--proto-max-bulk-len`), or exact
- * command counts (`INFO commandstats`) that other tests' traffic would blur. Stopped by pid.
+ * A redis-server of a test's own, on a spare loopback port: for scenarios that need server
+ * settings the shared Redis must keep (`--proto-max-bulk-len`, `min-replicas-to-write`), exact
+ * command counts (`INFO commandstats`) that other tests' traffic would blur, or a Redis that goes
+ * away and comes back (`kill`, `restart`; with `persist`, an AOF synced on every write keeps what
+ * was written). Stopped by pid, and killed after `lifetimeMs` whatever happens.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Redis } from "ioredis";
 import { env, waitFor } from "../helpers.ts";
 
@@ -32,46 +37,75 @@ export function sparePort(): Promise<number> {
 export interface OwnRedis {
   /** Its URL. */
   readonly url: string;
-  /** A client for checks (closed by `stop`). */
+  /** A client for checks (it reconnects after a restart; closed by `stop`). */
   readonly client: Redis;
-  /** Kills the server (SIGKILL) and waits for it to exit. */
+  /** Kills the server (SIGKILL) and waits for it to exit; `restart` brings it back. */
+  kill(): Promise<void>;
+  /** Starts the server again on the same port (with its data when `persist`) and waits for it. */
+  restart(): Promise<void>;
+  /** Kills the server, closes the client and removes its data. */
   stop(): Promise<void>;
 }
 
+/** Options of {@linkcode startOwnRedis}. */
+export interface OwnRedisOptions {
+  /** Keep the data across `kill` and `restart` (AOF, fsync on every write). */
+  persist?: boolean;
+  /** Kill the server after this long whatever happens (default 15 minutes). */
+  lifetimeMs?: number;
+}
+
 /** Starts `redis-server` on a spare port with `args` added, and waits until it answers. */
-export async function startOwnRedis(args: string[] = []): Promise<OwnRedis> {
+export async function startOwnRedis(
+  args: string[] = [],
+  options: OwnRedisOptions = {},
+): Promise<OwnRedis> {
   const port = await sparePort();
-  const proc: ChildProcess = spawn("redis-server", [
-    "--port",
-    String(port),
-    "--bind",
-    "127.0.0.1",
-    "--save",
-    "",
-    "--appendonly",
-    "no",
-    ...args,
-  ], { stdio: "ignore" });
-  const exited = new Promise<void>((resolve) => proc.on("exit", () => resolve()));
+  const dir = mkdtempSync(join(tmpdir(), "machinery-own-redis-"));
   const url = `redis://127.0.0.1:${port}`;
   const client = new Redis(url, { maxRetriesPerRequest: 3, retryStrategy: () => 100 });
   client.on("error", () => {});
-  try {
+  let proc: ChildProcess | undefined;
+  let exited = Promise.resolve();
+  let killer: ReturnType<typeof setTimeout> | undefined;
+  const kill = async () => {
+    clearTimeout(killer);
+    proc?.kill("SIGKILL");
+    await exited;
+  };
+  const start = async () => {
+    const child = spawn("redis-server", [
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--dir",
+      dir,
+      "--save",
+      "",
+      ...(options.persist ? ["--appendonly", "yes", "--appendfsync", "always"] : [
+        "--appendonly",
+        "no",
+      ]),
+      ...args,
+    ], { stdio: "ignore" });
+    proc = child;
+    exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
+    killer = setTimeout(() => child.kill("SIGKILL"), options.lifetimeMs ?? 900_000);
     await waitFor(() => client.ping().then((r) => r === "PONG", () => false), url, 20_000);
-  } catch (error) {
-    proc.kill("SIGKILL");
+  };
+  const stop = async () => {
     client.disconnect();
+    await kill();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await start();
+  } catch (error) {
+    await stop();
     throw error;
   }
-  return {
-    url,
-    client,
-    async stop() {
-      client.disconnect();
-      proc.kill("SIGKILL");
-      await exited;
-    },
-  };
+  return { url, client, kill, restart: start, stop };
 }
 
 /** The calls of each command since the server started (`INFO commandstats`). */

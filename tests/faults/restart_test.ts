@@ -21,7 +21,6 @@ import { RedisBackend, RedisBroker } from "../../src/redis/mod.ts";
 import { AMQPBroker } from "../../src/amqp/mod.ts";
 import { waitFor } from "../helpers.ts";
 import { deleteAMQP, uniqueName, withChannel } from "../integration/amqp_support.ts";
-import { OwnRedis } from "../integration/own_redis.ts";
 import {
   AMQP_URL,
   type Child,
@@ -38,6 +37,7 @@ import {
   skipReason,
   startWorker,
 } from "./support.ts";
+import { startOwnRedis } from "./own_redis.ts";
 
 const SCENARIO = "broker restart";
 /** Outages per broker. */
@@ -110,7 +110,9 @@ for (const kind of ["redis", "amqp"] as const) {
       const exchange = `${queue}_exchange`;
       const keyPrefix = `${queue}:`;
       const runsKey = `${keyPrefix}runs`;
-      const dedicated = kind === "redis" ? await OwnRedis.start(180_000) : undefined;
+      const dedicated = kind === "redis"
+        ? await startOwnRedis([], { persist: true, lifetimeMs: 180_000 })
+        : undefined;
       const brokerURL = dedicated?.url ?? AMQP_URL;
       const backendURL = dedicated?.url ?? REDIS_URL;
       const config = {
@@ -164,7 +166,7 @@ for (const kind of ["redis", "amqp"] as const) {
             60_000,
           );
           if (dedicated) {
-            await dedicated.stop();
+            await dedicated.kill();
             await new Promise((r) => setTimeout(r, 1000)); // the sender keeps sending into it
             await dedicated.restart();
           } else {
@@ -228,7 +230,7 @@ for (const kind of ["redis", "amqp"] as const) {
         await killAll(children);
         await server?.close();
         backend?.disconnect();
-        await dedicated?.close();
+        await dedicated?.stop();
         await deletePrefix(shared, keyPrefix);
         if (kind === "amqp") {
           await deleteKeys(shared, stream?.sent ?? []);

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { newChord, newGroup, newSignature, type Signature } from "../../mod.ts";
 import { waitFor } from "../helpers.ts";
 import { deleteAMQP } from "./amqp_support.ts";
-import { OwnRedis } from "./own_redis.ts";
+import { startOwnRedis } from "../faults/own_redis.ts";
 import {
   countStates,
   deleteKeys,
@@ -58,8 +58,8 @@ for (const kind of ["redis", "amqp"] as const) {
   const skip = await skipReason(kind);
   describeUnless(skip, `settling (${kind})`, () => {
     it("a backend that refuses writes for a while: every task ends SUCCESS", TIMEOUT, async () => {
-      const own = await OwnRedis.start();
-      const admin = own.client();
+      const own = await startOwnRedis();
+      const admin = own.client;
       const rig = faultRig(kind, "settle_backend", {}, own.url);
       let open!: () => void;
       const gate = new Promise<void>((r) => (open = r));
@@ -101,9 +101,8 @@ for (const kind of ["redis", "amqp"] as const) {
         open();
         await worker.quit();
         await running;
-        admin.disconnect();
         await cleanUp(kind, rig, []);
-        await own.close();
+        await own.stop();
       }
     });
 
@@ -166,6 +165,9 @@ for (const kind of ["redis", "amqp"] as const) {
             assert.fail(`${error.message}: ${(await states(rig, callbacks)).join(", ")}`);
           });
           assert.deepEqual(failed.sort(), [...callbacks].sort(), "each publish failed once");
+          // The run went again from the message as it came: the results were appended once.
+          const onSuccessState = await rig.server.backend.getState(onSuccess.uuid);
+          assert.equal(Number(onSuccessState.results?.[0]?.value), 1, "one argument, the result");
           const chordState = await rig.server.backend.getState(chordCallback.uuid);
           assert.equal(
             Number(chordState.results?.[0]?.value),
