@@ -2,8 +2,8 @@
  * Fault scenario: the result backend goes away in the middle of a run. The backend is a
  * redis-server of the test's own (AOF, so what was written before the outage survives it); it
  * is killed while 100 tasks run at concurrency 10 and started again 25 s later (the issue saw a
- * 45 s outage; 25 s is the shortest that outlasts the Redis client's ~21 s of reconnect attempts
- * per command, so state writes really fail). A task whose state or follow-up could not be
+ * 45 s outage; 25 s keeps the run short and still outlasts the Redis client's command timeout,
+ * 15 s by default, so state writes really fail). A task whose state or follow-up could not be
  * written must go back to the broker and run again, not be acked: every task ends SUCCESS and
  * none stays STARTED.
  */
