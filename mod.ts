@@ -23,6 +23,8 @@
  *
  * @module
  */
+export { SENT_AT_HEADER } from "./src/metrics/wait_time.ts";
+export type { SendOptions } from "./src/send_options.ts";
 export { Server, type ServerOptions, type TaskRef, type TypedSignature } from "./src/server.ts";
 export { Worker, type WorkerHost, type WorkerOptions } from "./src/worker.ts";
 export { AsyncResult, ChainAsyncResult, ChordAsyncResult, type GetOptions } from "./src/result.ts";
@@ -103,7 +105,7 @@ export {
 export type { Backend } from "./src/backend.ts";
 export type { AdapterOptions } from "./src/adapter_options.ts";
 export { StateWriter } from "./src/state_writer.ts";
-export type { Broker, ConsumeOptions, Delivery } from "./src/broker.ts";
+export type { Broker, ConsumeOptions, Delivery, QueueDepth } from "./src/broker.ts";
 export {
   backendFromURL,
   brokerFromURL,
@@ -127,7 +129,38 @@ export type {
 export { TaskCounters } from "./src/worker_heartbeat.ts";
 export { type DeadLetter, MemoryBroker, type MemoryBrokerOptions } from "./src/memory/broker.ts";
 export { MemoryBackend, type MemoryBackendOptions } from "./src/memory/backend.ts";
-export { consoleLogger, type Logger, logSafe, silentLogger } from "./src/log.ts";
+export {
+  consoleLogger,
+  createLogger,
+  isLogLevel,
+  type LogFields,
+  type LogFormat,
+  type Logger,
+  type LoggerOptions,
+  type LogLevel,
+  logSafe,
+  silentLogger,
+} from "./src/log.ts";
+export { Histogram } from "./src/metrics/prometheus.ts";
+export type { HttpServer } from "./src/http/serve.ts";
+export type { TraceIds } from "./src/tracing/trace_context.ts";
+export {
+  Metrics,
+  type QueueDepthSampler,
+  QueueMetrics,
+  type TaskOutcome,
+  TaskSeries,
+} from "./src/metrics/worker_metrics.ts";
+export type {
+  OtelApi,
+  OtelContext,
+  OtelSpan,
+  OtelSpanContext,
+  OtelTracer,
+  OtelTraceState,
+  ProcessSpan,
+  TaskTracing,
+} from "./src/tracing/task_tracing.ts";
 export type { Lock } from "./src/lock.ts";
 export { MemoryLock, type MemoryLockOptions } from "./src/memory/lock.ts";
 export { CronSpecError, parseSchedule, type Schedule } from "./src/periodic/schedule.ts";

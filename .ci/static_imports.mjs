@@ -1,6 +1,6 @@
 // Reads `deno info --json mod.ts` on stdin and fails if mod.ts statically reaches a driver
 // (ioredis, amqplib, memjs, mongodb): adapters must load only through dynamic imports.
-const DRIVERS = ["ioredis", "amqplib", "memjs", "mongodb", "bullmq"];
+const DRIVERS = ["ioredis", "amqplib", "memjs", "mongodb", "bullmq", "@opentelemetry\/api"];
 let text = "";
 process.stdin.on("data", (d) => text += d).on("end", () => {
   const info = JSON.parse(text);

@@ -8,7 +8,8 @@ import { hostname } from "node:os";
 import process from "node:process";
 import {
   type Config,
-  consoleLogger,
+  createLogger,
+  isLogLevel,
   type Logger,
   type PeriodicDefinition,
   registryFromURL,
@@ -35,6 +36,7 @@ import {
   wholeNumber,
 } from "./flags.ts";
 import { setExampleHandlers } from "./output.ts";
+import { UsageError } from "./errors.ts";
 import { withServer } from "./server.ts";
 import { loadTasksModule } from "./tasks_module.ts";
 
@@ -51,10 +53,14 @@ export const worker: Command = {
     periodic: { type: "string", multiple: true },
     "long-running-seconds": { type: "string" },
     "heartbeat-ttl": { type: "string" },
+    "metrics-port": { type: "string" },
+    "log-level": { type: "string" },
+    "log-format": { type: "string" },
   },
   help: `machinery worker [--broker URL] [--result-backend URL] [--queue NAME] [--concurrency N]
                  [--prefetch N] [--name NAME] [--config FILE] [--tasks MODULE] [--verbose]
                  [--task NAME]... [--periodic TASK=SPEC]... [--heartbeat-ttl SEC]
+                 [--metrics-port N] [--log-level LEVEL] [--log-format text|json]
   Runs a worker with machinery's example tasks (add, multiply, sum_ints, sum_floats, concat, split,
   panic_task, long_running_task) and HelloWorld. The first SIGINT/SIGTERM stops taking tasks, waits
   for the running ones and exits 0; a second one aborts them and exits 1.
@@ -77,7 +83,12 @@ export const worker: Command = {
   --long-running-seconds N   how long long_running_task counts down (default 10)
   --heartbeat-ttl SEC        the worker announces itself ("machinery workers") in Redis (the
                              broker, else the result backend) every third of SEC; it drops out
-                             SEC seconds after it stops (default 15)`,
+                             SEC seconds after it stops (default 15)
+  --metrics-port N           serve Prometheus metrics on /metrics, and /healthz and /readyz
+                             (200 while consuming from the broker, 503 while it is unreachable)
+  --log-level LEVEL          debug, info (default; debug with --verbose), warn or error
+  --log-format FORMAT        text (default: time, level, message) or json (one object per line:
+                             time, level, message, task_uuid and task_name where there is a task)`,
   connects: true,
   run,
 };
@@ -94,7 +105,8 @@ async function run({ values, positionals }: Parsed): Promise<number> {
   if (only.length > 0 && tasksModule === undefined) {
     throw new CommandError("--task picks tasks of the --tasks module: give --tasks MODULE too");
   }
-  const logger = consoleLogger(values.verbose === true);
+  const logger = workerLogger(values);
+  const metricsPort = wholeNumber(values, "metrics-port");
   const fileText = readConfigFile(values); // read once, for both sections
   const config = await loadConfig(values, fileText);
   const periodic = await loadPeriodic(values, fileText);
@@ -112,6 +124,7 @@ async function run({ values, positionals }: Parsed): Promise<number> {
       heartbeatTtlMs: Math.max(300, Math.round(heartbeatTtl * 1000)),
       host: hostname(),
       pid: process.pid,
+      metricsPort,
     });
     setExampleHandlers(worker, logger);
     // launch() installs its signal listeners before it returns; tests wait for this line.
@@ -148,6 +161,21 @@ async function openRegistry(config: Config, logger: Logger): Promise<WorkerRegis
     logger.warn(`No worker registry at ${redactPassword(url)}: ${text}`);
     return undefined;
   }
+}
+
+/** The logger of `--log-level` and `--log-format` (`--verbose` means `--log-level debug`). */
+function workerLogger(values: Values): Logger {
+  const level = str(values, "log-level") ?? (values.verbose === true ? "debug" : "info");
+  if (!isLogLevel(level)) {
+    throw new UsageError(
+      `Invalid value "${level}" for --log-level: expected debug, info, warn or error`,
+    );
+  }
+  const format = str(values, "log-format") ?? "text";
+  if (format !== "text" && format !== "json") {
+    throw new UsageError(`Invalid value "${format}" for --log-format: expected text or json`);
+  }
+  return createLogger({ level, format });
 }
 
 /** The periodic registrations of the config file's periodic_tasks section, then of --periodic. */

@@ -41,6 +41,18 @@ export interface Delivery {
   stillHeld?(): Promise<boolean>;
 }
 
+/** What a queue holds, by state; a state a broker cannot count is left out. */
+export interface QueueDepth {
+  /** Waiting to be taken. */
+  ready?: number;
+  /** Held for a future ETA. */
+  delayed?: number;
+  /** Taken by workers and not settled. */
+  held?: number;
+  /** Set aside in the dead-letter list. */
+  dead?: number;
+}
+
 /** What a worker asks of `Broker.consume`. */
 export interface ConsumeOptions {
   /** The queue to take messages from. */
@@ -51,6 +63,12 @@ export interface ConsumeOptions {
   consumerTag: string;
   /** Aborting it stops fetching; `consume` then resolves. Unsettled deliveries stay valid. */
   signal: AbortSignal;
+  /**
+   * Told `true` once the broker consumes (the consumer is registered, the first fetch is on its
+   * way), and `false` when it learns the connection is lost, before it reconnects or rejects;
+   * `/readyz` answers from it.
+   */
+  onConsuming?: (consuming: boolean) => void;
 }
 
 /** Moves task messages from senders to workers. */
@@ -72,6 +90,11 @@ export interface Broker {
   getPendingTasks(queue?: string): Promise<Signature[]>;
   /** The tasks held for a future ETA, earliest first. */
   getDelayedTasks(): Promise<Signature[]>;
+  /**
+   * Counts `queue` by state, cheaply (no message is read): the worker's metrics sample it every
+   * few seconds. Optional: a broker that cannot count leaves it out.
+   */
+  queueDepth?(queue: string): Promise<QueueDepth>;
   /**
    * Connects now, so that an unreachable server is reported at start; rejects when it cannot.
    * Optional to call: the first publish or consume connects too.

@@ -27,6 +27,14 @@ import { backendFromURL, brokerFromURL, lockFromURL } from "./from_url.ts";
 import { defaultLockURL } from "./urls.ts";
 import type { Lock } from "./lock.ts";
 import { type PeriodicEntry, Scheduler } from "./periodic/scheduler.ts";
+import {
+  messagingSystem,
+  type OtelApi,
+  type OtelContext,
+  TaskTracing,
+} from "./tracing/task_tracing.ts";
+import type { SendOptions } from "./send_options.ts";
+import { SENT_AT_HEADER } from "./metrics/wait_time.ts";
 
 /** A signature that remembers its task's result types, so `sendTask` can type `get()`. */
 export type TypedSignature<T extends unknown[]> = Signature & { readonly __results?: T };
@@ -59,6 +67,13 @@ export interface ServerOptions {
    * a Go scheduler's binary name to share that scheduler's ticks.
    */
   lockBinaryName?: string;
+  /**
+   * The application's `@opentelemetry/api` module (`import * as api from
+   * "@opentelemetry/api"`): sends and task runs then make `send {queue}` and `process {queue}`
+   * spans, and the trace context travels in `Signature.Headers`. Without it machinery makes no
+   * span and loads no OpenTelemetry code.
+   */
+  tracing?: OtelApi;
 }
 
 /** Registers tasks, sends tasks and workflows, and makes workers. */
@@ -71,6 +86,8 @@ export class Server {
   readonly backend: Backend;
   /** The logger. */
   readonly logger: Logger;
+  /** Makes spans when the server was given `tracing`. */
+  readonly tracing?: TaskTracing;
   readonly #tasks = new Map<string, TaskDefinition>();
   readonly #lock?: Lock;
   readonly #lockBinaryName: string;
@@ -87,6 +104,9 @@ export class Server {
     this.logger = options.logger ?? consoleLogger();
     this.#lock = options.lock;
     this.#lockBinaryName = options.lockBinaryName ?? "";
+    if (options.tracing) {
+      this.tracing = new TaskTracing(options.tracing, messagingSystem(this.config.broker));
+    }
   }
 
   /**
@@ -172,6 +192,7 @@ export class Server {
    */
   async sendTask<T extends unknown[] = unknown[]>(
     signature: TypedSignature<T>,
+    options: SendOptions = {},
   ): Promise<AsyncResult<T>> {
     this.#checkOpen();
     signature.headers ??= {};
@@ -183,11 +204,27 @@ export class Server {
     }
     this.#prePublishHandler?.(signature);
     try {
-      await this.broker.publish(signature);
+      await this.#publish(signature, options.traceContext);
     } catch (error) {
       throw new SendError(`Publish message error: ${message(error)}`, { cause: error });
     }
     return new AsyncResult<T>(signature, this.backend);
+  }
+
+  /** Publishes with the send time in the headers, inside a `send` span when tracing. */
+  async #publish(signature: Signature, traceContext?: OtelContext): Promise<void> {
+    signature.headers![SENT_AT_HEADER] = Date.now();
+    if (!this.tracing) return this.broker.publish(signature);
+    this.broker.adjustRoutingKey(signature);
+    const span = this.tracing.startSend(signature, traceContext);
+    try {
+      await this.broker.publish(signature);
+    } catch (error) {
+      this.tracing.fail(span, error);
+      throw error;
+    } finally {
+      span.end();
+    }
   }
 
   /**
@@ -211,7 +248,7 @@ export class Server {
     const publishNext = async (): Promise<void> => {
       for (let sig = queue.shift(); sig; sig = queue.shift()) {
         try {
-          await this.broker.publish(sig);
+          await this.#publish(sig);
         } catch (error) {
           errors.push(error);
         }

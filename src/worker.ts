@@ -9,7 +9,7 @@
 import type { Backend } from "./backend.ts";
 import type { Broker, Delivery } from "./broker.ts";
 import type { Config } from "./config.ts";
-import type { Logger } from "./log.ts";
+import type { LogFields, Logger } from "./log.ts";
 import { decodeSignature, encodeSignature, type Signature } from "./wire/signature.ts";
 import { isSuccess, type TaskResult } from "./wire/state.ts";
 import { ArgsError, decodeArgs, invokeTask, type TaskDefinition } from "./task.ts";
@@ -24,6 +24,16 @@ import { type ReleaseSlot, RunSlots } from "./run_slots.ts";
 import type { WorkerRegistry } from "./inspector.ts";
 import { TaskCounters, WorkerHeartbeat } from "./worker_heartbeat.ts";
 import { logSafe } from "./log.ts";
+import {
+  Metrics,
+  type QueueDepthSampler,
+  type QueueMetrics,
+  type TaskOutcome,
+} from "./metrics/worker_metrics.ts";
+import type { HttpServer } from "./http/serve.ts";
+import type { ProcessSpan, TaskTracing } from "./tracing/task_tracing.ts";
+import type { SendOptions } from "./send_options.ts";
+import { waitSeconds } from "./metrics/wait_time.ts";
 
 /** Options for a worker. */
 export interface WorkerOptions {
@@ -47,6 +57,23 @@ export interface WorkerOptions {
   host?: string;
   /** The process id shown in the registry (the CLI passes its own; default 0). */
   pid?: number;
+  /**
+   * Prometheus metrics (see `docs/architecture.md#operating-a-worker`): `true` for a registry of
+   * the worker's own, or a `Metrics` shared by several workers. Read them with
+   * `worker.metrics.text()` or serve them with `metricsPort`. Off by default, and then free.
+   */
+  metrics?: Metrics | boolean;
+  /** Serves `/metrics`, `/healthz` and `/readyz` on this port while the worker runs (0: any). */
+  metricsPort?: number;
+  /** The address the metrics server listens on (default `0.0.0.0`). */
+  metricsHostname?: string;
+  /**
+   * Counts the queue for `machinery_queue_depth` (default: the broker's `queueDepth`, when it
+   * has one); called every `queueDepthIntervalMs` (default 5 s), never per task.
+   */
+  queueDepthSampler?: QueueDepthSampler;
+  /** How often the queue depth is sampled, in ms (default 5000). */
+  queueDepthIntervalMs?: number;
 }
 
 /**
@@ -67,7 +94,9 @@ export interface WorkerHost {
   /** The registered task; throws `TaskNotRegisteredError` when there is none. */
   getRegisteredTask(name: string): TaskDefinition;
   /** Writes PENDING and publishes (retries, callbacks, chord callbacks). */
-  sendTask(signature: Signature): Promise<unknown>;
+  sendTask(signature: Signature, options?: SendOptions): Promise<unknown>;
+  /** Makes `process` spans when the application passed its OpenTelemetry API. */
+  readonly tracing?: TaskTracing;
 }
 
 const MAX_REQUEUE_DELAY_MS = 30_000;
@@ -111,6 +140,10 @@ export class Worker {
   readonly #options: WorkerOptions;
   /** Finished tasks by name, read by the heartbeat (a Map update per task, no I/O). */
   readonly counters: TaskCounters = new TaskCounters();
+  #consuming = false;
+  readonly #metrics?: Metrics;
+  readonly #queueMetrics?: QueueMetrics;
+  #metricsServer?: Promise<HttpServer>;
 
   /** Use `server.newWorker` or `server.newCustomQueueWorker`. */
   constructor(
@@ -130,6 +163,28 @@ export class Worker {
     this.#customQueue = customQueue;
     this.#handleSignals = options.handleSignals ?? !server.config.noUnixSignals;
     this.#options = options;
+    if (options.metrics || options.metricsPort !== undefined) {
+      this.#metrics = options.metrics instanceof Metrics ? options.metrics : new Metrics();
+      this.#queueMetrics = this.#metrics.queue(this.queue());
+    }
+  }
+
+  /** The worker's metrics registry, when metrics are on (`metrics` or `metricsPort`). */
+  get metrics(): Metrics | undefined {
+    return this.#metrics;
+  }
+
+  /** True while the worker consumes from its broker (what `/readyz` answers). */
+  get consuming(): boolean {
+    return this.#consuming;
+  }
+
+  /**
+   * The metrics server once it listens (with the port it got), while the worker runs with
+   * `metricsPort`; undefined otherwise.
+   */
+  get metricsServer(): Promise<HttpServer> | undefined {
+    return this.#metricsServer;
   }
 
   /** The custom queue, or `""` for the default queue. */
@@ -195,6 +250,8 @@ export class Worker {
     );
     logger.info(`- ResultBackend: ${redactURL(config.resultBackend)}`);
     const removeSignals = this.#handleSignals ? this.#listenForSignals() : () => {};
+    // A metrics port that cannot be bound fails the launch before anything else has started.
+    const stopMetrics = await this.#startMetrics();
     const stopHeartbeat = this.#startHeartbeat();
     try {
       await this.#consumeUntilStopped();
@@ -202,6 +259,7 @@ export class Worker {
     } finally {
       removeSignals();
       await stopHeartbeat();
+      await stopMetrics();
     }
     if (this.#abrupt) throw new WorkerQuitAbruptlyError();
   }
@@ -237,6 +295,34 @@ export class Worker {
     };
   }
 
+  /** Starts the depth sampling and the metrics server, if asked; resolves with their stop. */
+  async #startMetrics(): Promise<() => Promise<void>> {
+    const metrics = this.#metrics;
+    if (!metrics) return () => Promise.resolve();
+    metrics.concurrency += this.concurrency;
+    const broker = this.server.broker;
+    const sampler = this.#options.queueDepthSampler ?? broker.queueDepth?.bind(broker);
+    const stopSampling = sampler
+      ? metrics.sampleQueueDepth(this.queue(), sampler, this.#options.queueDepthIntervalMs)
+      : () => {};
+    if (this.#options.metricsPort !== undefined) {
+      const { serveMetrics } = await import("./http/metrics_server.ts");
+      this.#metricsServer = serveMetrics(
+        { port: this.#options.metricsPort, hostname: this.#options.metricsHostname },
+        metrics,
+        () => this.#consuming,
+      );
+      const { port } = await this.#metricsServer;
+      this.server.logger.info(`Serving /metrics, /healthz and /readyz on port ${port}`);
+    }
+    return async () => {
+      stopSampling();
+      metrics.concurrency -= this.concurrency;
+      await (await this.#metricsServer)?.close();
+      this.#metricsServer = undefined;
+    };
+  }
+
   #listenForSignals(): () => void {
     let count = 0;
     return onShutdownSignals((signal) => {
@@ -263,6 +349,9 @@ export class Worker {
             capacity: this.concurrency + this.prefetch,
             consumerTag: this.consumerTag,
             signal: this.#stopFetching.signal,
+            onConsuming: (consuming) => {
+              this.#consuming = consuming;
+            },
           },
           (delivery) => {
             delivered = true;
@@ -273,8 +362,10 @@ export class Worker {
             );
           },
         );
+        this.#consuming = false;
         backoffSeconds = 0;
       } catch (error) {
+        this.#consuming = false;
         this.#reportBrokerError(error);
         // A consume that got going (it delivered, or it lasted) ended a run of failures: the
         // back-off starts over, so outages far apart do not add up (Go's never resets).
@@ -317,6 +408,7 @@ export class Worker {
         `Message of ${size} bytes exceeds the limit of ${config.maxMessageBytes} bytes`;
       logger.error(logSafe(`${reason}: set aside (${preview(body)})`));
       await this.#recordBadMessage(body, reason);
+      this.#count("", "dead");
       await delivery.reject(reason);
       return;
     }
@@ -329,6 +421,7 @@ export class Worker {
       }`;
       logger.error(logSafe(reason));
       await this.#recordBadMessage(body, reason);
+      this.#count("", "dead");
       await delivery.reject(reason);
       return;
     }
@@ -337,6 +430,7 @@ export class Worker {
       const reason = `Message '${preview(body)}' names no task`;
       logger.error(logSafe(reason));
       await this.#recordBadMessage(body, reason);
+      this.#count("", "dead");
       await delivery.reject(reason);
       return;
     }
@@ -347,6 +441,7 @@ export class Worker {
       // A state written under it would turn the queue into a string: refuse before any write.
       const reason = `Task UUID "${signature.uuid}" names a queue; refused`;
       logger.error(logSafe(reason));
+      this.#count(signature.name, "dead");
       await delivery.reject(reason);
       return;
     }
@@ -374,6 +469,7 @@ export class Worker {
       const conflict = keyConflict(error);
       if (conflict && (conflict.reserved || requeues(signature) + 1 >= MAX_KEY_CONFLICT_TRIES)) {
         // Its state can never be written: set it aside rather than loop.
+        this.#count(signature.name, "dead");
         await delivery.reject(errorText(error));
         return;
       }
@@ -471,11 +567,32 @@ export class Worker {
     releaseSlot: ReleaseSlot,
     delivery?: Delivery,
   ): Promise<boolean> {
-    const { backend } = this.server;
     const def = this.server.isTaskRegistered(signature.name)
       ? this.server.getRegisteredTask(signature.name)
       : undefined;
     if (!def) return true;
+    const tracing = this.server.tracing;
+    if (!tracing) return this.#processTraced(def, signature, releaseSlot, delivery);
+    const trace = tracing.startProcess(signature, this.queue());
+    try {
+      return await this.#processTraced(def, signature, releaseSlot, delivery, trace);
+    } catch (error) {
+      tracing.fail(trace.span, error);
+      throw error;
+    } finally {
+      trace.span.end();
+    }
+  }
+
+  /** `#process` inside the task's `process` span, when tracing. */
+  async #processTraced(
+    def: TaskDefinition,
+    signature: Signature,
+    releaseSlot: ReleaseSlot,
+    delivery?: Delivery,
+    trace?: ProcessSpan,
+  ): Promise<boolean> {
+    const { backend } = this.server;
     // Decoding is pure, so it comes first: with good arguments, a backend that can write
     // RECEIVED and STARTED in one step does (one round trip instead of two).
     let values: unknown[] | undefined;
@@ -495,7 +612,7 @@ export class Worker {
       throw stateNotWritten("received", signature, error);
     }
     if (argsError) {
-      await this.#taskFailed(signature, argsError);
+      await this.#taskFailed(signature, argsError, trace);
       return true;
     }
     if (!both) {
@@ -506,8 +623,14 @@ export class Worker {
       }
     }
     this.#callHook(this.#preTaskHandler, signature);
+    if (this.server.logger.verbose !== false) {
+      this.server.logger.debug(
+        `Started task ${logSafe(signature.uuid)} (${logSafe(signature.name)})`,
+        taskFields(signature),
+      );
+    }
     try {
-      return await this.#runTask(def, signature, values!, releaseSlot, delivery);
+      return await this.#runTask(def, signature, values!, releaseSlot, delivery, trace);
     } finally {
       this.#callHook(this.#postTaskHandler, signature);
     }
@@ -528,74 +651,122 @@ export class Worker {
     values: unknown[],
     releaseSlot: ReleaseSlot,
     delivery?: Delivery,
+    trace?: ProcessSpan,
   ): Promise<boolean> {
+    const metrics = this.#metrics;
+    const series = this.#queueMetrics?.series(signature.name);
+    let started = 0;
+    if (series) {
+      started = performance.now();
+      const wait = waitSeconds(signature);
+      if (wait !== undefined) series.wait.observe(wait);
+      metrics!.running++;
+    }
     let results: TaskResult[];
     try {
       const returned = invokeTask(def, signature, values, this.#abortTasks.signal);
       results = returned instanceof Promise ? await returned : returned;
     } catch (error) {
       releaseSlot();
+      if (series) {
+        metrics!.running--;
+        series.duration.observe((performance.now() - started) / 1000);
+      }
       // Aborted by an abrupt quit, or given back: record nothing; the message runs again.
       if (!(await this.#mayRecord(delivery))) return false;
+      if (trace) this.server.tracing!.fail(trace.span, error);
       if (error instanceof RetryTaskLaterError) {
-        await this.#retryTaskIn(signature, error.retryInMs);
+        await this.#retryTaskIn(signature, error.retryInMs, error, trace);
       } else if (signature.retryCount > 0) {
-        await this.#taskRetry(signature);
+        await this.#taskRetry(signature, error, trace);
       } else {
-        await this.#taskFailed(signature, error);
+        await this.#taskFailed(signature, error, trace);
       }
       return true;
     }
     releaseSlot();
+    if (series) {
+      metrics!.running--;
+      series.duration.observe((performance.now() - started) / 1000);
+    }
     // A task that returns after an abrupt quit (it may have stopped early because of it) is not
     // recorded either: its message is not acked, so it runs again in full.
     if (!(await this.#mayRecord(delivery))) return false;
-    await this.#taskSucceeded(signature, results);
+    await this.#taskSucceeded(signature, results, trace);
     return true;
   }
 
-  async #taskRetry(signature: Signature): Promise<void> {
+  /** Counts one outcome of `task`, when metrics are on. */
+  #count(task: string, outcome: TaskOutcome): void {
+    if (this.#queueMetrics) this.#queueMetrics.series(task).outcomes[outcome]++;
+  }
+
+  /** Sends a follow-up (retry, callback) inside the task's `process` span, when tracing. */
+  #sendFollowUp(signature: Signature, trace?: ProcessSpan, callback = true): Promise<unknown> {
+    if (!trace) return this.server.sendTask(signature);
+    if (callback) this.server.tracing!.markOrigin(signature, trace);
+    return this.server.sendTask(signature, { traceContext: trace.context });
+  }
+
+  async #taskRetry(signature: Signature, error: unknown, trace?: ProcessSpan): Promise<void> {
     const retryTimeout = fibonacciNext(signature.retryTimeout);
     const eta = retryETA(retryTimeout * 1000);
-    if (eta instanceof Error) return this.#taskFailed(signature, eta);
+    if (eta instanceof Error) return this.#taskFailed(signature, eta, trace);
     await this.server.backend.setStateRetry(signature);
+    this.#count(signature.name, "retry");
     signature.retryCount--;
     signature.retryTimeout = retryTimeout;
     signature.eta = eta;
     this.server.logger.warn(
-      `Task ${logSafe(signature.uuid)} failed. Going to retry in ${retryTimeout} seconds.`,
+      `Task ${logSafe(signature.uuid)} failed. Going to retry in ${retryTimeout} seconds. Error = ${
+        logSafe(errorText(error))
+      }`,
+      taskFields(signature),
     );
-    await this.server.sendTask(signature);
+    await this.#sendFollowUp(signature, trace, false);
   }
 
-  async #retryTaskIn(signature: Signature, retryInMs: number): Promise<void> {
+  async #retryTaskIn(
+    signature: Signature,
+    retryInMs: number,
+    error: unknown,
+    trace?: ProcessSpan,
+  ): Promise<void> {
     const eta = retryETA(retryInMs);
-    if (eta instanceof Error) return this.#taskFailed(signature, eta);
+    if (eta instanceof Error) return this.#taskFailed(signature, eta, trace);
     await this.server.backend.setStateRetry(signature);
+    this.#count(signature.name, "retry");
     signature.eta = eta;
     this.server.logger.warn(
       `Task ${logSafe(signature.uuid)} failed. Going to retry in ${
         Math.round(retryInMs / 1000)
-      } seconds.`,
+      } seconds. Error = ${logSafe(errorText(error))}`,
+      taskFields(signature),
     );
-    await this.server.sendTask(signature);
+    await this.#sendFollowUp(signature, trace, false);
   }
 
-  async #taskSucceeded(signature: Signature, results: TaskResult[]): Promise<void> {
+  async #taskSucceeded(
+    signature: Signature,
+    results: TaskResult[],
+    trace?: ProcessSpan,
+  ): Promise<void> {
     const { backend, logger } = this.server;
     try {
       await backend.setStateSuccess(signature, results);
     } catch (error) {
       // A result that cannot be stored (NaN, say) fails the task rather than leaving it STARTED.
       if (error instanceof UnsupportedValueError && !(error instanceof UnsupportedTypeError)) {
-        return this.#taskFailed(signature, error);
+        return this.#taskFailed(signature, error, trace);
       }
       throw stateNotWritten("success", signature, error);
     }
     this.counters.add(signature.name, true);
+    this.#count(signature.name, "success");
     if (logger.verbose !== false) {
       logger.debug(
         `Processed task ${logSafe(signature.uuid)}. Results = ${logSafe(describe(results))}`,
+        taskFields(signature),
       );
     }
     for (const callback of signature.onSuccess ?? []) {
@@ -605,13 +776,13 @@ export class Worker {
           ...results.map((r) => ({ name: "", type: r.type, value: r.value })),
         ];
       }
-      await this.server.sendTask(callback);
+      await this.#sendFollowUp(callback, trace);
     }
     if (!signature.groupUUID || !signature.chordCallback) return;
-    await this.#maybeTriggerChord(signature);
+    await this.#maybeTriggerChord(signature, trace);
   }
 
-  async #maybeTriggerChord(signature: Signature): Promise<void> {
+  async #maybeTriggerChord(signature: Signature, trace?: ProcessSpan): Promise<void> {
     const { backend } = this.server;
     const group = signature.groupUUID;
     const completed = await backend.groupCompleted(group, signature.groupTaskCount);
@@ -631,7 +802,7 @@ export class Worker {
             (state.results ?? []).map((r) => ({ name: "", type: r.type, value: r.value }))
           ),
         ];
-        await this.server.sendTask(callback);
+        await this.#sendFollowUp(callback, trace);
         return;
       } catch (error) {
         if (attempt >= CHORD_CALLBACK_ATTEMPTS || this.#abortTasks.signal.aborted) {
@@ -651,20 +822,22 @@ export class Worker {
     }
   }
 
-  async #taskFailed(signature: Signature, error: unknown): Promise<void> {
+  async #taskFailed(signature: Signature, error: unknown, trace?: ProcessSpan): Promise<void> {
     const text = errorText(error);
     await this.server.backend.setStateFailure(signature, text);
     this.counters.add(signature.name, false);
+    this.#count(signature.name, "failure");
     const err = error instanceof Error ? error : new Error(text);
     if (this.#errorHandler) this.#errorHandler(err);
     else {
       this.server.logger.error(
         `Failed processing task ${logSafe(signature.uuid)}. Error = ${logSafe(text)}`,
+        taskFields(signature),
       );
     }
     for (const callback of signature.onError ?? []) {
       callback.args = [{ name: "", type: "string", value: text }, ...(callback.args ?? [])];
-      await this.server.sendTask(callback);
+      await this.#sendFollowUp(callback, trace);
     }
   }
 }
@@ -708,6 +881,11 @@ function retryETA(delayMs: number): string | Error {
       } seconds from now, is beyond year 9999`,
     );
   }
+}
+
+/** The task fields of a log line. */
+function taskFields(signature: Signature): LogFields {
+  return { task_uuid: signature.uuid, task_name: signature.name };
 }
 
 function describe(results: TaskResult[]): string {

@@ -132,6 +132,7 @@ class Consumer {
       this.#reject = reject;
     });
     const lost = (why: string) => () => {
+      this.options.onConsuming?.(false);
       this.#finish(
         new AMQPError(`The AMQP ${why} was closed while consuming "${this.options.queue}"`),
       );
@@ -148,6 +149,7 @@ class Consumer {
     }).then((reply) => {
       this.#tag = reply.consumerTag;
       if (this.#stopping) this.#cancel();
+      else this.options.onConsuming?.(true);
     }, (error) =>
       this.#finish(
         new AMQPError(`Could not consume "${this.options.queue}": ${describeError(error)}`, {

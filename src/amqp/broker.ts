@@ -16,7 +16,7 @@
  * @module
  */
 import type { ConsumeMessage } from "amqplib";
-import type { Broker, ConsumeOptions, Delivery } from "../broker.ts";
+import type { Broker, ConsumeOptions, Delivery, QueueDepth } from "../broker.ts";
 import type { AdapterOptions } from "../adapter_options.ts";
 import { type ConfigInput, resolveConfig } from "../config.ts";
 import { logSafe } from "../log.ts";
@@ -291,6 +291,19 @@ export class AMQPBroker implements Broker {
     } finally {
       await closeQuietly(conn);
     }
+  }
+
+  /**
+   * `ready`: the queue's message count from a passive declare (`queue.declare` with
+   * `passive`), which reads nothing. Dead letters are not counted here: a passive declare of a
+   * queue that does not exist yet would close the shared channel.
+   */
+  queueDepth(queue: string): Promise<QueueDepth> {
+    this.#checkOpen();
+    return this.#session.run(async (s) => {
+      const channel = await s.channel();
+      return { ready: (await channel.checkQueue(queue)).messageCount };
+    }, { retry: false });
   }
 
   /** Not available on RabbitMQ (delay queues cannot be listed by ETA), as in machinery. */

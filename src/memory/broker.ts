@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Broker, ConsumeOptions, Delivery } from "../broker.ts";
+import type { Broker, ConsumeOptions, Delivery, QueueDepth } from "../broker.ts";
 import type { AdapterOptions } from "../adapter_options.ts";
 import { type ConfigInput, resolveConfig } from "../config.ts";
 import { ClosedError } from "../errors.ts";
@@ -183,8 +183,14 @@ export class MemoryBroker implements Broker {
       if (options.signal.aborted) return stop();
       options.signal.addEventListener("abort", stop, { once: true });
       this.#consumers.add(consumer);
+      options.onConsuming?.(true);
       this.#dispatch(options.queue);
     });
+  }
+
+  /** `ready`: the messages waiting in `queue`. */
+  queueDepth(queue: string): Promise<QueueDepth> {
+    return Promise.resolve({ ready: this.#queues.get(queue)?.length ?? 0 });
   }
 
   getPendingTasks(queue?: string): Promise<Signature[]> {

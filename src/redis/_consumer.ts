@@ -58,6 +58,8 @@ export interface ConsumerOptions {
   maxMessageBytes: number;
   /** Reports errors that do not stop the loop (heartbeats, settles). */
   onError: (error: Error) => void;
+  /** Told whether both connections are up, so the worker's `/readyz` can say so. */
+  onConsuming?: (consuming: boolean) => void;
 }
 
 const MAX_BATCH = 500;
@@ -97,7 +99,10 @@ export class QueueConsumer {
   #readyListener = () => {
     this.#needsReconcile = true;
     this.#refreshBlockingId();
+    const { commands, blocking } = this.#o;
+    if (commands.status === "ready" && blocking.status === "ready") this.#o.onConsuming?.(true);
   };
+  #lostListener = () => this.#o.onConsuming?.(false);
 
   /** Makes a consumer; `run` starts it. */
   constructor(options: ConsumerOptions) {
@@ -138,7 +143,10 @@ export class QueueConsumer {
       }, this.#o.heartbeatMs);
       commands.on("ready", this.#readyListener);
       blocking.on("ready", this.#readyListener);
+      commands.on("close", this.#lostListener);
+      blocking.on("close", this.#lostListener);
       await this.#refreshBlockingId();
+      this.#o.onConsuming?.(true);
       while (!signal.aborted) {
         if (this.#needsReconcile) {
           this.#needsReconcile = false;
@@ -206,6 +214,8 @@ export class QueueConsumer {
       const { commands, blocking, keys, id, queue, leaseMs } = this.#o;
       commands.off("ready", this.#readyListener);
       blocking.off("ready", this.#readyListener);
+      commands.off("close", this.#lostListener);
+      blocking.off("close", this.#lostListener);
       try {
         // An ack still on its way would otherwise find its message moved back to the queue.
         await Promise.allSettled(this.#pendingAcks.values());

@@ -53,7 +53,7 @@
  */
 import type { Redis } from "ioredis";
 import type { AdapterOptions } from "../adapter_options.ts";
-import type { Broker, ConsumeOptions, Delivery } from "../broker.ts";
+import type { Broker, ConsumeOptions, Delivery, QueueDepth } from "../broker.ts";
 import { consoleLogger, throttledWarning } from "../log.ts";
 import { type Config, type ConfigInput, delayedTasksKey, resolveConfig } from "../config.ts";
 import { nowNanos } from "../wire/go_time.ts";
@@ -246,6 +246,7 @@ export class RedisBroker implements Broker {
       deadLetterBodyBytes: this.#deadLetters.bodyBytes,
       maxMessageBytes: this.config.maxMessageBytes,
       onError: this.#onError,
+      onConsuming: options.onConsuming,
     });
     this.#consumers.add(consumer);
     const loop = (async () => {
@@ -330,6 +331,19 @@ export class RedisBroker implements Broker {
     const client = await this.#client();
     const items = await client.lrange(queue || this.config.defaultQueue, 0, -1);
     return decodeAll(items);
+  }
+
+  /**
+   * `ready`: the queue's length; `dead`: its dead-letter list's. Delayed tasks of every queue
+   * share one sorted set, so they are not counted per queue here.
+   */
+  async queueDepth(queue: string): Promise<QueueDepth> {
+    const client = await this.#client();
+    const [ready, dead] = await Promise.all([
+      client.llen(queue),
+      client.llen(this.#keys.dead(queue)),
+    ]);
+    return { ready, dead };
   }
 
   async getDelayedTasks(): Promise<Signature[]> {
