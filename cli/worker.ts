@@ -69,11 +69,12 @@ export const worker: Command = {
                              concurrency; a graceful stop gives them back)
   --name NAME                the consumer tag (default machinery_worker)
   --tasks MODULE             also register MODULE's tasks. If MODULE exports a \`tasks\` object
-                             (name -> function), exactly those; otherwise EVERY exported function,
-                             under its export name: anyone who can publish to the queue can call
-                             any of them, helpers included. If MODULE default-exports a function,
-                             it is called with the Server instead (to register tasks itself). A
-                             path is relative to the current directory.
+                             (name -> function, or { fn, args } declaring Go types), exactly those;
+                             otherwise EVERY exported function, under its export name: anyone who
+                             can publish to the queue can call any of them, helpers included. If
+                             MODULE default-exports a function, it is called with the Server
+                             instead (to register tasks itself). A path is relative to the current
+                             directory.
   --task NAME                register only NAME of the --tasks module's tasks; repeatable
   --periodic TASK=SPEC       also send TASK (no arguments) at every tick of the cron SPEC, e.g.
                              "add=@every 10s" or "report=CRON_TZ=Europe/Paris 0 6 * * *";

@@ -1,11 +1,11 @@
 /**
  * Which of a module's exports are tasks (`machinery worker --tasks MODULE`): its exported `tasks`
- * object (name → function) when it has one, otherwise every exported function; then, when names
- * are given (`--task NAME`), only those.
+ * object (name → function, or `{ fn, args, results }` to declare Go's types) when it has one,
+ * otherwise every exported function; then, when names are given (`--task NAME`), only those.
  *
  * @module
  */
-import type { TaskFunction } from "./task.ts";
+import type { TaskFunction, TaskSpec } from "./task.ts";
 
 /** A tasks module that cannot be used as asked: not a function where one is needed, a missing name. */
 export class ModuleTasksError extends Error {
@@ -18,7 +18,9 @@ export class ModuleTasksError extends Error {
 
 /**
  * The tasks `module` offers, by name. An exported `tasks` object is the explicit list and takes
- * precedence: only its functions are tasks, whatever else the module exports. Without one, every
+ * precedence: only its entries are tasks, whatever else the module exports. An entry is a
+ * function, or a `{ fn, args, results }` spec that declares the task's Go parameter and result
+ * types (`{ fn: add, args: ["...int64"] }`), checked when it is registered. Without one, every
  * exported function (not classes) is a task under its export name, so a helper such as
  * `writeNote(path, text)` exported next to the tasks becomes callable by anyone who can publish
  * to the queue: export `tasks`, or pass `only`. `only` keeps just those names, and each must be
@@ -33,18 +35,20 @@ export class ModuleTasksError extends Error {
 export function moduleTasks(
   module: Record<string, unknown>,
   only: string[] = [],
-): Record<string, TaskFunction> {
-  const offered: Record<string, TaskFunction> = {};
+): Record<string, TaskFunction | TaskSpec> {
+  const offered: Record<string, TaskFunction | TaskSpec> = {};
   const explicit = module.tasks;
   if (explicit !== undefined) {
     if (typeof explicit !== "object" || explicit === null) {
       throw new ModuleTasksError(`The "tasks" export is not an object of functions`);
     }
     for (const [name, value] of Object.entries(explicit)) {
-      if (typeof value !== "function") {
-        throw new ModuleTasksError(`The "tasks" export's "${name}" is not a function`);
+      if (typeof value !== "function" && typeof value?.fn !== "function") {
+        throw new ModuleTasksError(
+          `The "tasks" export's "${name}" is not a function or a { fn, args } spec`,
+        );
       }
-      offered[name] = value as TaskFunction;
+      offered[name] = value as TaskFunction | TaskSpec;
     }
   } else {
     for (const [name, value] of Object.entries(module)) {
@@ -54,7 +58,7 @@ export function moduleTasks(
     }
   }
   if (only.length === 0) return offered;
-  const chosen: Record<string, TaskFunction> = {};
+  const chosen: Record<string, TaskFunction | TaskSpec> = {};
   for (const name of only) {
     if (!Object.hasOwn(offered, name)) {
       throw new ModuleTasksError(

@@ -103,7 +103,7 @@ describeRedis("typed tasks through the CLI on Redis", () => {
   }, async () => {
     assert.match(
       worker.stderr(),
-      /WARNING: The tasks module "tests\/fixtures\/cli_tasks_typed\.ts" replaces the built-in task "HelloWorld"\n/,
+      /WARNING:? The tasks module "tests\/fixtures\/cli_tasks_typed\.ts" replaces the built-in task "HelloWorld"\n/,
     );
     assert.doesNotMatch(worker.stderr(), /replaces the built-in task "(?!HelloWorld)/);
     const ok = await send("repeat", "string:ab", "int64:1", "int64:2");

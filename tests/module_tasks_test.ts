@@ -29,7 +29,16 @@ describe("moduleTasks", () => {
   it("refuses a tasks export that is not an object of functions", () => {
     assert.throws(() => moduleTasks({ tasks: 3 }), ModuleTasksError);
     assert.throws(() => moduleTasks({ tasks: { add, n: 1 } }), {
-      message: 'The "tasks" export\'s "n" is not a function',
+      message: 'The "tasks" export\'s "n" is not a function or a { fn, args } spec',
     });
+    assert.throws(() => moduleTasks({ tasks: { add, spec: { args: ["int64"] } } }), {
+      message: 'The "tasks" export\'s "spec" is not a function or a { fn, args } spec',
+    });
+  });
+
+  it("takes { fn, args, results } specs, which declare Go's types", () => {
+    const spec = { fn: add, args: ["int64", "int64"], results: ["int64"] };
+    assert.deepEqual(moduleTasks({ tasks: { add: spec, writeNote } }), { add: spec, writeNote });
+    assert.deepEqual(moduleTasks({ tasks: { add: spec, writeNote } }, ["add"]), { add: spec });
   });
 });
