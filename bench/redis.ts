@@ -18,7 +18,10 @@
  *
  * Env: REDIS_URL (redis://127.0.0.1:6379), BENCH_N (20000), BENCH_CONCURRENCY (100),
  * BENCH_ROUNDS (3), BENCH_V8_FLAGS (Deno, `--max-semi-space-size=2`; empty for none),
- * BENCH_BUN_FLAGS (Bun, `--smol`; empty for none).
+ * BENCH_BUN_FLAGS (Bun, `--smol`; empty for none), BENCH_METRICS (`1`: our worker keeps
+ * Prometheus metrics in every run; `compare`: only the end-to-end run, alternating metrics off and
+ * on for BENCH_ROUNDS pairs, then the cost of metrics, best against best and median against
+ * median).
  */
 import process from "node:process";
 import { type ChildProcess, spawn } from "node:child_process";
@@ -46,6 +49,8 @@ const V8_FLAGS = process.env.BENCH_V8_FLAGS ?? "--max-semi-space-size=2";
  * smaller heap (about 15 MB less peak RSS here, no measurable throughput cost).
  */
 const BUN_FLAGS = process.env.BENCH_BUN_FLAGS ?? "--smol";
+/** `1`: the worker keeps metrics; `compare`: metrics off against on, end to end only. */
+const METRICS = process.env.BENCH_METRICS ?? "";
 
 const wallNow = () => performance.timeOrigin + performance.now();
 
@@ -62,7 +67,13 @@ interface Child {
   process: ChildProcess;
 }
 
-function spawnWorker(mode: string, queue: string, keyPrefix: string, n: number): Child {
+function spawnWorker(
+  mode: string,
+  queue: string,
+  keyPrefix: string,
+  n: number,
+  metrics = METRICS === "1",
+): Child {
   const g = globalThis as unknown as { Deno?: { execPath(): string } };
   const [cmd, args] = g.Deno
     ? [g.Deno.execPath(), ["run", "-A", ...(V8_FLAGS ? [`--v8-flags=${V8_FLAGS}`] : []), WORKER]]
@@ -76,6 +87,7 @@ function spawnWorker(mode: string, queue: string, keyPrefix: string, n: number):
       KEY_PREFIX: keyPrefix,
       N: String(n),
       CONCURRENCY: String(CONCURRENCY),
+      METRICS: metrics ? "1" : "",
     },
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -192,10 +204,13 @@ const results: Record<string, unknown> = {
 };
 
 // 1 and 2. End to end: this project and BullMQ, alternating, best of ROUNDS each.
-async function oursEndToEnd(round: number): Promise<Record<string, number>> {
-  const queue = `bench_ours_${RUN}_${round}`;
+async function oursEndToEnd(
+  round: number,
+  metrics?: boolean,
+): Promise<Record<string, number>> {
+  const queue = `bench_ours_${RUN}_${round}${metrics ? "_m" : ""}`;
   const prefix = `machinery:bench_${RUN}:`;
-  const child = spawnWorker("machinery", queue, prefix, N);
+  const child = spawnWorker("machinery", queue, prefix, N, metrics);
   const idleRss = await withTimeout(child.idle, 30_000, "our worker to start");
   const server = ourServer(queue, prefix);
   const uuids: string[] = [];
@@ -250,6 +265,26 @@ async function bullEndToEnd(round: number): Promise<Record<string, number>> {
     idleRssMB: idleRss / MB,
     peakRssMB: report.peakRss / MB,
   };
+}
+
+if (METRICS === "compare") {
+  // Metrics off and on, alternating, so a burst of load from elsewhere hits both alike.
+  const off: number[] = [];
+  const on: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    off.push((await oursEndToEnd(round, false)).endToEndPerSec);
+    on.push((await oursEndToEnd(round, true)).endToEndPerSec);
+    console.log(`round ${round + 1}: off ${Math.round(off[round])}, on ${Math.round(on[round])}`);
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const cost = (a: number, b: number) => `${((1 - b / a) * 100).toFixed(1)}%`;
+  console.log(
+    `metrics cost, end to end (${runtime}, N=${N}, ${ROUNDS} pairs): best ${
+      cost(Math.max(...off), Math.max(...on))
+    }, median ${cost(median(off), median(on))}`,
+  );
+  redis.disconnect();
+  process.exit(0);
 }
 
 const oursRounds: Record<string, number>[] = [];

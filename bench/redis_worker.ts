@@ -84,7 +84,8 @@ if (mode === "bullmq") {
   server.registerTask("noop", (t: number) => {
     started(t);
   });
-  const worker = server.newWorker("bench", concurrency);
+  // METRICS=1: keep Prometheus metrics (bench/redis.ts BENCH_METRICS), to measure their cost.
+  const worker = server.newWorker("bench", concurrency, { metrics: process.env.METRICS === "1" });
   worker.setPostTaskHandler(stored);
   const launched = worker.launch();
   stop = async () => {
