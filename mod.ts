@@ -142,6 +142,7 @@ export {
   silentLogger,
 } from "./src/log.ts";
 export { Histogram } from "./src/metrics/prometheus.ts";
+export { inspectorDepthSampler } from "./src/metrics/inspector_depth.ts";
 export type { HttpServer } from "./src/http/serve.ts";
 export type { TraceIds } from "./src/tracing/trace_context.ts";
 export {

@@ -9,6 +9,9 @@ import process from "node:process";
 import {
   type Config,
   createLogger,
+  type Inspector,
+  inspectorDepthSampler,
+  inspectorFromURL,
   isLogLevel,
   type Logger,
   type PeriodicDefinition,
@@ -118,6 +121,9 @@ async function run({ values, positionals }: Parsed): Promise<number> {
       server.scheduler.register(def);
       logger.info(`Periodic ${def.kind} "${def.name}" on "${def.spec}"`);
     }
+    // With metrics served, the queue depth comes from the inspection API (ready, delayed, held,
+    // dead) when the broker has one; otherwise from the broker's own cheaper count.
+    const inspector = metricsPort === undefined ? undefined : await openInspector(config, logger);
     const worker = server.newWorker(name, concurrency, {
       handleSignals: true,
       prefetch,
@@ -126,6 +132,7 @@ async function run({ values, positionals }: Parsed): Promise<number> {
       host: hostname(),
       pid: process.pid,
       metricsPort,
+      queueDepthSampler: inspector && inspectorDepthSampler(inspector),
     });
     setExampleHandlers(worker, logger);
     // launch() installs its signal listeners before it returns; tests wait for this line.
@@ -139,6 +146,8 @@ async function run({ values, positionals }: Parsed): Promise<number> {
         return FAILURE;
       }
       throw error;
+    } finally {
+      await inspector?.close().catch(() => {});
     }
     logger.info("Worker quit gracefully");
     return OK;
@@ -160,6 +169,15 @@ async function openRegistry(config: Config, logger: Logger): Promise<WorkerRegis
   } catch (error) {
     const text = error instanceof Error ? error.message : String(error);
     logger.warn(`No worker registry at ${redactPassword(url)}: ${text}`);
+    return undefined;
+  }
+}
+
+/** The broker's inspector for the metrics' queue depth, or none (the memory broker has none). */
+async function openInspector(config: Config, logger: Logger): Promise<Inspector | undefined> {
+  try {
+    return await inspectorFromURL(config.broker, { config, logger });
+  } catch {
     return undefined;
   }
 }

@@ -16,6 +16,8 @@ import {
   silentLogger,
 } from "../mod.ts";
 import { escapeLabelValue } from "../src/metrics/prometheus.ts";
+import { inspectorDepthSampler } from "../src/metrics/inspector_depth.ts";
+import type { Inspector } from "../src/inspector.ts";
 import { parsePrometheus, valueOf } from "./prometheus_parser.ts";
 import { waitFor } from "./helpers.ts";
 
@@ -146,6 +148,20 @@ describe("metrics", () => {
   it("is off unless asked", TIMEOUT, () => {
     const { server } = makeServer();
     assert.equal(server.newWorker("w", 1).metrics, undefined);
+  });
+
+  it("samples the depth through the inspection API, leaving out what it cannot count", async () => {
+    const inspector = {
+      queues: (queues?: string[]) =>
+        Promise.resolve([{ queue: queues![0], ready: 5, delayed: 2, held: null, dead: 1 }]),
+    } as unknown as Inspector;
+    const metrics = new Metrics();
+    metrics.setQueueDepth("q", await inspectorDepthSampler(inspector)("q"));
+    const scrape = parsePrometheus(metrics.text());
+    const depth = (state: string) =>
+      valueOf(scrape, "machinery_queue_depth", { queue: "q", state });
+    assert.deepEqual([depth("ready"), depth("delayed"), depth("dead")], [5, 2, 1]);
+    assert.ok(!scrape.samples.some((x) => x.labels.state === "held"), "held is unknown here");
   });
 
   it("escapes label values as the format requires", () => {

@@ -8,7 +8,14 @@ import { after, describe, it } from "node:test";
 import { spawn } from "node:child_process";
 import { Redis } from "ioredis";
 import assert from "node:assert/strict";
-import { newSignature, Server, silentLogger, type Worker } from "../../mod.ts";
+import {
+  inspectorDepthSampler,
+  inspectorFromURL,
+  newSignature,
+  Server,
+  silentLogger,
+  type Worker,
+} from "../../mod.ts";
 import { parsePrometheus, type Scrape, valueOf } from "../prometheus_parser.ts";
 import { waitFor } from "../helpers.ts";
 import { deleteRedisKeys, REDIS_URL, redisSkipReason, uniqueName } from "./redis_support.ts";
@@ -141,6 +148,27 @@ describe("metrics and health on Redis", { skip: redisSkip }, () => {
       await stop(worker, done, server);
     }
     assert.equal(await status(`${base}/healthz`), 0, "the metrics server stops with the worker");
+  });
+
+  it("samples ready, delayed, held and dead through the inspector", TIMEOUT, async () => {
+    const depthQueue = `${queue}_depth`;
+    const server = await Server.fromConfig(
+      { broker: REDIS_URL, resultBackend: REDIS_URL, defaultQueue: depthQueue },
+      silentLogger,
+    );
+    server.setPrePublishHandler((sig) => uuids.push(sig.uuid));
+    const inspector = await inspectorFromURL(REDIS_URL, { logger: silentLogger });
+    try {
+      for (let i = 0; i < 5; i++) await server.sendTask(newSignature("ok", [])); // no worker
+      const depth = await inspectorDepthSampler(inspector)(depthQueue);
+      assert.equal(depth.ready, 5);
+      assert.equal(depth.held, 0);
+      assert.equal(depth.dead, 0);
+    } finally {
+      await inspector.close();
+      await server.close();
+      await deleteRedisKeys([depthQueue]);
+    }
   });
 
   it("answers /readyz 503 while Redis is down, and 200 once it is back", {
