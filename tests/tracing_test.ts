@@ -17,6 +17,8 @@ import {
   MemoryBackend,
   MemoryBroker,
   newChain,
+  newChord,
+  newGroup,
   newSignature,
   Server,
   silentLogger,
@@ -104,6 +106,20 @@ describe("tracing", () => {
     assert.equal(secondSend.parentSpanContext?.spanId, firstProcess.spanContext().spanId);
     assert.equal(secondProcess.parentSpanContext?.spanId, secondSend.spanContext().spanId);
     assert.equal(secondProcess.spanContext().traceId, firstProcess.spanContext().traceId);
+  });
+
+  it("links a chord's callback to the member that sent it", TIMEOUT, async () => {
+    const members = [1, 2].map((i) =>
+      newSignature("add", [newArg("int64", i), newArg("int64", i)])
+    );
+    const callback = newSignature("add", []);
+    const result = await server.sendChord(newChord(newGroup(...members), callback));
+    await result.get({ timeout: 10_000 });
+    const callbackProcess = await waitFor(() => processOf(callback.uuid), "the callback span");
+    const memberSpans = members.map((m) => processOf(m.uuid)!.spanContext().spanId);
+    const links = callbackProcess.links.map((l) => l.context.spanId);
+    assert.equal(links.length, 1);
+    assert.ok(memberSpans.includes(links[0]), "linked to the member that triggered the chord");
   });
 
   it("continues a Go sender's uber-trace-id", TIMEOUT, async () => {
