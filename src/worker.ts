@@ -664,7 +664,10 @@ export class Worker {
     }
     let results: TaskResult[];
     try {
-      const returned = invokeTask(def, signature, values, this.#abortTasks.signal);
+      const signal = this.#abortTasks.signal;
+      const returned = trace
+        ? this.server.tracing!.within(trace, () => invokeTask(def, signature, values, signal))
+        : invokeTask(def, signature, values, signal);
       results = returned instanceof Promise ? await returned : returned;
     } catch (error) {
       releaseSlot();

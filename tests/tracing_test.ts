@@ -7,6 +7,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as api from "@opentelemetry/api";
+import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import {
   BasicTracerProvider,
   InMemorySpanExporter,
@@ -41,6 +42,8 @@ describe("tracing", () => {
 
   before(() => {
     api.trace.setGlobalTracerProvider(provider);
+    // What NodeSDK installs: without it, a task's own spans cannot find the process span.
+    api.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
     server = new Server({
       broker: MemoryBroker.fromConfig({ defaultQueue: QUEUE }),
       backend: new MemoryBackend(),
@@ -49,6 +52,10 @@ describe("tracing", () => {
       tracing: api,
     });
     server.registerTask("add", (a: number, b: number) => a + b);
+    server.registerTask("traced", async () => {
+      await Promise.resolve();
+      api.trace.getTracer("app").startSpan("inner").end();
+    });
     worker = server.newWorker("w", 2);
     running = worker.launch();
   });
@@ -59,6 +66,7 @@ describe("tracing", () => {
     await server.close();
     await provider.shutdown();
     api.trace.disable();
+    api.context.disable();
   });
 
   const spans = () => exporter.getFinishedSpans();
@@ -120,6 +128,14 @@ describe("tracing", () => {
     const links = callbackProcess.links.map((l) => l.context.spanId);
     assert.equal(links.length, 1);
     assert.ok(memberSpans.includes(links[0]), "linked to the member that triggered the chord");
+  });
+
+  it("runs the task with its process span active", TIMEOUT, async () => {
+    const sig = newSignature("traced", []);
+    await (await server.sendTask(sig)).get({ timeout: 10_000 });
+    const process = await waitFor(() => processOf(sig.uuid), "the process span");
+    const inner = spans().find((s) => s.name === "inner")!;
+    assert.equal(inner.parentSpanContext?.spanId, process.spanContext().spanId);
   });
 
   it("continues a Go sender's uber-trace-id", TIMEOUT, async () => {

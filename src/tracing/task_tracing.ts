@@ -80,7 +80,10 @@ export interface OtelApi {
     setSpan(context: OtelContext, span: OtelSpan): OtelContext;
   };
   /** `api.context`. */
-  context: { active(): OtelContext };
+  context: {
+    active(): OtelContext;
+    with<F extends () => ReturnType<F>>(context: OtelContext, fn: F): ReturnType<F>;
+  };
   /** `api.ROOT_CONTEXT`. */
   ROOT_CONTEXT: OtelContext;
   /** `api.createTraceState` (api 1.1 and later). */
@@ -155,6 +158,14 @@ export class TaskTracing {
       links: origin ? [{ context: { ...origin, isRemote: true } }] : undefined,
     }, parent);
     return { span, context: api.trace.setSpan(parent, span) };
+  }
+
+  /**
+   * Calls `fn` (the task) with `process`'s span active, so spans the task makes are its
+   * children when the app installed a context manager (`NodeSDK` does).
+   */
+  within<T>(process: ProcessSpan, fn: () => T): T {
+    return this.#api.context.with(process.context, fn);
   }
 
   /** Marks `callback` as sent by the task of `process`, so its `process` span links to it. */
