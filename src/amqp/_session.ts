@@ -203,13 +203,7 @@ export class Session {
         );
       };
       try {
-        ch.publish(
-          job.exchange,
-          job.routingKey,
-          content(job.body),
-          toOptions(job.properties),
-          confirmed,
-        );
+        sendConfirmed(ch, job.exchange, job.routingKey, job.body, job.properties, confirmed);
       } catch (error) {
         confirmed(new AMQPError(`Publish failed: ${describeError(error)}`, { cause: error }));
       }
@@ -451,7 +445,7 @@ function publishConfirmed(
 ): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     try {
-      ch.publish(exchange, routingKey, content(body), toOptions(properties), (err) => {
+      sendConfirmed(ch, exchange, routingKey, body, properties, (err) => {
         if (!err) resolve();
         else reject(confirmError(ch, err));
       });
@@ -491,12 +485,56 @@ export function toBuffer(bytes: Uint8Array): Buffer {
 function declarationKey(plan: QueuePlan): string {
   return `${plan.queue}\u0000${plan.bindExchange}\u0000${plan.bindingKey}`;
 }
-function toOptions(p: PublishProperties): Record<string, unknown> {
-  const options: Record<string, unknown> = {};
-  if (p.contentType) options.contentType = p.contentType;
-  if (p.persistent) options.deliveryMode = 2;
-  if (p.priority && p.priority > 0) options.priority = p.priority;
-  if (p.headers && Object.keys(p.headers).length > 0) options.headers = p.headers;
-  if (p.expiration !== undefined) options.expiration = p.expiration;
-  return options;
+/** What amqplib's channel takes below `publish`: a `basic.publish` and its properties. */
+interface RawPublishChannel {
+  sendMessage(fields: object, properties: object, content: Buffer): boolean;
+  pushConfirmCallback(callback: (err: unknown) => void): void;
+}
+
+/**
+ * Publishes on a confirm channel; `confirmed` gets RabbitMQ's answer. This is what amqplib's
+ * `ConfirmChannel.publish` does, minus its argument builder, which always adds a `headers`
+ * table (empty when there are none): Go's client leaves the property out, so we send the
+ * properties as Go does (`docs/wire.md`).
+ */
+function sendConfirmed(
+  ch: ConfirmChannel,
+  exchange: string,
+  routingKey: string,
+  body: Uint8Array | string,
+  properties: PublishProperties,
+  confirmed: (err: unknown) => void,
+): void {
+  const raw = ch as unknown as RawPublishChannel;
+  const fields = publishFields(exchange, routingKey, properties);
+  raw.sendMessage(fields, fields, content(body));
+  raw.pushConfirmCallback(confirmed);
+}
+
+/**
+ * The `basic.publish` method fields and the message properties, in one object as amqplib's
+ * encoder reads them: absent properties stay undefined, so they are not sent at all.
+ */
+function publishFields(
+  exchange: string,
+  routingKey: string,
+  p: PublishProperties,
+): Record<string, unknown> {
+  return {
+    exchange,
+    routingKey,
+    mandatory: false,
+    immediate: false,
+    contentType: p.contentType || undefined,
+    deliveryMode: p.persistent ? 2 : undefined,
+    priority: p.priority && p.priority > 0 ? p.priority : undefined,
+    headers: p.headers && hasKeys(p.headers) ? p.headers : undefined,
+    expiration: p.expiration,
+  };
+}
+
+/** Whether an object has an own key (without building the array `Object.keys` would). */
+function hasKeys(object: Record<string, unknown>): boolean {
+  for (const key in object) if (Object.hasOwn(object, key)) return true;
+  return false;
 }

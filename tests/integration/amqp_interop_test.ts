@@ -204,8 +204,8 @@ describeUnless(skip, "amqp interop with Go's bytes", () => {
       } else {
         assert.equal(message.fields.routingKey, "machinery_task");
         assert.equal(message.properties.priority, undefined);
-        // amqplib always sends a headers table; an empty one reads as none in Go.
-        assert.deepEqual(message.properties.headers ?? {}, {});
+        // No headers: Go's client leaves the property out, and so do we.
+        assert.equal(message.properties.headers, undefined);
       }
     }
   });
@@ -227,7 +227,7 @@ describeUnless(skip, "amqp interop with Go's bytes", () => {
       assert.equal(message.content.toString("utf8"), expected);
       assert.equal(message.properties.contentType, "application/json");
       assert.equal(message.properties.deliveryMode, 2);
-      assert.deepEqual(message.properties.headers ?? {}, {});
+      assert.equal(message.properties.headers, undefined);
       await raw.deleteQueue(uuid);
     });
   });
