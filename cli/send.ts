@@ -106,7 +106,8 @@ async function sendTask(task: string, values: Values): Promise<number> {
   const config = await loadConfig(values);
   if (wait) refuseInProcess(config, "--wait");
   return await withServer(config, logger, async (server) => {
-    const signature = newSignature(task, taskArgs);
+    // No --arg is Go's nil Args ("Args":null), as machinery's own senders write it.
+    const signature = newSignature(task, taskArgs.length > 0 ? taskArgs : null);
     if (eta) signature.eta = etaFromDate(eta);
     if (retry !== undefined) signature.retryCount = retry;
     let result;

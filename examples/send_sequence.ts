@@ -30,8 +30,12 @@ const POLL = { pollInterval: 5 };
 
 /** Fresh signatures for one block, as Go's `initTasks()` builds them (no UUID is reused). */
 function initTasks() {
+  // Go's `tasks.Signature{Name: "panic_task"}` has nil Args: "Args":null on the wire.
   const sig = (name: string, ...args: [string, unknown][]): Signature =>
-    newSignature(name, args.map(([type, value]): Arg => ({ name: "", type, value })));
+    newSignature(
+      name,
+      args.length === 0 ? null : args.map(([type, value]): Arg => ({ name: "", type, value })),
+    );
   return {
     addTask0: sig("add", ["int64", 1], ["int64", 1]),
     addTask1: sig("add", ["int64", 2], ["int64", 2]),

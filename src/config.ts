@@ -424,6 +424,34 @@ for (const f of FIELDS) {
   f.yaml = [`${section}.${name.replace(/[A-Z]/g, (c) => "_" + c.toLowerCase())}`];
 }
 
+/**
+ * Sections of Go machinery's YAML that configure what this project does not have (SQS,
+ * DynamoDB), and our own `periodic_tasks` (read by `schedulesFromYaml`): accepted, not read.
+ * `null` accepts any content.
+ */
+const OTHER_SECTIONS: Record<string, readonly string[] | null> = {
+  sqs: ["receive_wait_time_seconds", "receive_visibility_timeout", "visibility_hearth_beat"],
+  dynamodb: ["task_states_table", "group_metas_table"],
+  periodic_tasks: null,
+};
+
+/** Every YAML key we know, by section (`""` for the top level), as Go's loader names them. */
+const KNOWN_YAML_KEYS: ReadonlyMap<string, readonly string[]> = (() => {
+  const known = new Map<string, string[]>([["", []], ["amqp", []], ["redis", []]]);
+  for (const f of FIELDS) {
+    for (const key of f.yaml) {
+      const dot = key.indexOf(".");
+      if (dot < 0) known.get("")!.push(key);
+      else known.get(key.slice(0, dot))!.push(key.slice(dot + 1));
+    }
+  }
+  known.get("")!.push("amqp", "redis", ...Object.keys(OTHER_SECTIONS));
+  for (const [section, keys] of Object.entries(OTHER_SECTIONS)) {
+    if (keys !== null) known.set(section, [...keys]);
+  }
+  return known;
+})();
+
 function assign(input: ConfigInput, path: string, value: unknown): void {
   const dot = path.indexOf(".");
   const target = input as Record<string, unknown>;
@@ -596,6 +624,56 @@ function loadYamlRoot(text: string, schema: "failsafe" | "yaml-1.1"): Record<str
   return root;
 }
 
+/**
+ * Refuses a key no loader reads: a misspelt `borker:` would otherwise leave the default broker
+ * in place without a word. The error names the key and the closest known one.
+ */
+function checkYamlKeys(root: Record<string, unknown>): void {
+  const check = (section: string, map: Record<string, unknown>): void => {
+    const known = KNOWN_YAML_KEYS.get(section);
+    if (known === undefined) return;
+    const prefix = section === "" ? "" : `${section}.`;
+    for (const key of Object.keys(map)) {
+      if (known.includes(key)) continue;
+      throw new ConfigError(
+        `${prefix}${key}`,
+        `Unknown key "${prefix}${key}" in the YAML configuration: did you mean "${prefix}${
+          closest(key, known)
+        }"?`,
+      );
+    }
+  };
+  check("", root);
+  for (const [section, value] of Object.entries(root)) {
+    if (section !== "" && isMap(value)) check(section, value);
+  }
+}
+
+/** The word of `words` fewest edits away from `word` (the first of equals). */
+function closest(word: string, words: readonly string[]): string {
+  let best = words[0];
+  let bestDistance = Infinity;
+  for (const candidate of words) {
+    const distance = editDistance(word, candidate);
+    if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
+  }
+  return best;
+}
+
+/** Levenshtein distance: insertions, deletions and substitutions. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current.push(Math.min(previous[j] + 1, current[j - 1] + 1, substitution));
+    }
+    previous = current;
+  }
+  return previous[b.length];
+}
+
 function yamlTypeError(key: string, expected: string, got: unknown): ConfigError {
   return new ConfigError(
     key,
@@ -617,8 +695,10 @@ function yamlMap(key: string, v: unknown): Record<string, unknown> | null {
  * Reads machinery's YAML keys (those of Go's `NewFromYaml`: `broker`, `default_queue`, `amqp.exchange`,
  * `redis.max_idle_timeout` for `idleTimeout`, `redis.cluster_enabled` or v1's
  * `redis.cluster_mode`, …) from the text of a YAML file, the whole of it (Go reads only the
- * first 1000 bytes). Returns only the keys present; unknown keys (`sqs`, `dynamodb`, …) are
- * ignored, and an empty file gives `{}`.
+ * first 1000 bytes). Returns only the keys present, and an empty file gives `{}`. Go's `sqs` and
+ * `dynamodb` sections and our `periodic_tasks` are accepted and not read here; any other key,
+ * at the top or inside a section, is refused (Go ignores it, so a typo such as `borker:` would
+ * silently keep the default broker).
  *
  * Values follow yaml.v2 (YAML 1.1): `yes`/`no`/`on`/`off` are booleans, `0x10` is an integer; a
  * string field takes any scalar as written (`exchange: 0x10` gives `"0x10"`); an empty value
@@ -626,7 +706,8 @@ function yamlMap(key: string, v: unknown): Record<string, unknown> | null {
  * `max_message_bytes`, `tls_ca_file`, `connect_timeout` and `command_timeout` set our
  * `maxMessageBytes`, `tlsCAFile`, `connectTimeout` and `commandTimeout`.
  *
- * @throws {ConfigError} for malformed YAML, or a value of the wrong type (naming the key).
+ * @throws {ConfigError} for malformed YAML, a value of the wrong type (naming the key), or an
+ * unknown key (naming it and the closest known one).
  */
 export function configFromYaml(text: string): ConfigInput {
   const typed = loadYamlRoot(text, "yaml-1.1");
@@ -637,6 +718,7 @@ export function configFromYaml(text: string): ConfigInput {
     const v = typed[section];
     if (v !== undefined && v !== null && !isMap(v)) throw yamlTypeError(section, "a map", v);
   }
+  checkYamlKeys(typed);
   for (const field of FIELDS) {
     for (const key of field.yaml) {
       const { found, value } = lookup(typed, key);

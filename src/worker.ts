@@ -541,8 +541,13 @@ export class Worker {
     const uuid = findUUID(body);
     if (!uuid) return;
     try {
-      const sig = decodeSignature(JSON.stringify({ UUID: uuid }));
-      await this.server.backend.setStateFailure(sig, reason);
+      const sig = decodeSignature(JSON.stringify({ UUID: uuid, Name: findName(body) ?? "" }));
+      const backend = this.server.backend;
+      // FAILURE keeps the stored state's TaskName and CreatedAt; with none stored (a sender
+      // that wrote no PENDING, an expired state), write PENDING first so they are real.
+      const stored = await backend.getState(uuid).catch(() => undefined);
+      if (stored === undefined || stored.taskName === "") await backend.setStatePending(sig);
+      await backend.setStateFailure(sig, reason);
     } catch (error) {
       this.#reportBrokerError(error);
     }
@@ -921,6 +926,12 @@ function preview(body: string): string {
 /** Best effort: the UUID of a message that does not decode, so its failure can be recorded. */
 function findUUID(body: string): string | undefined {
   const match = /"uuid"\s*:\s*"([A-Za-z0-9_.:-]{1,200})"/i.exec(body.slice(0, 4096));
+  return match?.[1];
+}
+
+/** The task name of a message that did not decode, when its `"Name"` can be read. */
+function findName(body: string): string | undefined {
+  const match = /"Name"\s*:\s*"([^"\\]{1,200})"/.exec(body.slice(0, 4096));
   return match?.[1];
 }
 

@@ -454,10 +454,33 @@ describe("configFromYaml", () => {
     assert.deepEqual(configFromYaml("{}"), {});
   });
 
-  test("unknown keys are ignored", () => {
+  test("Go's sections we do not use are accepted, not read", () => {
     assert.deepEqual(
-      configFromYaml("sqs:\n  x: 1\ndynamodb: {}\nsomething_else: [1, 2]\nbroker: b\n"),
+      configFromYaml("sqs:\n  receive_wait_time_seconds: 1\ndynamodb: {}\nbroker: b\n"),
       { broker: "b" },
+    );
+  });
+
+  test("an unknown key fails, naming it and the closest known one", () => {
+    assertConfigError(
+      () => configFromYaml("borker: redis://127.0.0.1:6379\n"),
+      "borker",
+      /^Unknown key "borker" in the YAML configuration: did you mean "broker"\?$/,
+    );
+    assertConfigError(
+      () => configFromYaml("broker: b\namqp:\n  exchnage: x\n"),
+      "amqp.exchnage",
+      /"amqp\.exchnage".*did you mean "amqp\.exchange"/,
+    );
+    assertConfigError(
+      () => configFromYaml("redis:\n  max_idel: 3\n"),
+      "redis.max_idel",
+      /did you mean "redis\.max_idle"/,
+    );
+    assertConfigError(
+      () => configFromYaml("sqs:\n  x: 1\n"),
+      "sqs.x",
+      /Unknown key "sqs\.x"/,
     );
   });
 
@@ -501,7 +524,6 @@ redis:
 results_expire_in: 0x10
 no_unix_signals: yes
 default_queue: 0x10
-exchange_not_here: x
 amqp:
   exchange: on
   binding_key: "quoted: value"

@@ -348,6 +348,11 @@ describe("redis interop with Go machinery's bytes", { skip }, () => {
       );
       assert.equal(state.state, "FAILURE");
       assert.match(state.error, /Priority/);
+      // The message named its task: the stored state keeps the name and a real time.
+      const raw = JSON.parse((await redis.get(uuid))!);
+      assert.equal(raw.TaskName, "add");
+      assert.notEqual(raw.CreatedAt, "0001-01-01T00:00:00Z");
+      assert.ok(Math.abs(Date.parse(raw.CreatedAt) - Date.now()) < 60_000, raw.CreatedAt);
       const broker = server.broker as RedisBroker;
       const dead = await waitFor(async () => {
         const letters = await broker.getDeadLetters(queue);
