@@ -32,6 +32,7 @@ import {
   wholeNumber,
 } from "./flags.ts";
 import { print } from "./output.ts";
+import { reportProgress } from "./progress.ts";
 import { withServer } from "./server.ts";
 
 /** The flags that only make sense with a TASK. */
@@ -58,7 +59,8 @@ machinery send TASK [--arg TYPE:VALUE]... [--wait [--timeout SEC]] [--eta RFC333
   exits 1 with the task's error on stderr if it failed.
   --arg TYPE:VALUE           an argument, in order: int64:1, float64:2.5, bool:true, string:hi,
                              []int64:1,2,3 or []string:["a","b"] (JSON array or comma list)
-  --wait                     wait for the task to finish and print its results
+  --wait                     wait for the task to finish and print its results; its states go
+                             to stderr as they change, with a hint if no worker takes it
   --timeout SEC              with --wait: give up after SEC seconds (exit 1)
   --eta RFC3339              run it no earlier than this time (2025-01-02T03:04:05Z)
   --delay SEC                run it no earlier than SEC seconds from now
@@ -83,7 +85,7 @@ async function sendSequence(values: Values): Promise<number> {
   refuseInProcess(config, "the example sequence");
   return await withServer(config, logger, async (server) => {
     try {
-      await runExampleSequence(server, print);
+      await runExampleSequence(server, print, { waiting: () => reportProgress(config) });
     } catch (error) {
       throw new CommandError(errorMessage(error), { cause: error });
     }
@@ -121,6 +123,7 @@ async function sendTask(task: string, values: Values): Promise<number> {
     try {
       const values = await result.get({
         timeout: timeout === undefined ? undefined : timeout * 1000,
+        ...reportProgress(config),
       });
       print(stringifyGo(values));
       return OK;

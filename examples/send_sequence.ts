@@ -23,7 +23,7 @@
  */
 import { type Arg, newChain, newChord, newGroup, newSignature } from "../mod.ts";
 import { humanReadable } from "../src/wire/mod.ts";
-import type { Server, Signature } from "../mod.ts";
+import type { GetOptions, Server, Signature } from "../mod.ts";
 
 /** machinery's `Get(time.Millisecond * 5)`. */
 const POLL = { pollInterval: 5 };
@@ -61,10 +61,20 @@ async function step<T>(prefix: string, run: () => Promise<T> | T): Promise<T> {
   }
 }
 
+/** Options of {@link runExampleSequence}. */
+export interface SequenceOptions {
+  /** More `get` options for each wait (called once per wait), e.g. to report progress. */
+  waiting?: () => GetOptions;
+}
+
 /** Sends one task and waits for its results, with Go's error texts. */
-async function sendAndGet(server: Server, signature: Signature): Promise<unknown[]> {
+async function sendAndGet(
+  server: Server,
+  signature: Signature,
+  wait: () => GetOptions,
+): Promise<unknown[]> {
   const result = await step("Could not send task", () => server.sendTask(signature));
-  return await step("Getting task result failed with error", () => result.get(POLL));
+  return await step("Getting task result failed with error", () => result.get(wait()));
 }
 
 /**
@@ -76,16 +86,18 @@ async function sendAndGet(server: Server, signature: Signature): Promise<unknown
 export async function runExampleSequence(
   server: Server,
   print: (line: string) => void,
+  options: SequenceOptions = {},
 ): Promise<void> {
+  const wait = (): GetOptions => ({ ...POLL, ...options.waiting?.() });
   print(`Starting batch: ${crypto.randomUUID()}`);
 
   let t = initTasks();
   print("Single task:");
-  print(`1 + 1 = ${humanReadable(await sendAndGet(server, t.addTask0))}`);
-  print(`sum([1, 2]) = ${humanReadable(await sendAndGet(server, t.sumIntsTask))}`);
-  print(`sum([1.5, 2.7]) = ${humanReadable(await sendAndGet(server, t.sumFloatsTask))}`);
-  print(`concat(["foo", "bar"]) = ${humanReadable(await sendAndGet(server, t.concatTask))}`);
-  print(`split(["foo"]) = ${humanReadable(await sendAndGet(server, t.splitTask))}`);
+  print(`1 + 1 = ${humanReadable(await sendAndGet(server, t.addTask0, wait))}`);
+  print(`sum([1, 2]) = ${humanReadable(await sendAndGet(server, t.sumIntsTask, wait))}`);
+  print(`sum([1.5, 2.7]) = ${humanReadable(await sendAndGet(server, t.sumFloatsTask, wait))}`);
+  print(`concat(["foo", "bar"]) = ${humanReadable(await sendAndGet(server, t.concatTask, wait))}`);
+  print(`split(["foo"]) = ${humanReadable(await sendAndGet(server, t.splitTask, wait))}`);
 
   t = initTasks();
   print("Group of tasks (parallel execution):");
@@ -95,7 +107,7 @@ export async function runExampleSequence(
   );
   const groupResults = await step("Could not send group", () => server.sendGroup(group, 10));
   for (const result of groupResults) {
-    const values = await step("Getting task result failed with error", () => result.get(POLL));
+    const values = await step("Getting task result failed with error", () => result.get(wait()));
     const [a, b] = result.signature.args ?? [];
     print(`${a?.value} + ${b?.value} = ${humanReadable(values)}`);
   }
@@ -110,7 +122,7 @@ export async function runExampleSequence(
   const chordResult = await step("Could not send chord", () => server.sendChord(chord, 10));
   const chordValues = await step(
     "Getting chord result failed with error",
-    () => chordResult.get(POLL),
+    () => chordResult.get(wait()),
   );
   print(`(1 + 1) * (2 + 2) * (5 + 6) = ${humanReadable(chordValues)}`);
 
@@ -123,7 +135,7 @@ export async function runExampleSequence(
   const chainResult = await step("Could not send chain", () => server.sendChain(chain));
   const chainValues = await step(
     "Getting chain result failed with error",
-    () => chainResult.get(POLL),
+    () => chainResult.get(wait()),
   );
   print(`(((1 + 1) + (2 + 2)) + (5 + 6)) * 4 = ${humanReadable(chainValues)}`);
 
@@ -131,7 +143,7 @@ export async function runExampleSequence(
   const panicResult = await step("Could not send task", () => server.sendTask(t.panicTask));
   let panicError: unknown;
   try {
-    await panicResult.get(POLL);
+    await panicResult.get(wait());
   } catch (error) {
     panicError = error;
   }
@@ -143,7 +155,7 @@ export async function runExampleSequence(
   const longResult = await step("Could not send task", () => server.sendTask(t.longRunningTask));
   const longValues = await step(
     "Getting long running task result failed with error",
-    () => longResult.get(POLL),
+    () => longResult.get(wait()),
   );
   print(`Long running task returned = ${humanReadable(longValues)}`);
 }

@@ -29,6 +29,11 @@ export interface GetOptions {
   timeout?: number;
   /** Stop waiting when aborted. */
   signal?: AbortSignal;
+  /**
+   * Called before each pause with the latest state read while the task is not done (its
+   * `state` is `""` while nothing is stored): to show progress, or that nothing happens.
+   */
+  onState?: (state: TaskState) => void;
 }
 
 const DEFAULT_POLL_MS = 20;
@@ -38,14 +43,18 @@ class Waiter {
   readonly #deadline: number;
   readonly #poll: number;
   readonly #signal?: AbortSignal;
+  readonly #onState?: (state: TaskState) => void;
 
   constructor(options: GetOptions = {}) {
     this.#deadline = options.timeout === undefined ? Infinity : Date.now() + options.timeout;
     this.#poll = options.pollInterval ?? DEFAULT_POLL_MS;
     this.#signal = options.signal;
+    this.#onState = options.onState;
   }
 
-  async pause(): Promise<void> {
+  /** Reports `result`'s latest state, then waits one poll interval (less near the deadline). */
+  async pause(result: AsyncResult): Promise<void> {
+    this.#onState?.(result.lastState);
     this.#signal?.throwIfAborted();
     const left = this.#deadline - Date.now();
     if (left <= 0) throw new TimeoutReachedError();
@@ -81,6 +90,11 @@ export class AsyncResult<T extends unknown[] = unknown[]> {
   /** The result backend this result reads. */
   get backend(): Backend {
     return this.#backend;
+  }
+
+  /** The latest state read, without reading again (`state` is `""` before the first read). */
+  get lastState(): TaskState {
+    return this.#state;
   }
 
   /** True when the last read found no stored state at all (not yet, or no longer). */
@@ -121,7 +135,7 @@ export class AsyncResult<T extends unknown[] = unknown[]> {
     for (;;) {
       const values = await this.touch();
       if (values) return values;
-      await waiter.pause();
+      await waiter.pause(this);
     }
   }
 
@@ -152,7 +166,7 @@ export class ChainAsyncResult<T extends unknown[] = unknown[]> {
           last = values;
           break;
         }
-        await waiter.pause();
+        await waiter.pause(result);
       }
     }
     return last as T;
@@ -184,7 +198,7 @@ export class ChordAsyncResult<T extends unknown[] = unknown[]> {
         const values = await result.touch();
         if (values) break;
         if (result.stateMissing) await this.#checkGroup();
-        await waiter.pause();
+        await waiter.pause(result);
       }
     }
     return (await this.callbackResult.touch()) as T;
