@@ -10,6 +10,11 @@ import type { TaskResult, TaskState } from "./wire/state.ts";
 
 /** Stores task states and group metadata. */
 export interface Backend {
+  /**
+   * The URL it uses, as given: it may hold a password, so hide it before showing it (the
+   * worker's start-up banner shows it with the password hidden).
+   */
+  readonly url?: string;
   /** Records a new group and its member UUIDs, in group order. */
   initGroup(groupUUID: string, taskUUIDs: string[]): Promise<void>;
   /** True when `groupTaskCount` members are SUCCESS or FAILURE. */

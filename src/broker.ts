@@ -74,6 +74,11 @@ export interface ConsumeOptions {
 /** Moves task messages from senders to workers. */
 export interface Broker {
   /**
+   * The URL it uses, as given: it may hold a password, so hide it before showing it (the
+   * worker's start-up banner shows it with the password hidden).
+   */
+  readonly url?: string;
+  /**
    * Publishes a task. Fills in an empty routing key (see `adjustRoutingKey`), and holds a task
    * whose ETA is in the future until that time. Resolves once the broker holds the message.
    */

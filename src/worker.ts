@@ -19,7 +19,7 @@ import { UnsupportedTypeError, UnsupportedValueError } from "./wire/json.ts";
 import { etaFromDate } from "./wire/signature.ts";
 import { humanReadableResults } from "./wire/state.ts";
 import { hardwareConcurrency, onShutdownSignals } from "./runtime.ts";
-import { redactURL } from "./urls.ts";
+import { redactPassword } from "./urls.ts";
 import { type ReleaseSlot, RunSlots } from "./run_slots.ts";
 import type { WorkerRegistry } from "./inspector.ts";
 import { TaskCounters, WorkerHeartbeat } from "./worker_heartbeat.ts";
@@ -242,13 +242,13 @@ export class Worker {
   async #run(): Promise<void> {
     const { config, logger } = this.server;
     logger.info("Launching a worker with the following settings:");
-    logger.info(`- Broker: ${redactURL(config.broker)}`);
+    logger.info(`- Broker: ${shownURL(this.server.broker.url)}`);
     logger.info(
       this.#customQueue
         ? `- CustomQueue: ${this.#customQueue}`
         : `- DefaultQueue: ${config.defaultQueue}`,
     );
-    logger.info(`- ResultBackend: ${redactURL(config.resultBackend)}`);
+    logger.info(`- ResultBackend: ${shownURL(this.server.backend.url)}`);
     const removeSignals = this.#handleSignals ? this.#listenForSignals() : () => {};
     // A metrics port that cannot be bound fails the launch before anything else has started.
     const stopMetrics = await this.#startMetrics();
@@ -927,6 +927,15 @@ function preview(body: string): string {
 function findUUID(body: string): string | undefined {
   const match = /"uuid"\s*:\s*"([A-Za-z0-9_.:-]{1,200})"/i.exec(body.slice(0, 4096));
   return match?.[1];
+}
+
+/**
+ * What the start-up banner shows for an adapter's URL: the URL it really uses (database, vhost
+ * and user kept) with the password hidden. Go shows `RedactURL(config)` instead, which drops
+ * the database and names the config's broker even for adapters built without it.
+ */
+function shownURL(url: string | undefined): string {
+  return url === undefined ? "(an adapter that names no URL)" : redactPassword(url);
 }
 
 /** The task name of a message that did not decode, when its `"Name"` can be read. */

@@ -41,6 +41,8 @@ const JSON_TYPE = "application/json";
 
 /** Task states as messages in RabbitMQ queues. */
 export class AMQPBackend extends StateWriter implements Backend {
+  /** The backend URL, as given. */
+  readonly url: string;
   readonly #session: Session;
   readonly #exchange: string;
   readonly #exchangeType: string;
@@ -53,6 +55,7 @@ export class AMQPBackend extends StateWriter implements Backend {
    */
   constructor(url = "amqp://guest:guest@localhost:5672/", options: AMQPBackendOptions = {}) {
     super();
+    this.url = url;
     const config = resolveConfig(options.config);
     const urls = parseAMQPURLs(url, "");
     this.#session = new Session(urls, {

@@ -65,6 +65,8 @@ const JSON_TYPE = "application/json";
 
 /** Go machinery's AMQP broker on RabbitMQ. */
 export class AMQPBroker implements Broker {
+  /** The broker URL, as given (several joined by the separator when so configured). */
+  readonly url: string;
   readonly #urls: AMQPURL[];
   readonly #topology: TopologySettings;
   readonly #prefetchCount: number;
@@ -85,6 +87,7 @@ export class AMQPBroker implements Broker {
    */
   constructor(url = "amqp://guest:guest@localhost:5672/", options: AMQPBrokerOptions = {}) {
     const config = resolveConfig(options.config);
+    this.url = url;
     this.#urls = parseAMQPURLs(url, config.multipleBrokerSeparator);
     const amqp = config.amqp;
     this.#topology = {

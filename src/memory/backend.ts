@@ -32,12 +32,15 @@ export type MemoryBackendOptions = AdapterOptions;
 
 /** States and groups in this process. */
 export class MemoryBackend extends StateWriter implements Backend {
+  /** The URL it was made with (`memory://` or `eager`). */
+  readonly url: string;
   readonly #entries = new Map<string, Entry>();
   readonly #ttlMs: number;
 
   /** Makes an empty backend (`url` is `memory://` or `eager`; it names no server). */
-  constructor(_url = "memory://", options: MemoryBackendOptions = {}) {
+  constructor(url = "memory://", options: MemoryBackendOptions = {}) {
     super();
+    this.url = url;
     this.#ttlMs = resultsExpireSeconds(resolveConfig(options.config)) * 1000;
   }
 

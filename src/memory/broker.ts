@@ -43,6 +43,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Queues in this process. */
 export class MemoryBroker implements Broker {
+  /** The URL it was made with (`memory://` or `eager`). */
+  readonly url: string;
   /** Messages rejected by workers. */
   readonly deadLetters: DeadLetter[] = [];
   readonly #defaultQueue: string;
@@ -53,7 +55,8 @@ export class MemoryBroker implements Broker {
   #closed = false;
 
   /** Makes an empty broker (`url` is `memory://` or `eager`; it names no server). */
-  constructor(_url = "memory://", options: MemoryBrokerOptions = {}) {
+  constructor(url = "memory://", options: MemoryBrokerOptions = {}) {
+    this.url = url;
     this.#defaultQueue = resolveConfig(options.config).defaultQueue;
   }
 
