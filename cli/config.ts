@@ -45,10 +45,27 @@ export async function loadConfig(
   const text = await fileText;
   const fromFile: ConfigInput = text === undefined ? {} : configFromYaml(text);
   const fromEnv = configFromEnv(env());
+  const queue = str(values, "queue");
   const fromFlags: ConfigInput = {
     broker: str(values, "broker"),
     resultBackend: str(values, "result-backend"),
-    defaultQueue: str(values, "queue"),
+    defaultQueue: queue,
+    amqp: { bindingKey: queueBindingKey(queue, fromFile, fromEnv) },
   };
   return resolveConfig(CLI_DEFAULTS, fromFile, fromEnv, fromFlags);
+}
+
+/**
+ * On RabbitMQ the queue alone does not separate tasks: they are routed by the binding key, and
+ * with machinery's default (`machinery_task`) every queue bound with it gets every task. So
+ * `--queue NAME` without a configured binding key binds NAME with the key NAME, and its tasks
+ * are sent with that routing key: what a user who names a queue means. A Go sender reaches it
+ * by setting the signature's RoutingKey (or its BindingKey) to NAME.
+ */
+function queueBindingKey(
+  queue: string | undefined,
+  ...configured: ConfigInput[]
+): string | undefined {
+  if (queue === undefined) return undefined;
+  return configured.some((c) => c.amqp?.bindingKey !== undefined) ? undefined : queue;
 }

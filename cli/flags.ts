@@ -40,7 +40,7 @@ export const CONNECTION: Options = {
 export function parseFlags(options: Options, argv: string[]): Parsed {
   try {
     const { values, positionals } = parseArgs({
-      args: argv,
+      args: negativeValuesJoined(options, argv),
       options,
       allowPositionals: true,
       strict: true,
@@ -49,6 +49,31 @@ export function parseFlags(options: Options, argv: string[]): Parsed {
   } catch (error) {
     throw new UsageError(errorMessage(error));
   }
+}
+
+/**
+ * `--delay -5` as `--delay=-5`: `parseArgs` refuses a value that starts with a dash as
+ * "ambiguous", while a negative number is plainly the flag's value, which its reader then
+ * accepts or refuses with our own message.
+ */
+function negativeValuesJoined(options: Options, argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const next = argv[i + 1];
+    const takesValue = flag.startsWith("--") && options[flag.slice(2)]?.type === "string";
+    if (takesValue && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${flag}=${next}`);
+      i++;
+    } else {
+      out.push(flag);
+    }
+    if (flag === "--") {
+      out.push(...argv.slice(i + 1));
+      break;
+    }
+  }
+  return out;
 }
 
 /** A string flag's value, or undefined when it is absent. */

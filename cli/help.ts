@@ -15,8 +15,11 @@ const CONNECTION_HELP = `Connection options:
   --queue NAME               the default queue; env DEFAULT_QUEUE; default machinery_tasks
   --config FILE              a machinery YAML config file (broker, result_backend, amqp: …)
   Flags beat environment variables (also AMQP_*, REDIS_*, RESULTS_EXPIRE_IN …), which beat the
-  config file. Schemes: memory:// (this process only), redis://, rediss://, redis+socket://,
-  amqp://, amqps://; result backends also memcache://, mongodb://, mongodb+srv://.`;
+  config file. Schemes: memory:// (this process only; eager is another name for it, so that Go
+  configs load, but tasks still need a worker in this process), redis://, rediss://,
+  redis+socket://, amqp://, amqps://; result backends also memcache://, mongodb://,
+  mongodb+srv://. On RabbitMQ, --queue without a configured binding key also binds the queue
+  with its own name, so that its tasks reach it alone.`;
 
 /** `machinery --help`: every command's usage, the connection flags and the exit statuses. */
 export function usageText(): string {
@@ -24,7 +27,7 @@ export function usageText(): string {
 
 Usage:
   ${demo.help.split("\n")[0]}
-  ${worker.help.split("\n").slice(0, 2).join("\n  ")}
+  ${worker.help.split("\n").slice(0, 3).join("\n  ")}
   machinery send [connection options]
   machinery send TASK [--arg TYPE:VALUE]... [--wait [--timeout SEC]] [--eta RFC3339 | --delay SEC]
                       [--retry N] [connection options]
@@ -38,7 +41,7 @@ Usage:
   machinery workers [--json] [connection options]
   machinery stats [--minutes N] [--json] [connection options]
   machinery help [COMMAND]
-  machinery --version
+  machinery -v | --version
 
 Commands:
   demo     the memory broker and backend, a worker and machinery's example send sequence in one

@@ -54,7 +54,7 @@ export async function main(argv: string[]): Promise<number> {
       return OK;
     }
     if (name === "help") return help(rest[0]);
-    if (name === "--version" || name === "-V") {
+    if (name === "--version" || name === "-v" || name === "-V") {
       print(VERSION);
       return OK;
     }

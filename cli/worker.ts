@@ -22,7 +22,7 @@ import {
   WorkerQuitAbruptlyError,
   type WorkerRegistry,
 } from "../mod.ts";
-import { redactPassword } from "../src/urls.ts";
+import { redactPassword, urlScheme } from "../src/urls.ts";
 import { registerExampleTasks } from "../examples/tasks.ts";
 import type { Command } from "./command.ts";
 import { loadConfig, readConfigFile } from "./config.ts";
@@ -42,6 +42,10 @@ import { setExampleHandlers } from "./output.ts";
 import { UsageError } from "./errors.ts";
 import { withServer } from "./server.ts";
 import { loadTasksModule } from "./tasks_module.ts";
+
+/** machinery's default queue and binding key: the pair every Go worker and sender uses. */
+const DEFAULT_QUEUE = "machinery_tasks";
+const DEFAULT_BINDING_KEY = "machinery_task";
 
 /** `machinery worker`. */
 export const worker: Command = {
@@ -137,6 +141,8 @@ async function run({ values, positionals }: Parsed): Promise<number> {
     setExampleHandlers(worker, logger);
     // launch() installs its signal listeners before it returns; tests wait for this line.
     const running = worker.launch();
+    const scheme = urlScheme(config.broker);
+    if (scheme === "amqp" || scheme === "amqps") logBinding(config, worker.queue(), logger);
     logger.info(`Waiting for tasks on ${worker.queue()} (Ctrl+C to stop)`);
     try {
       await running;
@@ -195,6 +201,22 @@ function workerLogger(values: Values): Logger {
     throw new UsageError(`Invalid value "${format}" for --log-format: expected text or json`);
   }
   return createLogger({ level, format });
+}
+
+/**
+ * On RabbitMQ, how the queue gets its tasks: the exchange and binding key. A named queue bound
+ * with machinery's default key gets every task sent with that key, as do all queues bound with
+ * it: that is said as a warning.
+ */
+function logBinding(config: Config, queue: string, logger: Logger): void {
+  const { exchange, bindingKey } = config.amqp;
+  const line =
+    `Queue "${queue}" is bound to the exchange "${exchange}" with the key "${bindingKey}"`;
+  if (queue === DEFAULT_QUEUE || bindingKey !== DEFAULT_BINDING_KEY) return logger.info(line);
+  logger.warn(
+    `${line}: it gets every task sent with that key, as does every queue bound with it; ` +
+      `to keep its tasks apart, set amqp.binding_key (AMQP_BINDING_KEY) to "${queue}"`,
+  );
 }
 
 /** The periodic registrations of the config file's periodic_tasks section, then of --periodic. */

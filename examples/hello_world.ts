@@ -13,8 +13,8 @@
  *
  * @module
  */
+import process from "node:process";
 import { configFromEnv, newSignature, resolveConfig, Server } from "../mod.ts";
-import { env, exit } from "../src/runtime.ts";
 import { helloWorld } from "./tasks.ts";
 
 /** Runs the program and returns what HelloWorld returned. */
@@ -23,7 +23,7 @@ export async function main(): Promise<string> {
   // `machinery_exchange`, binding key `machinery_task`), here on the memory engine by default.
   const config = resolveConfig(
     { broker: "memory://", resultBackend: "memory://", defaultQueue: "machinery_tasks" },
-    configFromEnv(env()),
+    configFromEnv(process.env),
     { noUnixSignals: true },
   );
   const server = await Server.fromConfig(config);
@@ -53,6 +53,6 @@ if (import.meta.main) {
     console.log(await main());
   } catch (error) {
     console.error(`hello_world: ${error instanceof Error ? error.message : String(error)}`);
-    exit(1);
+    process.exit(1);
   }
 }

@@ -114,7 +114,7 @@ export async function dial(urls: AMQPURL[], options: DialOptions = {}): Promise<
         url,
         error: silent
           ? new Error(`no reply within ${timeoutMs / 1000} s`, { cause: error })
-          : error,
+          : refusedVhost(error, url) ?? error,
       });
     }
   }
@@ -123,6 +123,24 @@ export async function dial(urls: AMQPURL[], options: DialOptions = {}): Promise<
     ? `${redactPassword(failures[0].url.url)}: ${describeError(last)}`
     : failures.map((f) => `${redactPassword(f.url.url)} (${describeError(f.error)})`).join(", ");
   throw new AMQPError(`Could not connect to RabbitMQ at ${where}`, { cause: last });
+}
+
+/**
+ * RabbitMQ answers `connection.open` with `connection.close` when the virtual host does not
+ * exist or the user may not use it; amqplib then says only "Expected ConnectionOpenOk; got
+ * <ConnectionClose channel:0>". Says it in words, naming the virtual host and the user.
+ */
+function refusedVhost(error: unknown, url: AMQPURL): Error | undefined {
+  if (
+    !(error instanceof Error) ||
+    !/^Expected ConnectionOpenOk; got <ConnectionClose/.test(error.message)
+  ) {
+    return undefined;
+  }
+  return new Error(
+    `there is no virtual host "${url.vhost}", or the user "${url.username}" may not use it`,
+    { cause: error },
+  );
 }
 
 /** Opens a channel with an `error` listener (channel errors are followed by `close`). */
