@@ -150,6 +150,28 @@ describeUnless(redisSkip, "cli against Redis: bytes, progress and the banner", (
     },
   );
 
+  it("send's example sequence with no worker says so too", { timeout: TIMEOUT }, async () => {
+    const sequence = start(
+      "cli.ts",
+      ["send", "--broker", REDIS_URL, "--result-backend", REDIS_URL, "--queue", idle],
+      env,
+      TIMEOUT,
+    );
+    try {
+      const hint = await waitFor(
+        () => /No worker has taken task (task_[0-9a-f-]{36})/.exec(sequence.stderr()),
+        "the no-worker hint",
+        20_000,
+      );
+      uuids.push(hint[1]);
+      assert.match(sequence.stderr(), new RegExp(`Task ${hint[1]} is PENDING`));
+      assert.equal(sequence.stdout().split("\n")[1], "Single task:");
+    } finally {
+      signal(sequence, "SIGINT");
+      await sequence.exited;
+    }
+  });
+
   it(
     "--wait shows the states a worker goes through; the banner keeps the database",
     { timeout: TIMEOUT },
@@ -228,6 +250,40 @@ describeUnless(amqpSkip, "cli against RabbitMQ: properties and --queue", () => {
         assert.equal(message.properties.deliveryMode, 2);
         assert.equal(await ch.get(other, { noAck: true }), false);
       });
+    },
+  );
+
+  it(
+    "the worker says which binding key its queue gets tasks by",
+    { timeout: TIMEOUT },
+    async () => {
+      const banner = async (args: string[], env: Record<string, string>): Promise<string> => {
+        const worker = start(
+          "cli.ts",
+          ["worker", "--broker", AMQP_URL, "--result-backend", "memory://", ...args],
+          { AMQP_EXCHANGE: exchange, ...env },
+          TIMEOUT,
+        );
+        try {
+          await waitFor(() => worker.stderr().includes("Waiting for tasks on"), "the worker");
+          return worker.stderr();
+        } finally {
+          signal(worker, "SIGTERM");
+          await worker.exited;
+        }
+      };
+      const own = await banner(["--queue", queue], {});
+      assert.match(
+        own,
+        new RegExp(
+          `Queue "${queue}" is bound to the exchange "${exchange}" with the key "${queue}"\\n`,
+        ),
+      );
+      const shared = await banner([], { DEFAULT_QUEUE: queue });
+      assert.match(
+        shared,
+        new RegExp(`with the key "machinery_task": it gets every task sent with that key`),
+      );
     },
   );
 

@@ -142,6 +142,8 @@ class Consumer {
     const stop = () => this.#stop();
     this.options.signal.addEventListener("abort", stop, { once: true });
     done.finally(() => this.options.signal.removeEventListener("abort", stop)).catch(() => {});
+    // Aborted while we dialled and declared (a signal right after launch): no event will come.
+    if (this.options.signal.aborted) this.#stop();
     this.channel.consume(this.options.queue, (message) => this.#onMessage(message), {
       consumerTag: this.options.consumerTag || undefined,
       noAck: false,
