@@ -495,7 +495,7 @@ interface RawPublishChannel {
  * Publishes on a confirm channel; `confirmed` gets RabbitMQ's answer. This is what amqplib's
  * `ConfirmChannel.publish` does, minus its argument builder, which always adds a `headers`
  * table (empty when there are none): Go's client leaves the property out, so we send the
- * properties as Go does (`docs/wire.md`).
+ * properties as Go does (`docs/wire.md#amqp-message-properties`).
  */
 function sendConfirmed(
   ch: ConfirmChannel,
