@@ -92,6 +92,11 @@ export interface Config {
   resultsExpireIn: number;
   /** Do not install signal handlers in workers (false). */
   noUnixSignals: boolean;
+  /**
+   * Stamp each sent message with its send time in `Signature.Headers` (false, ours), so workers
+   * with metrics measure how long tasks wait; off, a send writes Go's bytes exactly.
+   */
+  sendTimeHeader: boolean;
   /** RabbitMQ settings. */
   amqp: AMQPConfig;
   /** Redis settings. */
@@ -160,6 +165,7 @@ export function defaultConfig(): Config {
     resultBackend: "amqp://guest:guest@localhost:5672/",
     resultsExpireIn: 3600,
     noUnixSignals: false,
+    sendTimeHeader: false,
     amqp: {
       exchange: "machinery_exchange",
       exchangeType: "direct",
@@ -285,6 +291,12 @@ const FIELDS: Field[] = [
     yaml: ["results_expire_in"],
   },
   { path: "noUnixSignals", kind: "bool", env: ["NO_UNIX_SIGNALS"], yaml: ["no_unix_signals"] },
+  {
+    path: "sendTimeHeader",
+    kind: "bool",
+    env: ["SEND_TIME_HEADER"],
+    yaml: ["send_time_header"],
+  },
   {
     path: "maxMessageBytes",
     kind: "int",

@@ -211,9 +211,12 @@ export class Server {
     return new AsyncResult<T>(signature, this.backend);
   }
 
-  /** Publishes with the send time in the headers, inside a `send` span when tracing. */
+  /**
+   * Publishes, with the send time in the headers when the config asks for it, inside a `send`
+   * span when tracing.
+   */
   async #publish(signature: Signature, traceContext?: OtelContext): Promise<void> {
-    signature.headers![SENT_AT_HEADER] = Date.now();
+    if (this.config.sendTimeHeader) signature.headers![SENT_AT_HEADER] = Date.now();
     if (!this.tracing) return this.broker.publish(signature);
     this.broker.adjustRoutingKey(signature);
     const span = this.tracing.startSend(signature, traceContext);

@@ -90,6 +90,7 @@ describe("defaultConfig", () => {
         resultBackend: "amqp://guest:guest@localhost:5672/",
         resultsExpireIn: 3600,
         noUnixSignals: false,
+        sendTimeHeader: false,
         amqp: {
           exchange: "machinery_exchange",
           exchangeType: "direct",
@@ -191,6 +192,7 @@ describe("configFromEnv", () => {
       RESULT_BACKEND: "redis://r",
       RESULTS_EXPIRE_IN: "60",
       NO_UNIX_SIGNALS: "true",
+      SEND_TIME_HEADER: "1",
       MAX_MESSAGE_BYTES: "1024",
       TLS_CA_FILE: "/etc/ca.pem",
       CONNECT_TIMEOUT: "3",
@@ -228,6 +230,7 @@ describe("configFromEnv", () => {
         resultBackend: "redis://r",
         resultsExpireIn: 60,
         noUnixSignals: true,
+        sendTimeHeader: true,
         amqp: {
           exchange: "ex",
           exchangeType: "topic",

@@ -24,13 +24,13 @@ import { waitFor } from "./helpers.ts";
 const TIMEOUT = { timeout: 30_000 };
 const ODD = 'we"ird\nna\\me';
 
-function makeServer() {
+function makeServer(sendTimeHeader = true) {
   const broker = MemoryBroker.fromConfig({ defaultQueue: "metrics_q" });
   const backend = new MemoryBackend();
   const server = new Server({
     broker,
     backend,
-    config: { noUnixSignals: true, defaultQueue: "metrics_q" },
+    config: { noUnixSignals: true, defaultQueue: "metrics_q", sendTimeHeader },
     logger: silentLogger,
   });
   let flaky = 0;
@@ -113,6 +113,19 @@ describe("metrics", () => {
       await worker.quit();
       await running;
       await server.close();
+    }
+  });
+
+  it("stamps the send time only when the config asks (Go's bytes otherwise)", async () => {
+    for (const sendTimeHeader of [false, true]) {
+      const { server } = makeServer(sendTimeHeader);
+      try {
+        const sig = newSignature("ok", []);
+        await server.sendTask(sig);
+        assert.equal(SENT_AT_HEADER in (sig.headers ?? {}), sendTimeHeader);
+      } finally {
+        await server.close();
+      }
     }
   });
 

@@ -136,7 +136,13 @@ describe("metrics and health on Redis", { skip: redisSkip }, () => {
 
   it("counts what ran by outcome", TIMEOUT, async () => {
     const server = await Server.fromConfig(
-      { broker: REDIS_URL, resultBackend: REDIS_URL, defaultQueue: queue, noUnixSignals: true },
+      {
+        broker: REDIS_URL,
+        resultBackend: REDIS_URL,
+        defaultQueue: queue,
+        noUnixSignals: true,
+        sendTimeHeader: true,
+      },
       silentLogger,
     );
     server.setPrePublishHandler((sig) => uuids.push(sig.uuid));
@@ -218,6 +224,7 @@ describe("metrics and health on RabbitMQ", { skip: amqpSkip }, () => {
     resultBackend: REDIS_URL,
     defaultQueue: queue,
     noUnixSignals: true,
+    sendTimeHeader: true,
     amqp: { exchange, exchangeType: "direct", bindingKey: queue },
   });
 
