@@ -78,6 +78,22 @@ export {
 export { CallArgsError, type ParamType, type TaskParams } from "./src/task_params.ts";
 export { retryLater, RetryTaskLaterError } from "./src/retry.ts";
 export {
+  DEADLINE_HEADER,
+  EXPIRED_TEXT,
+  EXPIRES_HEADER,
+  setTaskDeadline,
+  setTaskExpiry,
+  setTaskTimeout,
+  TaskAbortedError,
+  TIMEOUT_HEADER,
+} from "./src/task_deadline.ts";
+export {
+  CANCELLED_TEXT,
+  type CancelOptions,
+  CancelUnsupportedError,
+  DEFAULT_CANCEL_MARK_MS,
+} from "./src/cancel.ts";
+export {
   BackendError,
   ClosedError,
   GroupNotFoundError,

@@ -101,6 +101,19 @@ export interface Broker {
    */
   queueDepth?(queue: string): Promise<QueueDepth>;
   /**
+   * Optional: marks task `uuid` cancelled until Unix time `until` (ms), and tells every worker
+   * that watches cancellations. A broker without it cannot cancel tasks.
+   */
+  cancelTask?(uuid: string, until: number): Promise<void>;
+  /**
+   * Optional, with `cancelTask`: calls `onCancel` for each live mark, then for each new one, until
+   * `signal` aborts. Resolves once the marks present now were reported and new ones are heard.
+   */
+  watchCancellations?(
+    onCancel: (uuid: string, until: number) => void,
+    signal: AbortSignal,
+  ): Promise<void>;
+  /**
    * Connects now, so that an unreachable server is reported at start; rejects when it cannot.
    * Optional to call: the first publish or consume connects too.
    */

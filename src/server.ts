@@ -35,6 +35,15 @@ import {
 } from "./tracing/task_tracing.ts";
 import type { SendOptions } from "./send_options.ts";
 import { SENT_AT_HEADER } from "./metrics/wait_time.ts";
+import {
+  CANCELLED_TEXT,
+  type CancelOptions,
+  CancelUnsupportedError,
+  DEFAULT_CANCEL_MARK_MS,
+} from "./cancel.ts";
+import { StateNotFoundError } from "./errors.ts";
+import { isCompleted, STARTED, type TaskState } from "./wire/state.ts";
+import { redactURL } from "./urls.ts";
 
 /** A signature that remembers its task's result types, so `sendTask` can type `get()`. */
 export type TypedSignature<T extends unknown[]> = Signature & { readonly __results?: T };
@@ -279,6 +288,36 @@ export class Server {
     for (const sig of chain.tasks) sig.headers ??= {};
     await this.sendTask(chain.tasks[0]);
     return new ChainAsyncResult<T>(chain.tasks.map((sig) => new AsyncResult(sig, this.backend)));
+  }
+
+  /**
+   * Cancels task `uuid`: one still queued, delayed or waiting for a retry never starts, and is
+   * recorded FAILURE `task cancelled` now; a running one has its `AbortSignal` fired on the
+   * worker that runs it and is recorded FAILURE `task cancelled` there, without retries. A
+   * cancelled group member makes its chord never fire; a cancelled chain link stops the rest of
+   * the chain. Resolves with false (and changes nothing) when the task had finished already.
+   *
+   * @throws {CancelUnsupportedError} when the broker keeps no cancellation marks.
+   */
+  async cancelTask(uuid: string, options: CancelOptions = {}): Promise<boolean> {
+    this.#checkOpen();
+    if (!this.broker.cancelTask) throw new CancelUnsupportedError(redactURL(this.config.broker));
+    let state: TaskState | undefined;
+    try {
+      state = await this.backend.getState(uuid);
+    } catch (error) {
+      if (!(error instanceof StateNotFoundError)) throw error;
+    }
+    if (state && isCompleted(state)) return false;
+    await this.broker.cancelTask(uuid, Date.now() + (options.keepMarkMs ?? DEFAULT_CANCEL_MARK_MS));
+    // A running task is recorded by its worker once it stopped; the others are recorded now,
+    // so that whoever waits for the task learns at once.
+    if (state?.state !== STARTED) {
+      const signature = newSignature(state?.taskName ?? "", []);
+      signature.uuid = uuid;
+      await this.backend.setStateFailure(signature, CANCELLED_TEXT);
+    }
+    return true;
   }
 
   /**

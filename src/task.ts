@@ -20,7 +20,10 @@ import {
 export interface TaskContext {
   /** The signature being processed (machinery's `SignatureFromContext`). */
   readonly signature: Signature;
-  /** Aborted when the worker quits abruptly; long tasks should stop early. */
+  /**
+   * Aborted when the task's timeout or deadline passes, when it is cancelled, or when the worker
+   * quits abruptly (its `reason` says which); long tasks should stop early.
+   */
   readonly signal: AbortSignal;
 }
 
@@ -111,6 +114,12 @@ export interface TaskOptions {
    * with Go's `reflect` texts, as a Go worker does; when unset, nothing is checked.
    */
   args?: ParamType[];
+  /**
+   * The most milliseconds one run may take (default: no limit): the task's signal fires then,
+   * and it is recorded FAILURE `task timed out after …`, or retried while it has retries left.
+   * A signature's `machinery_ts_timeout_ms` header (`setTaskTimeout`) overrides it.
+   */
+  timeout?: number;
 }
 
 /** A registered task. */
@@ -191,13 +200,14 @@ export function invokeTask(
   def: TaskDefinition,
   signature: Signature,
   values: unknown[],
-  signal: AbortSignal,
+  signal: AbortSignal | (() => AbortSignal),
 ): TaskResult[] | Promise<TaskResult[]> {
   // Go's reflect.Call panics here, inside the recovered call: a normal task error, so retries apply.
   if (def.params) checkCallArgs(def.params, signature.args);
   const fn = def.fn;
+  // A getter makes the signal only for tasks that take a context (the others cannot see it).
   const returned = (fn as Partial<ContextTask>).machineryContext
-    ? fn({ signature, signal }, ...values)
+    ? fn({ signature, signal: typeof signal === "function" ? signal() : signal }, ...values)
     : fn(...values);
   const types = def.options.results;
   if (isThenable(returned)) return Promise.resolve(returned).then((r) => toResults(r, types));

@@ -34,6 +34,10 @@ import type { HttpServer } from "./http/serve.ts";
 import type { ProcessSpan, TaskTracing } from "./tracing/task_tracing.ts";
 import type { SendOptions } from "./send_options.ts";
 import { waitSeconds } from "./metrics/wait_time.ts";
+import { refusalToStart, runLimits, type TaskAbortedError } from "./task_deadline.ts";
+import { DeadlineTimers } from "./deadline_timers.ts";
+import { cancelledError, CancelMarks } from "./cancel.ts";
+import { ABANDONED, TaskRun } from "./task_run.ts";
 
 /** Options for a worker. */
 export interface WorkerOptions {
@@ -74,6 +78,12 @@ export interface WorkerOptions {
   queueDepthSampler?: QueueDepthSampler;
   /** How often the queue depth is sampled, in ms (default 5000). */
   queueDepthIntervalMs?: number;
+  /**
+   * How long a task whose signal fired (a timeout, a deadline, a cancellation) may take to stop
+   * before its run slot is freed and its outcome recorded anyway; its late result is then
+   * discarded and logged (default 5000 ms).
+   */
+  abortGraceMs?: number;
 }
 
 /**
@@ -144,6 +154,12 @@ export class Worker {
   readonly #metrics?: Metrics;
   readonly #queueMetrics?: QueueMetrics;
   #metricsServer?: Promise<HttpServer>;
+  readonly #abortGraceMs: number;
+  /** One timer for every run's timeout or deadline. */
+  readonly #deadlines = new DeadlineTimers();
+  /** Cancellations heard of; `#running` is kept only while they are watched. */
+  readonly #cancelMarks = new CancelMarks();
+  #running?: Map<string, TaskRun>;
 
   /** Use `server.newWorker` or `server.newCustomQueueWorker`. */
   constructor(
@@ -163,6 +179,7 @@ export class Worker {
     this.#customQueue = customQueue;
     this.#handleSignals = options.handleSignals ?? !server.config.noUnixSignals;
     this.#options = options;
+    this.#abortGraceMs = Math.max(0, options.abortGraceMs ?? 5000);
     if (options.metrics || options.metricsPort !== undefined) {
       this.#metrics = options.metrics instanceof Metrics ? options.metrics : new Metrics();
       this.#queueMetrics = this.#metrics.queue(this.queue());
@@ -253,10 +270,15 @@ export class Worker {
     // A metrics port that cannot be bound fails the launch before anything else has started.
     const stopMetrics = await this.#startMetrics();
     const stopHeartbeat = this.#startHeartbeat();
+    const stopWatching = new AbortController();
     try {
+      // Before the first message: a task cancelled earlier must be known before it can start.
+      await this.#watchCancellations(stopWatching.signal);
       await this.#consumeUntilStopped();
       if (!this.#abrupt) await this.#drain();
     } finally {
+      stopWatching.abort();
+      this.#deadlines.clear();
       removeSignals();
       await stopHeartbeat();
       await stopMetrics();
@@ -335,6 +357,22 @@ export class Worker {
         this.abort();
       }
     });
+  }
+
+  /** Listens for cancellations when the broker offers them; without, tasks run as before. */
+  async #watchCancellations(signal: AbortSignal): Promise<void> {
+    const broker = this.server.broker;
+    if (!broker.watchCancellations) return;
+    try {
+      await broker.watchCancellations((uuid, until) => {
+        this.#cancelMarks.add(uuid, until);
+        this.#running?.get(uuid)?.abort(cancelledError());
+      }, signal);
+      this.#running = new Map();
+    } catch (error) {
+      this.#reportBrokerError(error);
+      this.server.logger.warn("Cancellations are not watched: cancelled tasks may still run");
+    }
   }
 
   async #consumeUntilStopped(): Promise<void> {
@@ -608,6 +646,12 @@ export class Worker {
       if (!(error instanceof ArgsError)) throw error;
       argsError = error;
     }
+    const refusal = this.#refusalToStart(signature);
+    if (refusal) {
+      this.server.logger.warn(`Task ${logSafe(signature.uuid)} not started: ${refusal.message}`);
+      await this.#taskFailed(signature, refusal, trace);
+      return true;
+    }
     const both = values !== undefined && backend.setStateReceivedAndStarted !== undefined;
     try {
       await (both
@@ -650,6 +694,19 @@ export class Worker {
     }
   }
 
+  /** Why the task must not start: it was cancelled, or its expiry or deadline passed. */
+  #refusalToStart(signature: Signature): TaskAbortedError | undefined {
+    const now = Date.now();
+    if (this.#cancelMarks.has(signature.uuid, now)) return cancelledError();
+    return refusalToStart(signature, now);
+  }
+
+  /**
+   * Calls the task and records its outcome. With a timeout or deadline, or while cancellations
+   * are watched, the call runs as a `TaskRun` whose signal can fire: then the task has
+   * `abortGraceMs` to stop, its slot is freed, the abort is recorded (FAILURE, or a retry for a
+   * timeout with retries left) and a late result is only logged. Without, nothing is added.
+   */
   async #runTask(
     def: TaskDefinition,
     signature: Signature,
@@ -658,6 +715,8 @@ export class Worker {
     delivery?: Delivery,
     trace?: ProcessSpan,
   ): Promise<boolean> {
+    const limits = runLimits(signature, def.options.timeout, Date.now());
+    const run = limits || this.#running ? this.#startRun(signature, limits) : undefined;
     const metrics = this.#metrics;
     const series = this.#queueMetrics?.series(signature.name);
     let started = 0;
@@ -667,41 +726,87 @@ export class Worker {
       if (wait !== undefined) series.wait.observe(wait);
       metrics!.running++;
     }
-    let results: TaskResult[];
-    try {
-      const signal = this.#abortTasks.signal;
-      const returned = trace
-        ? this.server.tracing!.within(trace, () => invokeTask(def, signature, values, signal))
-        : invokeTask(def, signature, values, signal);
-      results = returned instanceof Promise ? await returned : returned;
-    } catch (error) {
+    const done = () => {
+      run?.dispose();
       releaseSlot();
       if (series) {
         metrics!.running--;
         series.duration.observe((performance.now() - started) / 1000);
       }
+    };
+    let results: TaskResult[];
+    try {
+      const signal = run ? () => run.signal : this.#abortTasks.signal;
+      const returned = trace
+        ? this.server.tracing!.within(trace, () => invokeTask(def, signature, values, signal))
+        : invokeTask(def, signature, values, signal);
+      const outcome = !(returned instanceof Promise)
+        ? returned
+        : run
+        ? await run.settle(returned, this.#abortGraceMs)
+        : await returned;
+      if (run?.abortedWith) {
+        if (outcome === ABANDONED) {
+          this.#discardLateOutcome(signature, returned as Promise<unknown>);
+        }
+        throw run.abortedWith;
+      }
+      results = outcome as TaskResult[];
+    } catch (thrown) {
+      done();
       // Aborted by an abrupt quit, or given back: record nothing; the message runs again.
       if (!(await this.#mayRecord(delivery))) return false;
+      const aborted = run?.abortedWith;
+      const error = aborted ?? thrown;
       if (trace) this.server.tracing!.fail(trace.span, error);
+      if (aborted) {
+        this.server.logger.warn(`Task ${logSafe(signature.uuid)} aborted: ${aborted.message}`);
+      }
       if (error instanceof RetryTaskLaterError) {
         await this.#retryTaskIn(signature, error.retryInMs, error, trace);
-      } else if (signature.retryCount > 0) {
+      } else if (signature.retryCount > 0 && !aborted?.final) {
         await this.#taskRetry(signature, error, trace);
       } else {
         await this.#taskFailed(signature, error, trace);
       }
       return true;
     }
-    releaseSlot();
-    if (series) {
-      metrics!.running--;
-      series.duration.observe((performance.now() - started) / 1000);
-    }
+    done();
     // A task that returns after an abrupt quit (it may have stopped early because of it) is not
     // recorded either: its message is not acked, so it runs again in full.
     if (!(await this.#mayRecord(delivery))) return false;
     await this.#taskSucceeded(signature, results, trace);
     return true;
+  }
+
+  /** A run that its timeout or deadline, or a cancellation, can abort. */
+  #startRun(signature: Signature, limits: ReturnType<typeof runLimits>): TaskRun {
+    const run = new TaskRun(this.#abortTasks.signal);
+    const uuid = signature.uuid;
+    const running = this.#running;
+    if (running) {
+      running.set(uuid, run);
+      run.onDispose(() => {
+        if (running.get(uuid) === run) running.delete(uuid);
+      });
+    }
+    if (limits) {
+      run.onDispose(this.#deadlines.schedule(limits.stopAt, () => run.abort(limits.error())));
+    }
+    return run;
+  }
+
+  /** A task that did not stop within the grace period: its outcome, when it comes, is dropped. */
+  #discardLateOutcome(signature: Signature, returned: Promise<unknown>): void {
+    const { logger } = this.server;
+    const uuid = logSafe(signature.uuid);
+    logger.warn(
+      `Task ${uuid} did not stop within ${this.#abortGraceMs} ms of its abort: its slot is freed and its late result will be discarded`,
+    );
+    returned.then(
+      () => logger.warn(`Task ${uuid} finished late: its result is discarded`),
+      (error) => logger.warn(`Task ${uuid} failed late: discarded (${logSafe(errorText(error))})`),
+    );
   }
 
   /** Counts one outcome of `task`, when metrics are on. */

@@ -52,6 +52,8 @@ export class MemoryBroker implements Broker {
   readonly #delayed = new Map<ReturnType<typeof setTimeout>, { body: string; eta: bigint }>();
   readonly #consumers = new Set<Consumer>();
   readonly #outstanding = new Map<Message, string>();
+  readonly #cancelMarks = new Map<string, number>();
+  readonly #cancelWatchers = new Set<(uuid: string, until: number) => void>();
   #closed = false;
 
   /** Makes an empty broker (`url` is `memory://` or `eager`; it names no server). */
@@ -196,6 +198,30 @@ export class MemoryBroker implements Broker {
     return Promise.resolve({ ready: this.#queues.get(queue)?.length ?? 0 });
   }
 
+  /** Marks `uuid` cancelled until `until` and tells the watching workers of this broker. */
+  cancelTask(uuid: string, until: number): Promise<void> {
+    if (this.#closed) return Promise.reject(new ClosedError("The memory broker is closed"));
+    this.#cancelMarks.set(uuid, until);
+    for (const watcher of this.#cancelWatchers) watcher(uuid, until);
+    return Promise.resolve();
+  }
+
+  /** Reports the live marks, then each new one until `signal` aborts. */
+  watchCancellations(
+    onCancel: (uuid: string, until: number) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    if (signal.aborted) return Promise.resolve();
+    const now = Date.now();
+    for (const [uuid, until] of this.#cancelMarks) {
+      if (until > now) onCancel(uuid, until);
+      else this.#cancelMarks.delete(uuid);
+    }
+    this.#cancelWatchers.add(onCancel);
+    signal.addEventListener("abort", () => this.#cancelWatchers.delete(onCancel), { once: true });
+    return Promise.resolve();
+  }
+
   getPendingTasks(queue?: string): Promise<Signature[]> {
     const list = this.#queues.get(queue || this.#defaultQueue) ?? [];
     return Promise.resolve(list.map((m) => decodeSignature(m.body)));
@@ -224,6 +250,7 @@ export class MemoryBroker implements Broker {
     for (const timer of this.#delayed.keys()) clearTimeout(timer);
     this.#delayed.clear();
     this.#consumers.clear();
+    this.#cancelWatchers.clear();
     return Promise.resolve();
   }
 }

@@ -18,6 +18,10 @@ export interface BrokerKeys {
   readonly requeued: string;
   /** The pub/sub channel that announces new delayed members (the message is the score). */
   readonly channel: string;
+  /** Sorted set of cancelled task UUIDs; score = when the mark expires, Unix ms. */
+  readonly cancelled: string;
+  /** The pub/sub channel that announces a cancellation (`<until ms> <uuid>`). */
+  readonly cancelChannel: string;
   /** The prefix of the processing hashes (the consumer id follows). */
   readonly processingPrefix: string;
   /** The prefix of the landing lists (the consumer id follows). */
@@ -45,6 +49,8 @@ export function brokerKeys(prefix: string = DEFAULT_KEY_PREFIX): BrokerKeys {
     consumerQueues: `${prefix}consumer_queues`,
     requeued: `${prefix}requeued`,
     channel: `${prefix}delayed`,
+    cancelled: `${prefix}cancelled`,
+    cancelChannel: `${prefix}cancel`,
     processingPrefix,
     landingPrefix,
     processing: (id) => `${processingPrefix}${id}`,

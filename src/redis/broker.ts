@@ -66,6 +66,7 @@ import {
 import { redactPassword } from "../urls.ts";
 import { ClosedError } from "../errors.ts";
 import { Batcher } from "./_batcher.ts";
+import { markCancelled, watchCancelled } from "./_cancel.ts";
 import { closeRedis, openRedis } from "./_connection.ts";
 import { QueueConsumer } from "./_consumer.ts";
 import { DelayedMover } from "./_delayed.ts";
@@ -135,6 +136,7 @@ export class RedisBroker implements Broker {
   #commands?: Promise<Redis>;
   #background?: Promise<void>;
   #subscriber?: Redis;
+  readonly #cancelWatchers = new Set<Redis>();
   #mover?: DelayedMover;
   #recoveryTimer?: ReturnType<typeof setInterval>;
   #closed?: Promise<void>;
@@ -268,6 +270,39 @@ export class RedisBroker implements Broker {
     }
   }
 
+  /** Marks `uuid` cancelled until `until` (Unix ms) and tells every watching worker. */
+  async cancelTask(uuid: string, until: number): Promise<void> {
+    await markCancelled(await this.#client(), this.#keys, uuid, until);
+  }
+
+  /**
+   * Reports the live cancellation marks, then each new one, on a subscriber connection of its
+   * own, until `signal` aborts.
+   */
+  async watchCancellations(
+    onCancel: (uuid: string, until: number) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const commands = await this.#client();
+    const subscriber = await openRedis(this.url, this.config, "subscriber", {
+      autoPipelining: false,
+      onError: this.#onError,
+    });
+    this.#cancelWatchers.add(subscriber);
+    const stop = () => {
+      this.#cancelWatchers.delete(subscriber);
+      closeRedis(subscriber);
+    };
+    try {
+      await watchCancelled(subscriber, commands, this.#keys, onCancel, this.#onError);
+    } catch (error) {
+      stop();
+      throw error;
+    }
+    if (signal.aborted) stop();
+    else signal.addEventListener("abort", stop, { once: true });
+  }
+
   /** Starts the delayed mover and the recovery pass (once per broker). */
   #startBackground(commands: Redis): Promise<void> {
     this.#background ??= (async () => {
@@ -383,6 +418,8 @@ export class RedisBroker implements Broker {
       await Promise.allSettled([...this.#consumers].map((c) => c.retire()));
       this.#consumers.clear();
       await closeRedis(this.#subscriber);
+      await Promise.all([...this.#cancelWatchers].map(closeRedis));
+      this.#cancelWatchers.clear();
       const commands = await this.#commands?.catch(() => undefined);
       await closeRedis(commands);
     })();
