@@ -30,7 +30,7 @@ Usage:
   ${worker.help.split("\n").slice(0, 3).join("\n  ")}
   machinery send [connection options]
   machinery send TASK [--arg TYPE:VALUE]... [--wait [--timeout SEC]] [--eta RFC3339 | --delay SEC]
-                      [--retry N] [connection options]
+                      [--retry N] [--task-timeout SEC] [--expires-in SEC] [connection options]
   machinery state UUID [connection options]
   machinery queues [QUEUE]... [--json] [connection options]
   machinery pending [QUEUE] [--limit N] [--offset N] [--json] [connection options]
@@ -40,6 +40,7 @@ Usage:
   machinery purge QUEUE [--yes] [--json] [connection options]
   machinery workers [--json] [connection options]
   machinery stats [--minutes N] [--json] [connection options]
+  machinery cancel UUID [connection options]
   machinery help [COMMAND]
   machinery -v | --version
 
@@ -57,6 +58,7 @@ Commands:
   purge    delete every message waiting in a queue
   workers  the live workers and their heartbeats
   stats    tasks processed and failed per task name over the last minutes
+  cancel   cancel a task: it never starts, or its signal fires where it runs
 
 ${CONNECTION_HELP}
 

@@ -9,6 +9,7 @@ import { URLError } from "../src/urls.ts";
 import type { Command } from "./command.ts";
 import { dead } from "./dead.ts";
 import { delayed } from "./delayed.ts";
+import { cancel } from "./cancel.ts";
 import { demo } from "./demo.ts";
 import { errorMessage, FAILURE, OK, USAGE, UsageError } from "./errors.ts";
 import { parseFlags } from "./flags.ts";
@@ -38,6 +39,7 @@ const COMMANDS: ReadonlyMap<string, Command> = new Map([
   ["purge", purge],
   ["workers", workers],
   ["stats", stats],
+  ["cancel", cancel],
 ]);
 
 /** Runs the command line `argv` (without the program name) and returns the exit status. */

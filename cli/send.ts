@@ -10,6 +10,8 @@ import {
   consoleLogger,
   etaFromDate,
   newSignature,
+  setTaskExpiry,
+  setTaskTimeout,
   TaskFailedError,
   TimeoutReachedError,
 } from "../mod.ts";
@@ -36,7 +38,16 @@ import { reportProgress } from "./progress.ts";
 import { withServer } from "./server.ts";
 
 /** The flags that only make sense with a TASK. */
-const TASK_FLAGS = ["arg", "wait", "timeout", "eta", "delay", "retry"];
+const TASK_FLAGS = [
+  "arg",
+  "wait",
+  "timeout",
+  "eta",
+  "delay",
+  "retry",
+  "task-timeout",
+  "expires-in",
+];
 
 /** `machinery send`. */
 export const send: Command = {
@@ -49,12 +60,14 @@ export const send: Command = {
     eta: { type: "string" },
     delay: { type: "string" },
     retry: { type: "string" },
+    "task-timeout": { type: "string" },
+    "expires-in": { type: "string" },
   },
   help: `machinery send [connection options]
   Runs machinery's example send sequence against a worker on the same broker and backend.
 
 machinery send TASK [--arg TYPE:VALUE]... [--wait [--timeout SEC]] [--eta RFC3339 | --delay SEC]
-                    [--retry N] [connection options]
+                    [--retry N] [--task-timeout SEC] [--expires-in SEC] [connection options]
   Sends one task and prints its UUID. With --wait, then prints its results as a JSON array, or
   exits 1 with the task's error on stderr if it failed.
   --arg TYPE:VALUE           an argument, in order: int64:1, float64:2.5, bool:true, string:hi,
@@ -64,7 +77,11 @@ machinery send TASK [--arg TYPE:VALUE]... [--wait [--timeout SEC]] [--eta RFC333
   --timeout SEC              with --wait: give up after SEC seconds (exit 1)
   --eta RFC3339              run it no earlier than this time (2025-01-02T03:04:05Z)
   --delay SEC                run it no earlier than SEC seconds from now
-  --retry N                  retry it up to N times if it fails`,
+  --retry N                  retry it up to N times if it fails
+  --task-timeout SEC         stop it (its signal fires) if a run takes longer than SEC seconds:
+                             FAILURE "task timed out after SECs", or a retry while --retry is left
+  --expires-in SEC           never run it if no worker started it within SEC seconds from now:
+                             FAILURE "task expired"`,
   connects: true,
   run,
 };
@@ -105,6 +122,9 @@ async function sendTask(task: string, values: Values): Promise<number> {
   }
   const eta = etaDate(values);
   const retry = wholeNumber(values, "retry");
+  const taskTimeout = seconds(values, "task-timeout");
+  if (taskTimeout === 0) throw new UsageError("--task-timeout must be more than 0 seconds");
+  const expiresIn = seconds(values, "expires-in");
   const config = await loadConfig(values);
   if (wait) refuseInProcess(config, "--wait");
   return await withServer(config, logger, async (server) => {
@@ -112,6 +132,8 @@ async function sendTask(task: string, values: Values): Promise<number> {
     const signature = newSignature(task, taskArgs.length > 0 ? taskArgs : null);
     if (eta) signature.eta = etaFromDate(eta);
     if (retry !== undefined) signature.retryCount = retry;
+    if (taskTimeout !== undefined) setTaskTimeout(signature, taskTimeout * 1000);
+    if (expiresIn !== undefined) setTaskExpiry(signature, new Date(Date.now() + expiresIn * 1000));
     let result;
     try {
       result = await server.sendTask(signature);

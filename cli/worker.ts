@@ -63,11 +63,13 @@ export const worker: Command = {
     "metrics-port": { type: "string" },
     "log-level": { type: "string" },
     "log-format": { type: "string" },
+    "abort-grace": { type: "string" },
   },
   help: `machinery worker [--broker URL] [--result-backend URL] [--queue NAME] [--concurrency N]
                  [--prefetch N] [--name NAME] [--config FILE] [--tasks MODULE] [--verbose]
                  [--task NAME]... [--periodic TASK=SPEC]... [--heartbeat-ttl SEC]
                  [--metrics-port N] [--log-level LEVEL] [--log-format text|json]
+                 [--abort-grace SEC]
   Runs a worker with machinery's example tasks (add, multiply, sum_ints, sum_floats, concat, split,
   panic_task, long_running_task) and HelloWorld. The first SIGINT/SIGTERM stops taking tasks, waits
   for the running ones and exits 0; a second one aborts them and exits 1.
@@ -96,7 +98,10 @@ export const worker: Command = {
                              (200 while consuming from the broker, 503 while it is unreachable)
   --log-level LEVEL          debug, info (default; debug with --verbose), warn or error
   --log-format FORMAT        text (default: time, level, message) or json (one object per line:
-                             time, level, message, task_uuid and task_name where there is a task)`,
+                             time, level, message, task_uuid and task_name where there is a task)
+  --abort-grace SEC          how long a task whose timeout passed or that was cancelled may take
+                             to stop before its slot is freed and its late result discarded
+                             (default 5)`,
   connects: true,
   run,
 };
@@ -106,6 +111,7 @@ async function run({ values, positionals }: Parsed): Promise<number> {
   const concurrency = wholeNumber(values, "concurrency") ?? 0;
   const prefetch = wholeNumber(values, "prefetch");
   const longRunningSeconds = wholeNumber(values, "long-running-seconds") ?? 10;
+  const abortGrace = seconds(values, "abort-grace");
   const name = str(values, "name") ?? "machinery_worker";
   const tasksModule = str(values, "tasks");
   const heartbeatTtl = seconds(values, "heartbeat-ttl") ?? 15;
@@ -137,6 +143,7 @@ async function run({ values, positionals }: Parsed): Promise<number> {
       pid: process.pid,
       metricsPort,
       queueDepthSampler: inspector && inspectorDepthSampler(inspector),
+      abortGraceMs: abortGrace === undefined ? undefined : abortGrace * 1000,
     });
     setExampleHandlers(worker, logger);
     // launch() installs its signal listeners before it returns; tests wait for this line.

@@ -12,6 +12,7 @@ import { waitFor } from "./helpers.ts";
 import { type Child, cli, ROOT, signal, start, startWorker, stopWorker } from "./cli_support.ts";
 import {
   deleteRedisKeys,
+  rawClient,
   REDIS_URL,
   redisSkipReason,
   uniqueName,
@@ -33,6 +34,7 @@ const COMMANDS = [
   "purge",
   "workers",
   "stats",
+  "cancel",
 ];
 
 const MEMORY = ["--broker", "memory://", "--result-backend", "memory://"];
@@ -488,5 +490,114 @@ describeRedis("cli against Redis", () => {
     assert.match(stderr, /connect/i);
     assert.match(stderr, /127\.0\.0\.1:1/);
     assert.doesNotMatch(stderr, /secret/);
+  });
+});
+
+describeRedis("cli task control against Redis: timeouts and cancellation", () => {
+  const queue = uniqueName("cli_control");
+  const delayedKey = `${queue}_delayed`;
+  const env = {
+    BROKER: REDIS_URL,
+    RESULT_BACKEND: REDIS_URL,
+    DEFAULT_QUEUE: queue,
+    REDIS_DELAYED_TASKS_KEY: delayedKey,
+    RESULTS_EXPIRE_IN: "300",
+  };
+  const uuids: string[] = [];
+  let worker: Child;
+
+  // Bun runs the hooks of a skipped suite: they check the skip themselves.
+  before(async () => {
+    if (redisSkip) return;
+    // One slot, so "free for the next task" means the timed-out task gave its slot back.
+    worker = await startWorker(
+      ["--concurrency", "1", "--long-running-seconds", "30", "--abort-grace", "1"],
+      env,
+    );
+  }, { timeout: TIMEOUT });
+
+  after(async () => {
+    if (redisSkip) return;
+    if (worker) await stopWorker(worker);
+    await deleteRedisKeys([delayedKey, ...uuids], [queue]);
+    const redis = rawClient();
+    try {
+      if (uuids.length > 0) await redis.zrem("machinery:ts:cancelled", ...uuids);
+    } finally {
+      redis.disconnect();
+    }
+  }, { timeout: TIMEOUT });
+
+  async function stateOf(uuid: string): Promise<string> {
+    const { stdout } = await cli(["state", uuid], env);
+    return stdout;
+  }
+
+  it("--task-timeout fails the task with 'timed out', and the worker takes the next one", {
+    timeout: TIMEOUT,
+  }, async () => {
+    const began = Date.now();
+    const slow = await cli(
+      ["send", "long_running_task", "--task-timeout", "1", "--wait", "--timeout", "30"],
+      env,
+    );
+    uuids.push(slow.stdout.split("\n")[0]);
+    assert.equal(slow.code, 1, slow.stderr);
+    assert.match(slow.stderr, /timed out after 1s/);
+    assert.ok(Date.now() - began < 15_000, `took ${Date.now() - began} ms`);
+    const add = await cli(
+      ["send", "add", "--arg", "int64:1", "--arg", "int64:2", "--wait", "--timeout", "10"],
+      env,
+    );
+    uuids.push(add.stdout.split("\n")[0]);
+    assert.equal(add.code, 0, add.stderr);
+    assert.equal(add.stdout.split("\n")[1], "[3]");
+  });
+
+  it("cancel on a delayed task: FAILURE 'task cancelled', and it never runs", {
+    timeout: TIMEOUT,
+  }, async () => {
+    const sent = await cli(
+      ["send", "add", "--arg", "int64:1", "--arg", "int64:1", "--delay", "2"],
+      env,
+    );
+    assert.equal(sent.code, 0, sent.stderr);
+    const uuid = sent.stdout.trim();
+    uuids.push(uuid);
+    const cancelled = await cli(["cancel", uuid], env);
+    assert.equal(cancelled.code, 0, cancelled.stderr);
+    assert.equal(cancelled.stdout, "cancelled\n");
+    assert.match(await stateOf(uuid), /"State":"FAILURE".*"Error":"task cancelled"/);
+    // Past its ETA, a task delayed as long runs; the cancelled one stayed cancelled.
+    const later = await cli(
+      ["send", "add", "--arg", "int64:2", "--arg", "int64:2", "--delay", "2", "--wait"],
+      env,
+    );
+    uuids.push(later.stdout.split("\n")[0]);
+    assert.equal(later.code, 0, later.stderr);
+    assert.match(await stateOf(uuid), /"State":"FAILURE".*"Error":"task cancelled"/);
+    assert.match(worker.stderr(), new RegExp(`Task ${uuid} not started: task cancelled`));
+    const again = await cli(["cancel", uuid], env);
+    assert.equal(again.code, 1, "a finished task cannot be cancelled");
+  });
+
+  it("cancel on a running long_running_task: the worker logs the abort, FAILURE 'cancelled'", {
+    timeout: TIMEOUT,
+  }, async () => {
+    const startedBefore = worker.stderr().split("Long running task started").length;
+    const sent = await cli(["send", "long_running_task"], env);
+    const uuid = sent.stdout.trim();
+    uuids.push(uuid);
+    await waitFor(
+      () => worker.stderr().split("Long running task started").length > startedBefore,
+      "the task to start",
+    );
+    const cancelled = await cli(["cancel", uuid], env);
+    assert.equal(cancelled.code, 0, cancelled.stderr);
+    await waitFor(
+      async () => /"State":"FAILURE".*"Error":"task cancelled"/.test(await stateOf(uuid)),
+      "FAILURE task cancelled",
+    );
+    assert.match(worker.stderr(), new RegExp(`Task ${uuid} aborted: task cancelled`));
   });
 });

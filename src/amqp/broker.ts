@@ -39,6 +39,7 @@ import {
   dialOptions,
 } from "./_connection.ts";
 import { runConsumer } from "./_consumer.ts";
+import { CANCEL_STREAM, cancelEntry, cancelStreamPlan, watchCancelStream } from "./_cancel.ts";
 import { type PublishProperties, Session } from "./_session.ts";
 import {
   adjustedRoutingKey,
@@ -59,6 +60,8 @@ import {
 export interface AMQPBrokerOptions extends AdapterOptions {
   /** How long a publish keeps retrying while RabbitMQ is unreachable, in ms (30000). */
   publishRetryMs?: number;
+  /** The stream queue that keeps cancellation marks (default `machinery_ts_cancellations`). */
+  cancelStream?: string;
 }
 
 const JSON_TYPE = "application/json";
@@ -73,6 +76,7 @@ export class AMQPBroker implements Broker {
   readonly #session: Session;
   readonly #dial: DialOptions;
   readonly #logger: Logger;
+  readonly #cancelStream: QueuePlan;
   /** What closes each running consumer (its channel, then its connection). */
   readonly #consumers = new Set<() => Promise<void>>();
   /** Stopped consumers closing their channel and connection (acks first). */
@@ -102,6 +106,7 @@ export class AMQPBroker implements Broker {
     };
     this.#prefetchCount = amqp.prefetchCount;
     this.#logger = options.logger ?? consoleLogger();
+    this.#cancelStream = cancelStreamPlan(options.cancelStream ?? CANCEL_STREAM);
     this.#dial = dialOptions(config);
     this.#session = new Session(this.#urls, {
       ...this.#dial,
@@ -261,6 +266,48 @@ export class AMQPBroker implements Broker {
       await s.declareQueue(plan);
       await s.publish("", plan.queue, message.content, properties);
     }, { retry: false });
+  }
+
+  /**
+   * Marks `uuid` cancelled until `until` (Unix ms): an entry in the `machinery_ts_cancellations`
+   * stream (`cancelStream`), which every watching worker reads.
+   */
+  cancelTask(uuid: string, until: number): Promise<void> {
+    this.#checkOpen();
+    return this.#session.run(async (s) => {
+      await s.declareQueue(this.#cancelStream);
+      const entry = cancelEntry(uuid, until);
+      await s.publish("", this.#cancelStream.queue, entry, { persistent: true });
+    });
+  }
+
+  /**
+   * Reports the live cancellation marks, then each new one, reading the stream on a connection
+   * of its own (again after a lost connection) until `signal` aborts.
+   */
+  async watchCancellations(
+    onCancel: (uuid: string, until: number) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    this.#checkOpen();
+    const stop = new AbortController();
+    const stopped = AbortSignal.any([signal, stop.signal]);
+    const close = () => {
+      stop.abort();
+      return Promise.resolve();
+    };
+    this.#consumers.add(close);
+    stopped.addEventListener("abort", () => this.#consumers.delete(close), { once: true });
+    const onError = (error: Error) =>
+      this.#logger.warn(`Reading cancellations failed: ${describeError(error)}`);
+    await watchCancelStream(
+      this.#cancelStream.queue,
+      this.#urls,
+      this.#dial,
+      onCancel,
+      onError,
+      stopped,
+    );
   }
 
   /**

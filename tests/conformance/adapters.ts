@@ -41,10 +41,17 @@ export function redisBackend(config: ConfigInput, keyPrefix: string): RedisBacke
 /**
  * The AMQP broker on the shared RabbitMQ: `config.defaultQueue` bound to the exchange
  * `config.amqp.exchange` with the binding key `config.amqp.bindingKey`, and a prefetch of
- * `config.amqp.prefetchCount` (the worker's capacity caps it).
+ * `config.amqp.prefetchCount` (the worker's capacity caps it). Its cancellation stream is
+ * `amqpCancelStream(config)`.
  */
 export function amqpBroker(config: ConfigInput): AMQPBroker {
-  return new AMQPBroker(AMQP_URL, { config, logger: silentLogger });
+  const cancelStream = amqpCancelStream(config);
+  return new AMQPBroker(AMQP_URL, { config, logger: silentLogger, cancelStream });
+}
+
+/** The test's own cancellation stream, named after its queue, for clean-up to delete. */
+export function amqpCancelStream(config: ConfigInput): string {
+  return `${config.defaultQueue ?? "machinery_tasks"}.cancellations`;
 }
 
 /** The AMQP result backend on the shared RabbitMQ, on the exchange `config.amqp.exchange`. */

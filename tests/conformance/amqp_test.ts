@@ -7,7 +7,13 @@
 import { conformanceSuite } from "./suite.ts";
 import { backendContract } from "./backend_contract.ts";
 import { brokerContract, type DeadLetterView, REQUEUE_DELAY_MS } from "./broker_contract.ts";
-import { amqpBackend, amqpBroker, memoryBackend, redisBackend } from "./adapters.ts";
+import {
+  amqpBackend,
+  amqpBroker,
+  amqpCancelStream,
+  memoryBackend,
+  redisBackend,
+} from "./adapters.ts";
 import type { Backend } from "../../src/backend.ts";
 import {
   amqpSkipReason,
@@ -98,7 +104,7 @@ for (const backendKind of ["amqp", "memory", "redis"] as const) {
       backend,
       cleanup: async () => {
         // State queues (AMQP) and keys (Redis) are named by task UUIDs and expire after 60 s.
-        await deleteAMQP([queue, `${queue}.dead_letters`], [exchange]);
+        await deleteAMQP([queue, `${queue}.dead_letters`, amqpCancelStream(config)], [exchange]);
         if (backendKind === "redis") await deleteRedisKeys([], [keyPrefix]);
       },
     });

@@ -16,7 +16,9 @@ import {
   results,
   retryLater,
   Server,
+  setTaskTimeout,
   silentLogger,
+  withContext,
   type Worker,
 } from "../../mod.ts";
 import { describeUnless, waitFor } from "../helpers.ts";
@@ -76,6 +78,18 @@ export function registerTestTasks(server: Server, counters: Map<string, unknown>
       bump(key);
       counters.set(`${key}:error`, error);
     },
+    // Waits `ms` or until its signal fires; notes when it started and why it stopped.
+    sleep: withContext(async (ctx, key: string, ms: number) => {
+      counters.set(`${key}:started`, true);
+      const stopped = await new Promise<unknown>((resolve) => {
+        const timer = setTimeout(() => resolve("slept"), ms);
+        ctx.signal.addEventListener("abort", () => {
+          clearTimeout(timer);
+          resolve(ctx.signal.reason);
+        }, { once: true });
+      });
+      counters.set(`${key}:stopped`, stopped);
+    }),
     record: (key: string, ...rest: string[]) => {
       bump(key);
       counters.set(`${key}:args`, rest.length);
@@ -268,6 +282,46 @@ export function conformanceSuite(name: string, factory: PairFactory, options: Su
       await assert.rejects(result.get(), {
         message: "Reflect task args error: 1 is not int64",
       });
+    });
+
+    it("times out a task that runs too long, and takes the next one", {
+      timeout: TIMEOUT,
+    }, async () => {
+      const key = `timeout_${crypto.randomUUID()}`;
+      const began = Date.now();
+      const slow = await server.sendTask(
+        setTaskTimeout(sig("sleep", ["string", key], ["int64", 20_000]), 300),
+      );
+      await assert.rejects(slow.get(), { message: "task timed out after 0.3s" });
+      assert.ok(Date.now() - began < 10_000);
+      assert.equal((counters.get(`${key}:stopped`) as Error).name, "TaskAbortedError");
+      const next = await server.sendTask(sig("add", ["int64", 1], ["int64", 2]));
+      assert.deepEqual(await next.get(), [3]);
+    });
+
+    it("cancels a delayed task before it runs, and a running one", {
+      timeout: TIMEOUT,
+    }, async () => {
+      const delayedKey = `cancel_delayed_${crypto.randomUUID()}`;
+      const delayed = sig("record", ["string", delayedKey]);
+      delayed.eta = new Date(Date.now() + 1000).toISOString();
+      await server.sendTask(delayed);
+      assert.equal(await server.cancelTask(delayed.uuid), true);
+      const runningKey = `cancel_running_${crypto.randomUUID()}`;
+      const running = await server.sendTask(
+        sig("sleep", ["string", runningKey], ["int64", 20_000]),
+      );
+      await waitFor(() => counters.get(`${runningKey}:started`), "the long task to start");
+      await server.cancelTask(running.signature.uuid);
+      await assert.rejects(running.get(), { message: "task cancelled" });
+      assert.equal((counters.get(`${runningKey}:stopped`) as Error).message, "task cancelled");
+      // Past the delayed task's ETA, a task delayed after it ran; the cancelled one never did.
+      const later = sig("add", ["int64", 1], ["int64", 1]);
+      later.eta = new Date(Date.now() + 1200).toISOString();
+      assert.deepEqual(await (await server.sendTask(later)).get(), [2]);
+      assert.equal(counters.get(delayedKey), undefined);
+      const state = await server.backend.getState(delayed.uuid);
+      assert.equal(`${state.state} ${state.error}`, "FAILURE task cancelled");
     });
 
     it("does not fire a chord when a member fails", { timeout: TIMEOUT }, async () => {
