@@ -21,7 +21,8 @@
  * BENCH_BUN_FLAGS (Bun, `--smol`; empty for none), BENCH_METRICS (`1`: our worker keeps
  * Prometheus metrics in every run; `compare`: only the end-to-end run, alternating metrics off and
  * on for BENCH_ROUNDS pairs, then the cost of metrics, best against best and median against
- * median).
+ * median), BENCH_TASK_TIMEOUT_MS (0: none; otherwise our worker registers its task with
+ * this timeout, to measure what a timeout on every task costs).
  */
 import process from "node:process";
 import { type ChildProcess, spawn } from "node:child_process";
@@ -88,6 +89,7 @@ function spawnWorker(
       N: String(n),
       CONCURRENCY: String(CONCURRENCY),
       METRICS: metrics ? "1" : "",
+      TASK_TIMEOUT_MS: process.env.BENCH_TASK_TIMEOUT_MS ?? "0",
     },
     stdio: ["ignore", "pipe", "inherit"],
   });

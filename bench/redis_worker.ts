@@ -6,7 +6,7 @@
  * `{"done":true,"peakRss":n,"delays":{"p50":…,"p99":…}}` where a delay is start time minus the
  * task's argument (a wall-clock time in ms: when it was sent, or its ETA).
  *
- * Env: MODE, REDIS_URL, QUEUE, KEY_PREFIX, N, CONCURRENCY.
+ * Env: MODE, REDIS_URL, QUEUE, KEY_PREFIX, N, CONCURRENCY, TASK_TIMEOUT_MS.
  */
 import process from "node:process";
 import { Server, silentLogger } from "../mod.ts";
@@ -81,9 +81,11 @@ if (mode === "bullmq") {
     backend: new RedisBackend(url, { config, keyPrefix }),
     logger: silentLogger,
   });
+  // TASK_TIMEOUT_MS > 0 gives every task a timeout, to measure what one costs.
+  const timeout = Number(process.env.TASK_TIMEOUT_MS || "0") || undefined;
   server.registerTask("noop", (t: number) => {
     started(t);
-  });
+  }, { timeout });
   // METRICS=1: keep Prometheus metrics (bench/redis.ts BENCH_METRICS), to measure their cost.
   const worker = server.newWorker("bench", concurrency, { metrics: process.env.METRICS === "1" });
   worker.setPostTaskHandler(stored);
