@@ -10,6 +10,9 @@
 /** Cancels a scheduled call; calling it again, or after the call, does nothing. */
 export type CancelDeadline = () => void;
 
+/** The longest delay a timer takes without overflowing to about 1 ms (a signed 32-bit count). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 interface Entry {
   at: number;
   seq: number;
@@ -32,7 +35,10 @@ export class DeadlineTimers {
     return () => {
       if (entry.fire === undefined) return;
       entry.fire = undefined;
-      if (++this.#cancelled > 32 && this.#cancelled * 2 > this.#heap.length) this.#compact();
+      this.#cancelled++;
+      // Nothing left to wait for: no timer stays armed for a call that will never happen.
+      if (this.#cancelled === this.#heap.length) this.clear();
+      else if (this.#cancelled > 32 && this.#cancelled * 2 > this.#heap.length) this.#compact();
     };
   }
 
@@ -67,7 +73,9 @@ export class DeadlineTimers {
     if (this.#heap.length === 0) return;
     const at = this.#heap[0].at;
     this.#armedFor = at;
-    this.#timer = setTimeout(() => this.#run(), Math.max(0, at - Date.now()));
+    // A far deadline waits in steps: a longer delay would overflow and fire at once.
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, at - Date.now()));
+    this.#timer = setTimeout(() => this.#run(), delay);
   }
 
   #run(): void {

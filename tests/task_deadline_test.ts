@@ -192,6 +192,19 @@ describe("DeadlineTimers", () => {
     assert.equal(timers.size, 0);
   });
 
+  it("keeps no timer armed once every call is cancelled, and waits for far deadlines", () => {
+    const timers = new DeadlineTimers();
+    let fired = false;
+    // 30 days: a single setTimeout that long would overflow and fire at once.
+    const cancelFar = timers.schedule(Date.now() + 30 * 24 * 3600_000, () => fired = true);
+    const cancelNear = timers.schedule(Date.now() + 60_000, () => {});
+    cancelNear();
+    assert.equal(timers.size, 2);
+    cancelFar();
+    assert.equal(timers.size, 0, "the last cancel clears the heap and the timer");
+    assert.equal(fired, false);
+  });
+
   it("drops cancelled entries instead of keeping them until due", () => {
     const timers = new DeadlineTimers();
     const cancels = Array.from(
