@@ -41,6 +41,7 @@ Usage:
   machinery workers [--json] [connection options]
   machinery stats [--minutes N] [--json] [connection options]
   machinery cancel UUID [connection options]
+  machinery dashboard [--port 8080] [--host 127.0.0.1] [--read-only] [--auth-token TOKEN]
   machinery help [COMMAND]
   machinery -v | --version
 
@@ -59,6 +60,7 @@ Commands:
   workers  the live workers and their heartbeats
   stats    tasks processed and failed per task name over the last minutes
   cancel   cancel a task: it never starts, or its signal fires where it runs
+  dashboard a web UI: queues, workers, tasks and dead letters
 
 ${CONNECTION_HELP}
 

@@ -7,6 +7,7 @@
 import { ConfigError } from "../mod.ts";
 import { URLError } from "../src/urls.ts";
 import type { Command } from "./command.ts";
+import { dashboard } from "./dashboard.ts";
 import { dead } from "./dead.ts";
 import { delayed } from "./delayed.ts";
 import { cancel } from "./cancel.ts";
@@ -40,6 +41,7 @@ const COMMANDS: ReadonlyMap<string, Command> = new Map([
   ["workers", workers],
   ["stats", stats],
   ["cancel", cancel],
+  ["dashboard", dashboard],
 ]);
 
 /** Runs the command line `argv` (without the program name) and returns the exit status. */

@@ -35,6 +35,7 @@ const COMMANDS = [
   "workers",
   "stats",
   "cancel",
+  "dashboard",
 ];
 
 const MEMORY = ["--broker", "memory://", "--result-backend", "memory://"];

@@ -60,7 +60,15 @@ async function serveNode(port: number, hostname: string, handler: Handler): Prom
   const http = await import("node:http");
   const server = http.createServer((req, res) => {
     const url = `http://${req.headers.host ?? "localhost"}${req.url ?? "/"}`;
-    Promise.resolve(handler(new Request(url, { method: req.method })))
+    readBody(req)
+      .then((body) => {
+        const headers = new Headers();
+        for (const [k, v] of Object.entries(req.headers)) {
+          if (typeof v === "string") headers.set(k, v);
+        }
+        // The dashboard's POSTs need their headers (Origin, cookies) and their form body.
+        return handler(new Request(url, { method: req.method, headers, body }));
+      })
       .then(async (response) => {
         res.writeHead(response.status, Object.fromEntries(response.headers));
         res.end(new Uint8Array(await response.arrayBuffer()));
@@ -80,4 +88,20 @@ async function serveNode(port: number, hostname: string, handler: Handler): Prom
     port: typeof address === "object" && address ? address.port : port,
     close: () => (closed ??= new Promise((resolve) => server.close(() => resolve()))),
   };
+}
+
+/** The request body, or `undefined` for a GET or HEAD (a Request refuses a body there). */
+async function readBody(
+  req: AsyncIterable<Uint8Array> & { method?: string },
+): Promise<Uint8Array<ArrayBuffer> | undefined> {
+  if (req.method === "GET" || req.method === "HEAD") return undefined;
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of req) chunks.push(chunk);
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
 }

@@ -12,7 +12,7 @@ import { newSignature, type Signature } from "../../mod.ts";
 import { RedisBroker } from "../../src/redis/mod.ts";
 import { AMQPBroker } from "../../src/amqp/mod.ts";
 import { describeUnless, waitFor } from "../helpers.ts";
-import { cli, start, startWorker, stopWorker } from "../cli_support.ts";
+import { cli, startWorker, stopWorker } from "../cli_support.ts";
 import { deleteRedisKeys, REDIS_URL, redisSkipReason, uniqueName } from "./redis_support.ts";
 import { AMQP_URL, amqpSkipReason, deleteAMQP, withChannel } from "./amqp_support.ts";
 
