@@ -331,6 +331,16 @@ function describeLocation(location: MessageLocation): Html {
   }
 }
 
+/** A group's progress: its members counted by state, finished ones first. */
+function groupProgress(count: number, states: TaskState[] | null): string {
+  if (states === null) return `(${count} tasks)`;
+  const by = new Map<string, number>();
+  for (const s of states) by.set(s.state || "PENDING", (by.get(s.state || "PENDING") ?? 0) + 1);
+  const done = (by.get("SUCCESS") ?? 0) + (by.get("FAILURE") ?? 0);
+  const parts = [...by].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${v} ${k}`);
+  return `(${done} of ${count} finished: ${parts.join(", ")})`;
+}
+
 /** What is known of a task: its stored state and where its message is. */
 export function taskPage(
   uuid: string,
@@ -338,6 +348,7 @@ export function taskPage(
   stateNote: string | null,
   location: MessageLocation | null,
   message: QueuedTask | null,
+  group: TaskState[] | null,
 ): Page {
   const name = state?.taskName || message?.signature?.name || "";
   return {
@@ -363,9 +374,14 @@ export function taskPage(
 ${
           message.signature.groupUUID
             ? html`
-              <dt>Group</dt>
-              <dd class="mono">${message.signature.groupUUID} (${message.signature
-                .groupTaskCount} tasks)</dd>
+              <dt>${message.signature.chordCallback ? "Chord" : "Group"}</dt>
+              <dd><span class="mono">${message.signature.groupUUID}</span>
+                <span id="group-progress">${groupProgress(
+                  message.signature.groupTaskCount,
+                  group,
+                )}</span>${message.signature.chordCallback
+                  ? html`, then <b>${message.signature.chordCallback.name}</b>`
+                  : ""}</dd>
             `
             : ""
         }`

@@ -162,6 +162,14 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
     return null;
   }
 
+  /** The states of the group the task belongs to, when its signature and a backend tell. */
+  async function groupOf(message: QueuedTask | null): Promise<TaskState[] | null> {
+    const signature = message?.signature;
+    if (!backend || !signature?.groupUUID || signature.groupTaskCount <= 0) return null;
+    return await backend.groupTaskStates(signature.groupUUID, signature.groupTaskCount)
+      .catch(() => null);
+  }
+
   async function page(url: URL, context: PageContext): Promise<Page | null> {
     const parts = url.pathname.split("/").slice(1).map(decodeURIComponent);
     const { offset, limit } = pageOf(url);
@@ -194,7 +202,7 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
         }),
       ]);
       const message = location ? await messageOf(uuid, location) : null;
-      return taskPage(uuid, state, note, location, message);
+      return taskPage(uuid, state, note, location, message, await groupOf(message));
     }
     if (parts[0] === "dead" && parts.length === 2 && parts[1]) {
       const letters = await inspector.deadLetters(parts[1], { offset, limit });

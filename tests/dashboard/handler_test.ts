@@ -16,6 +16,7 @@ import type {
   WorkerInfo,
   WorkerRegistry,
 } from "../../mod.ts";
+import type { Backend, TaskState } from "../../mod.ts";
 import { encodeSignature } from "../../src/wire/mod.ts";
 import { createDashboard, type DashboardOptions } from "../../src/dashboard/mod.ts";
 import { cli } from "../cli_support.ts";
@@ -24,7 +25,12 @@ const XSS = "<img src=x onerror=alert(1)>";
 
 /** An inspector over fixed data that records the dead-letter actions. */
 function fakeInspector(calls: string[]): Inspector {
-  const task = newSignature(XSS, [{ name: "", type: "string", value: XSS }]);
+  const task = newSignature(XSS, [{ name: "", type: "string", value: XSS }], {
+    uuid: "task_1",
+    groupUUID: "group_1",
+    groupTaskCount: 3,
+    chordCallback: newSignature("sum_ints"),
+  });
   const letter: DeadLetterRecord = {
     queue: "q",
     uuid: task.uuid,
@@ -58,7 +64,7 @@ function fakeInspector(calls: string[]): Inspector {
       return Promise.resolve(1);
     },
     purge: () => Promise.resolve(0),
-    locate: () => Promise.resolve({ where: "unknown", detail: "nowhere" }),
+    locate: () => Promise.resolve({ where: "queue", queue: "q" }),
     close: () => Promise.resolve(),
   };
 }
@@ -184,6 +190,31 @@ describe("the dashboard handler", () => {
     assert.equal((await handler(new Request(`${BASE}/`, { headers: { cookie } }))).status, 200);
     const wrong = new Request(`${BASE}/`, { headers: { authorization: "Bearer s3cre" } });
     assert.equal((await handler(wrong)).status, 401);
+  });
+
+  it("shows a task's state, signature and its chord's progress", async () => {
+    const state = (name: string): TaskState => ({
+      taskUUID: "x",
+      taskName: "",
+      state: name as TaskState["state"],
+      results: null,
+      error: "",
+      createdAt: "",
+      ttl: 0,
+    });
+    const backend = {
+      getState: () => Promise.resolve({ ...state("PENDING"), taskName: "named" }),
+      groupTaskStates: (group: string, count: number) => {
+        assert.deepEqual([group, count], ["group_1", 3]);
+        return Promise.resolve([state("SUCCESS"), state("PENDING"), state("SUCCESS")]);
+      },
+    } as unknown as Backend;
+    const page = await (await dashboard({ backend })(new Request(`${BASE}/task/task_1`))).text();
+    assert.match(page, /badge state-PENDING">PENDING</);
+    assert.match(page, /2 of 3 finished: 1 PENDING, 2 SUCCESS/);
+    assert.match(page, /then <b>sum_ints<\/b>/);
+    assert.match(page, /id="task-signature">[^<]*&quot;UUID&quot;: &quot;task_1&quot;/);
+    assert.ok(!page.includes(XSS));
   });
 
   it("answers 404 for an unknown page", async () => {
