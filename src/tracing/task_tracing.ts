@@ -161,17 +161,17 @@ export class TaskTracing {
   }
 
   /**
-   * Calls `fn` (the task) with `process`'s span active, so spans the task makes are its
+   * Calls `fn` (the task) with `run`'s span active, so spans the task makes are its
    * children when the app installed a context manager (`NodeSDK` does).
    */
-  within<T>(process: ProcessSpan, fn: () => T): T {
-    return this.#api.context.with(process.context, fn);
+  within<T>(run: ProcessSpan, fn: () => T): T {
+    return this.#api.context.with(run.context, fn);
   }
 
-  /** Marks `callback` as sent by the task of `process`, so its `process` span links to it. */
-  markOrigin(callback: Signature, process: ProcessSpan): void {
+  /** Marks `callback` as sent by the task of `run`, so its `process` span links to it. */
+  markOrigin(callback: Signature, run: ProcessSpan): void {
     (callback.headers ??= {})[TRACE_ORIGIN_HEADER] = formatTraceparent(
-      process.span.spanContext(),
+      run.span.spanContext(),
     );
   }
 
