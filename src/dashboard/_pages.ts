@@ -15,6 +15,7 @@ import type {
 import type { TaskState } from "../wire/state.ts";
 import { encodeSignature, type Signature } from "../wire/signature.ts";
 import { stringifyGo } from "../wire/json.ts";
+import { ZERO_TIME } from "../wire/go_time.ts";
 import { count, type Html, html } from "./_html.ts";
 
 /**
@@ -55,6 +56,8 @@ export interface Page {
   body: Html;
   /** Static markup above the live part (forms the refresh must not reset). */
   top?: Html;
+  /** False when nothing on it changes any more (its refresh would only cost the broker). */
+  live?: boolean;
 }
 
 /** What every page needs from the request. */
@@ -99,7 +102,7 @@ export function layout(page: Page, context: PageContext): string {
       : ""}</h1>
     ${context.flash ? html`<p class="flash" role="status">${context.flash}</p>` : ""}
     ${page.top ?? ""}
-    <div data-live>${page.body}</div>
+    ${page.live === false ? html`<div>${page.body}</div>` : html`<div data-live>${page.body}</div>`}
     <p class="note">Updated <span id="updated">${new Date().toLocaleTimeString("en-GB")}</span></p>
         </main>
       </body>
@@ -353,6 +356,8 @@ export function taskPage(
   const name = state?.taskName || message?.signature?.name || "";
   return {
     title: `Task ${uuid}`,
+    // A finished task changes no more: no refresh (locating a message reads its queues).
+    live: state?.state !== "SUCCESS" && state?.state !== "FAILURE",
     body: html`
       <section class="panel">
         <dl class="facts">
@@ -360,7 +365,7 @@ export function taskPage(
       <dt>State</dt><dd id="task-state">${state
         ? html`<span class="badge state-${state.state}">${state.state}</span>`
         : html`<span class="muted">${stateNote}</span>`}</dd>
-      ${state?.createdAt
+      ${state?.createdAt && state.createdAt !== ZERO_TIME
         ? html`
           <dt>Created</dt>
           <dd>${state.createdAt}</dd>

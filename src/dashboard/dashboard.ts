@@ -166,8 +166,11 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
   async function groupOf(message: QueuedTask | null): Promise<TaskState[] | null> {
     const signature = message?.signature;
     if (!backend || !signature?.groupUUID || signature.groupTaskCount <= 0) return null;
-    return await backend.groupTaskStates(signature.groupUUID, signature.groupTaskCount)
-      .catch(() => null);
+    try {
+      return await backend.groupTaskStates(signature.groupUUID, signature.groupTaskCount);
+    } catch {
+      return null; // The group's meta expired or was never stored: its progress is unknown.
+    }
   }
 
   async function page(url: URL, context: PageContext): Promise<Page | null> {

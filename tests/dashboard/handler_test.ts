@@ -215,6 +215,15 @@ describe("the dashboard handler", () => {
     assert.match(page, /then <b>sum_ints<\/b>/);
     assert.match(page, /id="task-signature">[^<]*&quot;UUID&quot;: &quot;task_1&quot;/);
     assert.ok(!page.includes(XSS));
+    assert.match(page, /data-live/, "a waiting task's page refreshes");
+
+    // A finished task's page does not refresh: locating its message would read the queues again.
+    const finished = { getState: () => Promise.resolve(state("SUCCESS")) } as unknown as Backend;
+    const done = await (await dashboard({ backend: finished })(
+      new Request(`${BASE}/task/task_2`),
+    )).text();
+    assert.match(done, /state-SUCCESS/);
+    assert.doesNotMatch(done, /data-live/);
   });
 
   it("answers 404 for an unknown page", async () => {
