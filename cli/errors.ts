@@ -11,6 +11,8 @@ export const OK = 0;
 export const FAILURE = 1;
 /** The command line was wrong. */
 export const USAGE = 2;
+/** `send --unique-for`: a task with the same unique key is not finished; nothing was sent. */
+export const DUPLICATE = 3;
 
 /** A bad command line: exits 2 with the message and a hint. */
 export class UsageError extends Error {

@@ -8,6 +8,7 @@ import {
   type Arg,
   type Config,
   consoleLogger,
+  DuplicateTaskError,
   etaFromDate,
   newSignature,
   setTaskExpiry,
@@ -21,7 +22,7 @@ import { logSafe } from "../src/log.ts";
 import { runExampleSequence } from "../examples/send_sequence.ts";
 import type { Command } from "./command.ts";
 import { loadConfig } from "./config.ts";
-import { CommandError, errorMessage, FAILURE, OK, UsageError } from "./errors.ts";
+import { CommandError, DUPLICATE, errorMessage, FAILURE, OK, UsageError } from "./errors.ts";
 import {
   atMostPositionals,
   COMMON,
@@ -47,6 +48,7 @@ const TASK_FLAGS = [
   "retry",
   "task-timeout",
   "expires-in",
+  "unique-for",
 ];
 
 /** `machinery send`. */
@@ -62,12 +64,14 @@ export const send: Command = {
     retry: { type: "string" },
     "task-timeout": { type: "string" },
     "expires-in": { type: "string" },
+    "unique-for": { type: "string" },
   },
   help: `machinery send [connection options]
   Runs machinery's example send sequence against a worker on the same broker and backend.
 
 machinery send TASK [--arg TYPE:VALUE]... [--wait [--timeout SEC]] [--eta RFC3339 | --delay SEC]
-                    [--retry N] [--task-timeout SEC] [--expires-in SEC] [connection options]
+                    [--retry N] [--task-timeout SEC] [--expires-in SEC] [--unique-for SEC]
+                    [connection options]
   Sends one task and prints its UUID. With --wait, then prints its results as a JSON array, or
   exits 1 with the task's error on stderr if it failed.
   --arg TYPE:VALUE           an argument, in order: int64:1, float64:2.5, bool:true, string:hi,
@@ -81,7 +85,10 @@ machinery send TASK [--arg TYPE:VALUE]... [--wait [--timeout SEC]] [--eta RFC333
   --task-timeout SEC         stop it (its signal fires) if a run takes longer than SEC seconds:
                              FAILURE "task timed out after SECs", or a retry while --retry is left
   --expires-in SEC           never run it if no worker started it within SEC seconds from now:
-                             FAILURE "task expired"`,
+                             FAILURE "task expired"
+  --unique-for SEC           send nothing if a task with the same name and arguments, sent with
+                             --unique-for, is not finished and was sent less than SEC seconds ago:
+                             print that task's UUID instead, and exit 3`,
   connects: true,
   run,
 };
@@ -125,6 +132,8 @@ async function sendTask(task: string, values: Values): Promise<number> {
   const taskTimeout = seconds(values, "task-timeout");
   if (taskTimeout === 0) throw new UsageError("--task-timeout must be more than 0 seconds");
   const expiresIn = seconds(values, "expires-in");
+  const uniqueFor = seconds(values, "unique-for");
+  if (uniqueFor === 0) throw new UsageError("--unique-for needs a number of seconds above 0");
   const config = await loadConfig(values);
   if (wait) refuseInProcess(config, "--wait");
   return await withServer(config, logger, async (server) => {
@@ -136,8 +145,18 @@ async function sendTask(task: string, values: Values): Promise<number> {
     if (expiresIn !== undefined) setTaskExpiry(signature, new Date(Date.now() + expiresIn * 1000));
     let result;
     try {
-      result = await server.sendTask(signature);
+      result = await server.sendTask(
+        signature,
+        uniqueFor === undefined ? {} : { uniqueFor: uniqueFor * 1000 },
+      );
     } catch (error) {
+      if (error instanceof DuplicateTaskError) {
+        print(error.existingUUID);
+        console.error(
+          `Not sent: task ${error.existingUUID} with the same name and arguments is not finished yet`,
+        );
+        return DUPLICATE;
+      }
       throw new CommandError(`Could not send task: ${errorMessage(error)}`, { cause: error });
     }
     print(signature.uuid);

@@ -14,7 +14,9 @@ import {
   inspectorFromURL,
   isLogLevel,
   type Logger,
+  parseRateLimit,
   type PeriodicDefinition,
+  RateLimitError,
   registryFromURL,
   registryURL,
   scheduleFromFlag,
@@ -26,7 +28,7 @@ import { redactPassword, urlScheme } from "../src/urls.ts";
 import { registerExampleTasks } from "../examples/tasks.ts";
 import type { Command } from "./command.ts";
 import { loadConfig, readConfigFile } from "./config.ts";
-import { CommandError, FAILURE, OK } from "./errors.ts";
+import { CommandError, errorMessage, FAILURE, OK } from "./errors.ts";
 import {
   atMostPositionals,
   COMMON,
@@ -64,12 +66,13 @@ export const worker: Command = {
     "log-level": { type: "string" },
     "log-format": { type: "string" },
     "abort-grace": { type: "string" },
+    "rate-limit": { type: "string", multiple: true },
   },
   help: `machinery worker [--broker URL] [--result-backend URL] [--queue NAME] [--concurrency N]
                  [--prefetch N] [--name NAME] [--config FILE] [--tasks MODULE] [--verbose]
                  [--task NAME]... [--periodic TASK=SPEC]... [--heartbeat-ttl SEC]
                  [--metrics-port N] [--log-level LEVEL] [--log-format text|json]
-                 [--abort-grace SEC]
+                 [--abort-grace SEC] [--rate-limit TASK=RATE]...
   Runs a worker with machinery's example tasks (add, multiply, sum_ints, sum_floats, concat, split,
   panic_task, long_running_task) and HelloWorld. The first SIGINT/SIGTERM stops taking tasks, waits
   for the running ones and exits 0; a second one aborts them and exits 1.
@@ -101,7 +104,10 @@ export const worker: Command = {
                              time, level, message, task_uuid and task_name where there is a task)
   --abort-grace SEC          how long a task whose timeout passed or that was cancelled may take
                              to stop before its slot is freed and its late result discarded
-                             (default 5)`,
+                             (default 5)
+  --rate-limit TASK=RATE     start TASK at most RATE times: N/s, N/m or N/h, with an optional
+                             burst (add=100/s:20); shared by every worker on the same Redis
+                             broker or Redis result backend; repeatable`,
   connects: true,
   run,
 };
@@ -121,6 +127,7 @@ async function run({ values, positionals }: Parsed): Promise<number> {
   }
   const logger = workerLogger(values);
   const metricsPort = wholeNumber(values, "metrics-port");
+  const rateLimits = rateLimitFlags(strs(values, "rate-limit"));
   const fileText = readConfigFile(values); // read once, for both sections
   const config = await loadConfig(values, fileText);
   const periodic = await loadPeriodic(values, fileText);
@@ -144,6 +151,7 @@ async function run({ values, positionals }: Parsed): Promise<number> {
       metricsPort,
       queueDepthSampler: inspector && inspectorDepthSampler(inspector),
       abortGraceMs: abortGrace === undefined ? undefined : abortGrace * 1000,
+      rateLimits,
     });
     setExampleHandlers(worker, logger);
     // launch() installs its signal listeners before it returns; tests wait for this line.
@@ -224,6 +232,24 @@ function logBinding(config: Config, queue: string, logger: Logger): void {
     `${line}: it gets every task sent with that key, as does every queue bound with it; ` +
       `to keep its tasks apart, set amqp.binding_key (AMQP_BINDING_KEY) to "${queue}"`,
   );
+}
+
+/** `--rate-limit TASK=RATE` flags as a map, each rate checked. */
+function rateLimitFlags(flags: string[]): Record<string, string> {
+  const limits: Record<string, string> = {};
+  for (const flag of flags) {
+    const eq = flag.indexOf("=");
+    const name = flag.slice(0, eq);
+    const rate = flag.slice(eq + 1);
+    try {
+      if (eq <= 0) throw new RateLimitError(`expected TASK=RATE, such as add=100/s`);
+      parseRateLimit(rate);
+    } catch (error) {
+      throw new UsageError(`Invalid --rate-limit "${flag}": ${errorMessage(error)}`);
+    }
+    limits[name] = rate;
+  }
+  return limits;
 }
 
 /** The periodic registrations of the config file's periodic_tasks section, then of --periodic. */

@@ -23,6 +23,14 @@ import type { Chain, Chord, Group } from "./workflow.ts";
 import { ClosedError, SendError, TaskNotRegisteredError } from "./errors.ts";
 import { consoleLogger, type Logger } from "./log.ts";
 import { Worker, type WorkerOptions } from "./worker.ts";
+import {
+  claimUnique,
+  defaultUniqueKey,
+  releaseUnique,
+  UNIQUE_KEY_HEADER,
+  type UniqueLocks,
+  uniqueLocksOf,
+} from "./unique.ts";
 import { backendFromURL, brokerFromURL, lockFromURL } from "./from_url.ts";
 import { defaultLockURL } from "./urls.ts";
 import type { Lock } from "./lock.ts";
@@ -198,6 +206,10 @@ export class Server {
   /**
    * Sends one task: writes PENDING, then publishes. The signature gets a UUID if it has none
    * and `Headers` `{}` if it has none, as Go's sender does.
+   *
+   * With `options.uniqueFor`, the task is unique (see `docs/architecture.md#unique-tasks`): if a
+   * task with the same unique key is not finished yet, nothing is sent and the promise rejects
+   * with `DuplicateTaskError`, which carries that task's UUID.
    */
   async sendTask<T extends unknown[] = unknown[]>(
     signature: TypedSignature<T>,
@@ -206,16 +218,23 @@ export class Server {
     this.#checkOpen();
     signature.headers ??= {};
     signature.uuid ||= newTaskUUID();
+    const locks = await this.#claimUnique(signature, options);
     try {
-      await this.backend.setStatePending(signature);
+      try {
+        await this.backend.setStatePending(signature);
+      } catch (error) {
+        throw new SendError(`Set state pending error: ${message(error)}`, { cause: error });
+      }
+      this.#prePublishHandler?.(signature);
+      try {
+        await this.#publish(signature, options.traceContext);
+      } catch (error) {
+        throw new SendError(`Publish message error: ${message(error)}`, { cause: error });
+      }
     } catch (error) {
-      throw new SendError(`Set state pending error: ${message(error)}`, { cause: error });
-    }
-    this.#prePublishHandler?.(signature);
-    try {
-      await this.#publish(signature, options.traceContext);
-    } catch (error) {
-      throw new SendError(`Publish message error: ${message(error)}`, { cause: error });
+      // Nothing was enqueued: the key is free for the next send.
+      await releaseUnique(locks, signature).catch(() => {});
+      throw error;
     }
     return new AsyncResult<T>(signature, this.backend);
   }
@@ -237,6 +256,29 @@ export class Server {
     } finally {
       span.end();
     }
+  }
+  /** Claims the unique key of a send with `uniqueFor`; resolves with the locks it used. */
+  async #claimUnique(
+    signature: Signature,
+    options: SendOptions,
+  ): Promise<UniqueLocks | undefined> {
+    if (options.uniqueFor === undefined) {
+      if (options.uniqueKey !== undefined) throw new TypeError("uniqueKey needs uniqueFor");
+      return undefined;
+    }
+    if (!(options.uniqueFor > 0)) {
+      throw new RangeError(`Invalid uniqueFor "${options.uniqueFor}": expected ms above 0`);
+    }
+    const locks = uniqueLocksOf(this.broker, this.backend);
+    if (!locks) {
+      throw new SendError(
+        "Unique tasks need a Redis or memory broker, or a Redis result backend, to keep their locks",
+      );
+    }
+    const key = options.uniqueKey ?? await defaultUniqueKey(signature);
+    await claimUnique(locks, this.backend, key, signature.uuid, options.uniqueFor);
+    signature.headers = { ...signature.headers, [UNIQUE_KEY_HEADER]: key };
+    return locks;
   }
 
   /**

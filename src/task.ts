@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { parseRateLimit } from "./rate_limit.ts";
 import type { Arg, Signature } from "./wire/signature.ts";
 import type { TaskResult } from "./wire/state.ts";
 import { decodeValue, encodeValue, inferType, type TypeName } from "./wire/types.ts";
@@ -120,6 +121,11 @@ export interface TaskOptions {
    * A signature's `machinery_ts_timeout_ms` header (`setTaskTimeout`) overrides it.
    */
   timeout?: number;
+  /**
+   * A rate limit shared by every worker on the same Redis broker or backend: `"100/s"`,
+   * `"30/m"`, `"500/h"`, with an optional burst (`"100/s:20"`). See `parseRateLimit`.
+   */
+  rateLimit?: string;
 }
 
 /** A registered task. */
@@ -151,6 +157,7 @@ export function validateTask(fn: unknown): asserts fn is TaskFunction {
  */
 export function defineTask(name: string, fn: unknown, options: TaskOptions = {}): TaskDefinition {
   validateTask(fn);
+  if (options.rateLimit !== undefined) parseRateLimit(options.rateLimit); // refuse a typo now
   const declared: unknown = options.args;
   if (declared === undefined) return { name, fn, options };
   if (!Array.isArray(declared)) {

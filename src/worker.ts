@@ -38,6 +38,9 @@ import { refusalToStart, runLimits, type TaskAbortedError } from "./task_deadlin
 import { DeadlineTimers } from "./deadline_timers.ts";
 import { cancelledError, CancelMarks } from "./cancel.ts";
 import { ABANDONED, TaskRun } from "./task_run.ts";
+import { RateGate } from "./rate_gate.ts";
+import { sleep } from "./sleep.ts";
+import { releaseUnique, UNIQUE_KEY_HEADER, uniqueLocksOf } from "./unique.ts";
 
 /** Options for a worker. */
 export interface WorkerOptions {
@@ -84,6 +87,11 @@ export interface WorkerOptions {
    * discarded and logged (default 5000 ms).
    */
   abortGraceMs?: number;
+  /**
+   * Rate limits by task name (`{ add: "100/s" }`, see `parseRateLimit`), over those given at
+   * registration. Shared by every worker on the same Redis broker, or Redis result backend.
+   */
+  rateLimits?: Record<string, string>;
 }
 
 /**
@@ -160,6 +168,7 @@ export class Worker {
   /** Cancellations heard of; `#running` is kept only while they are watched. */
   readonly #cancelMarks = new CancelMarks();
   #running?: Map<string, TaskRun>;
+  readonly #rateGate: RateGate;
 
   /** Use `server.newWorker` or `server.newCustomQueueWorker`. */
   constructor(
@@ -178,6 +187,7 @@ export class Worker {
     this.#stopFetching.signal.addEventListener("abort", () => this.#slots.close(), { once: true });
     this.#customQueue = customQueue;
     this.#handleSignals = options.handleSignals ?? !server.config.noUnixSignals;
+    this.#rateGate = new RateGate(server, options.rateLimits ?? {}, this.#stopFetching.signal);
     this.#options = options;
     this.#abortGraceMs = Math.max(0, options.abortGraceMs ?? 5000);
     if (options.metrics || options.metricsPort !== undefined) {
@@ -488,6 +498,12 @@ export class Worker {
       return;
     }
     if (this.#abortTasks.signal.aborted) return; // quitting abruptly: leave it to the broker
+    // Over its rate limit, it waits without a run slot, or goes back until its reserved start.
+    if (
+      this.#rateGate.limits(signature.name) && !(await this.#rateGate.admit(delivery, signature))
+    ) {
+      return;
+    }
     const release = await this.#slots.acquire();
     if (!release) {
       // Prefetched, and the worker is stopping: it has not started, so it goes back.
@@ -874,6 +890,7 @@ export class Worker {
       }
       throw stateNotWritten("success", signature, error);
     }
+    await this.#releaseUnique(signature);
     this.counters.add(signature.name, true);
     this.#count(signature.name, "success");
     if (logger.verbose !== false) {
@@ -938,6 +955,7 @@ export class Worker {
   async #taskFailed(signature: Signature, error: unknown, trace?: ProcessSpan): Promise<void> {
     const text = errorText(error);
     await this.server.backend.setStateFailure(signature, text);
+    await this.#releaseUnique(signature);
     this.counters.add(signature.name, false);
     this.#count(signature.name, "failure");
     const err = error instanceof Error ? error : new Error(text);
@@ -951,6 +969,16 @@ export class Worker {
     for (const callback of signature.onError ?? []) {
       callback.args = [{ name: "", type: "string", value: text }, ...(callback.args ?? [])];
       await this.#sendFollowUp(callback, trace);
+    }
+  }
+
+  /** A unique task reached its final state: its key is free (a failure here is only reported). */
+  async #releaseUnique(signature: Signature): Promise<void> {
+    if (signature.headers?.[UNIQUE_KEY_HEADER] === undefined) return;
+    try {
+      await releaseUnique(uniqueLocksOf(this.server.broker, this.server.backend), signature);
+    } catch (error) {
+      this.#reportBrokerError(error);
     }
   }
 }
@@ -1047,19 +1075,6 @@ function shownURL(url: string | undefined): string {
 function findName(body: string): string | undefined {
   const match = /"Name"\s*:\s*"([^"\\]{1,200})"/.exec(body.slice(0, 4096));
   return match?.[1];
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 function aborted(signal: AbortSignal): Promise<void> {

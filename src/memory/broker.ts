@@ -5,6 +5,9 @@
  * @module
  */
 import type { Broker, ConsumeOptions, Delivery, QueueDepth } from "../broker.ts";
+import { localRateLimiter, type RateLimiter } from "../rate_limit.ts";
+import type { UniqueLocks } from "../unique.ts";
+import { memoryUniqueLocks } from "./unique_locks.ts";
 import type { AdapterOptions } from "../adapter_options.ts";
 import { type ConfigInput, resolveConfig } from "../config.ts";
 import { ClosedError } from "../errors.ts";
@@ -55,6 +58,10 @@ export class MemoryBroker implements Broker {
   readonly #cancelMarks = new Map<string, number>();
   readonly #cancelWatchers = new Set<(uuid: string, until: number) => void>();
   #closed = false;
+  /** Rate limits: this process is every worker of a memory broker, so they are exact. */
+  readonly rateLimiter: RateLimiter = localRateLimiter();
+  /** Unique-task locks for the senders and workers of this process. */
+  readonly uniqueLocks: UniqueLocks = memoryUniqueLocks();
 
   /** Makes an empty broker (`url` is `memory://` or `eager`; it names no server). */
   constructor(url = "memory://", options: MemoryBrokerOptions = {}) {

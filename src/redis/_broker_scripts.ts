@@ -430,7 +430,8 @@ function utf8Length(s: string): number {
   return new TextEncoder().encode(s).length;
 }
 
-const ALL = [
+/** Every broker script (what `defineScripts` defines by default). */
+export const ALL_BROKER_SCRIPTS: ScriptDef[] = [
   FETCH,
   REQUEUE,
   REQUEUE_LATER,
@@ -444,7 +445,7 @@ const ALL = [
 ];
 
 /** Registers every broker script on a client (once per client). */
-export function defineScripts(client: Redis, scripts: ScriptDef[] = ALL): void {
+export function defineScripts(client: Redis, scripts: ScriptDef[] = ALL_BROKER_SCRIPTS): void {
   for (const s of scripts) {
     client.defineCommand(
       s.name,

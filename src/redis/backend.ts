@@ -16,6 +16,10 @@
  *
  * @module
  */
+import type { RateLimiter } from "../rate_limit.ts";
+import type { UniqueLocks } from "../unique.ts";
+import { RATE_LIMIT_SCRIPTS, redisRateLimiter } from "./rate_limit.ts";
+import { redisUniqueLocks, UNIQUE_SCRIPTS } from "./unique_locks.ts";
 import type { Redis } from "ioredis";
 import type { AdapterOptions } from "../adapter_options.ts";
 import type { Backend } from "../backend.ts";
@@ -82,6 +86,8 @@ export class RedisBackend extends StateWriter implements Backend {
   readonly #onError: (error: Error) => void;
   #client?: Promise<Redis>;
   #closed?: Promise<void>;
+  #rateLimiter?: RateLimiter;
+  #uniqueLocks?: UniqueLocks;
   readonly #closing = new AbortController();
   /** Keys no task or group UUID may name: the broker's and this backend's own. */
   readonly #reserved: ReadonlySet<string>;
@@ -152,6 +158,16 @@ export class RedisBackend extends StateWriter implements Backend {
       throttledWarning(options.logger ?? consoleLogger(), `Redis backend ${redactPassword(url)}`);
   }
 
+  /** Rate limits shared by every worker whose backend is this Redis (with an AMQP broker). */
+  get rateLimiter(): RateLimiter {
+    return this.#rateLimiter ??= redisRateLimiter(() => this.#redis(), this.#prefix);
+  }
+
+  /** Unique-task locks shared by every sender and worker whose backend is this Redis. */
+  get uniqueLocks(): UniqueLocks {
+    return this.#uniqueLocks ??= redisUniqueLocks(() => this.#redis(), this.#prefix);
+  }
+
   /** Builds one from a config (its `resultBackend` URL, `resultsExpireIn`, `redis` section). */
   static fromConfig(config: ConfigInput, options: RedisBackendOptions = {}): RedisBackend {
     return new RedisBackend(config.resultBackend, { ...options, config });
@@ -166,7 +182,7 @@ export class RedisBackend extends StateWriter implements Backend {
     if (this.#closed) return Promise.reject(new ClosedError("The Redis backend is closed"));
     this.#client ??= openRedis(this.url, this.config, "backend", { onError: this.#onError })
       .then((client) => {
-        defineScripts(client, BACKEND_SCRIPTS);
+        defineScripts(client, [...BACKEND_SCRIPTS, ...RATE_LIMIT_SCRIPTS, ...UNIQUE_SCRIPTS]);
         return client;
       }, (error) => {
         this.#client = undefined;

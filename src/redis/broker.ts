@@ -51,6 +51,10 @@
  *
  * @module
  */
+import type { RateLimiter } from "../rate_limit.ts";
+import type { UniqueLocks } from "../unique.ts";
+import { RATE_LIMIT_SCRIPTS, redisRateLimiter } from "./rate_limit.ts";
+import { redisUniqueLocks, UNIQUE_SCRIPTS } from "./unique_locks.ts";
 import type { Redis } from "ioredis";
 import type { AdapterOptions } from "../adapter_options.ts";
 import type { Broker, ConsumeOptions, Delivery, QueueDepth } from "../broker.ts";
@@ -72,6 +76,7 @@ import { QueueConsumer } from "./_consumer.ts";
 import { DelayedMover } from "./_delayed.ts";
 import { type BrokerKeys, brokerKeys, DEFAULT_KEY_PREFIX } from "./_keys.ts";
 import {
+  ALL_BROKER_SCRIPTS,
   defineScripts,
   DELAY,
   parseRequeuedMember,
@@ -140,6 +145,8 @@ export class RedisBroker implements Broker {
   #mover?: DelayedMover;
   #recoveryTimer?: ReturnType<typeof setInterval>;
   #closed?: Promise<void>;
+  #rateLimiter?: RateLimiter;
+  #uniqueLocks?: UniqueLocks;
   /** The RPUSHes of one event-loop turn, sent as one RPUSH per queue, in call order. */
   readonly #pushes = new Batcher<{ queue: string; body: string }>(async (items) => {
     const client = await this.#client();
@@ -170,6 +177,16 @@ export class RedisBroker implements Broker {
       throttledWarning(options.logger ?? consoleLogger(), `Redis broker ${redactPassword(url)}`);
   }
 
+  /** Rate limits shared by every worker on this Redis (the broker's key prefix). */
+  get rateLimiter(): RateLimiter {
+    return this.#rateLimiter ??= redisRateLimiter(() => this.#client(), this.#keys.prefix);
+  }
+
+  /** Unique-task locks shared by every sender and worker on this Redis. */
+  get uniqueLocks(): UniqueLocks {
+    return this.#uniqueLocks ??= redisUniqueLocks(() => this.#client(), this.#keys.prefix);
+  }
+
   /** Builds one from a config (its `broker` URL and `redis` section). */
   static fromConfig(config: ConfigInput, options: RedisBrokerOptions = {}): RedisBroker {
     return new RedisBroker(config.broker, { ...options, config });
@@ -190,7 +207,7 @@ export class RedisBroker implements Broker {
     this.#commands ??= openRedis(this.url, this.config, "commands", {
       onError: this.#onError,
     }).then((client) => {
-      defineScripts(client);
+      defineScripts(client, [...ALL_BROKER_SCRIPTS, ...RATE_LIMIT_SCRIPTS, ...UNIQUE_SCRIPTS]);
       return client;
     }, (error) => {
       this.#commands = undefined;
