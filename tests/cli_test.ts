@@ -17,6 +17,7 @@ import {
   redisSkipReason,
   uniqueName,
 } from "./integration/redis_support.ts";
+import { encodeSignature, newSignature } from "../src/wire/signature.ts";
 
 const TIMEOUT = 60_000;
 
@@ -602,3 +603,96 @@ describeRedis("cli task control against Redis: timeouts and cancellation", () =>
     assert.match(worker.stderr(), new RegExp(`Task ${uuid} aborted: task cancelled`));
   });
 });
+
+describeRedis("cli: unique tasks and rate limits on Redis", () => {
+  const queue = uniqueName("cli_limits");
+  const env = {
+    BROKER: REDIS_URL,
+    RESULT_BACKEND: REDIS_URL,
+    DEFAULT_QUEUE: queue,
+    REDIS_DELAYED_TASKS_KEY: `${queue}_delayed`,
+    RESULTS_EXPIRE_IN: "300",
+  };
+  const keys: string[] = [];
+
+  after(async () => {
+    if (redisSkip) return;
+    await deleteRedisKeys([queue, `${queue}_delayed`, ...keys], [queue]);
+  }, { timeout: TIMEOUT });
+
+  it("send --unique-for twice: the second prints the first's UUID and exits 3", {
+    timeout: TIMEOUT,
+  }, async () => {
+    // Arguments of this run only: the default unique key is the name and the arguments.
+    const n = `int64:${Date.now()}`;
+    const args = ["send", "add", "--arg", "int64:1", "--arg", n, "--unique-for", "60"];
+    const first = await cli(args, env);
+    assert.equal(first.code, 0, first.stderr);
+    const uuid = first.stdout.split("\n")[0];
+    keys.push(uuid);
+    const second = await cli(args, env);
+    assert.equal(second.code, 3, second.stderr);
+    assert.equal(second.stdout.split("\n")[0], uuid);
+    assert.match(second.stderr, /not finished/);
+    const client = rawClient();
+    try {
+      assert.equal(await client.llen(queue), 1);
+      for (const key of await client.keys("machinery:ts:unique:add:*")) {
+        if ((await client.get(key)) === uuid) keys.push(key);
+      }
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it("worker --rate-limit add=20/s runs 200 queued adds in about 10 s", {
+    timeout: 90_000,
+  }, async () => {
+    const rateQueue = `${queue}_rate`;
+    const client = rawClient();
+    const uuids: string[] = [];
+    try {
+      const bodies = [];
+      for (let i = 0; i < 200; i++) {
+        const sig = newSignature("add", [{ name: "", type: "int64", value: i }], {
+          routingKey: rateQueue,
+          headers: {},
+        });
+        uuids.push(sig.uuid);
+        bodies.push(encodeSignature(sig));
+      }
+      await client.rpush(rateQueue, ...bodies);
+      const worker = start(
+        "cli.ts",
+        ["worker", "--queue", rateQueue, "--concurrency", "10", "--rate-limit", "add=20/s"],
+        env,
+        60_000,
+      );
+      try {
+        await waitFor(() => worker.stderr().includes("Waiting for tasks on"), "the worker");
+        const began = Date.now();
+        await waitFor(
+          async () => (await client.llen(rateQueue)) === 0 && await allSucceeded(client, uuids),
+          "all 200 tasks done",
+          30_000,
+        );
+        const took = Date.now() - began;
+        // 200 starts at 20/s: the last one 199 × 50 ms after the first.
+        assert.ok(took >= 9_000, `took ${took} ms`);
+        assert.ok(took <= 14_000, `took ${took} ms`);
+      } finally {
+        signal(worker, "SIGTERM");
+        await worker.exited;
+      }
+    } finally {
+      keys.push(rateQueue, ...uuids);
+      client.disconnect();
+    }
+  });
+});
+
+/** True when every one of `uuids` has a SUCCESS state in the Redis backend. */
+async function allSucceeded(client: ReturnType<typeof rawClient>, uuids: string[]) {
+  const states = await client.mget(...uuids);
+  return states.every((s) => s !== null && s.includes('"State":"SUCCESS"'));
+}

@@ -104,7 +104,12 @@ for (const backendKind of ["amqp", "memory", "redis"] as const) {
       backend,
       cleanup: async () => {
         // State queues (AMQP) and keys (Redis) are named by task UUIDs and expire after 60 s.
-        await deleteAMQP([queue, `${queue}.dead_letters`, amqpCancelStream(config)], [exchange]);
+        // Rate-limited tasks wait in requeue queues named by powers of two of ms.
+        const requeues = Array.from({ length: 17 }, (_, k) => `requeue.${2 ** k}.${queue}`);
+        await deleteAMQP(
+          [queue, `${queue}.dead_letters`, amqpCancelStream(config), ...requeues],
+          [exchange],
+        );
         if (backendKind === "redis") await deleteRedisKeys([], [keyPrefix]);
       },
     });

@@ -22,6 +22,7 @@ import {
   type Worker,
 } from "../../mod.ts";
 import { describeUnless, waitFor } from "../helpers.ts";
+import { limitsScenarios } from "./limits_scenarios.ts";
 
 /** A broker and backend made for one suite run, on `config` (which holds a unique queue). */
 export interface Pair {
@@ -333,6 +334,8 @@ export function conformanceSuite(name: string, factory: PairFactory, options: Su
       await assert.rejects(result.get(), { message: "oops" });
       await assert.rejects(server.backend.getState(chord.callback.uuid));
     });
+
+    limitsScenarios(() => ({ server, counters, queue }));
   });
 }
 
