@@ -21,8 +21,11 @@ import type { TaskDefinition } from "./task.ts";
 import { encodeSignature, type Signature } from "./wire/signature.ts";
 import { sleep } from "./sleep.ts";
 
-/** A start due this soon is waited for in place rather than through the broker. */
-const HOLD_MS = 200;
+/**
+ * A start due this soon is waited for in place rather than through the broker; half of it is the
+ * slack a message given back keeps before its start (RabbitMQ's TTL expiry runs tens of ms late).
+ */
+const HOLD_MS = 500;
 
 /** Something that may keep a rate limiter shared by every worker (a broker or a backend). */
 export interface MayLimitRates {

@@ -44,7 +44,7 @@ describe("rate limits", () => {
   });
 
   it("gives a message back for a power of two of ms, short of its start", () => {
-    assert.equal(backOff(250), 128);
+    assert.equal(backOff(600), 256);
     assert.equal(backOff(1000), 512);
     assert.equal(backOff(9950), 8192);
   });

@@ -31,19 +31,19 @@ export function limitsScenarios(context: () => LimitsContext): void {
     const starts: number[] = [];
     server.registerTask(name, () => {
       starts.push(Date.now());
-    }, { rateLimit: "10/s" });
+    }, { rateLimit: "5/s" });
     const sent = [];
-    for (let i = 0; i < 8; i++) sent.push(await server.sendTask(newSignature(name)));
+    for (let i = 0; i < 6; i++) sent.push(await server.sendTask(newSignature(name)));
     for (const result of sent) assert.deepEqual(await result.get({ timeout: 20_000 }), []);
     starts.sort((a, b) => a - b);
-    assert.equal(starts.length, 8);
-    // One start every 100 ms: n starts span at least (n - 1) × 100 ms. A start is never early
-    // but may be late (a timer or a busy event loop), which shortens the gap after it: 50 ms of
-    // lateness are tolerated (a loaded 2-core machine shows up to 40).
+    assert.equal(starts.length, 6);
+    // One start every 200 ms: n starts span at least (n - 1) × 200 ms. A task is never admitted
+    // early, but its function may start late: after its RECEIVED and STARTED writes, which take
+    // tens of ms on the AMQP backend, and a timer on a busy event loop. 100 ms are tolerated.
     for (let i = 0; i < starts.length; i++) {
       for (let j = i + 1; j < starts.length; j++) {
         const gap = starts[j] - starts[i];
-        assert.ok(gap >= (j - i) * 100 - 50, `starts ${i} and ${j} ${gap} ms apart: ${starts}`);
+        assert.ok(gap >= (j - i) * 200 - 100, `starts ${i} and ${j} ${gap} ms apart: ${starts}`);
       }
     }
   });
