@@ -36,9 +36,12 @@ describe("worker --metrics-port on Redis", { skip }, () => {
     server.setPrePublishHandler((sig) => uuids.push(sig.uuid));
     const base = `http://127.0.0.1:${port}`;
     try {
-      const ready = await fetch(`${base}/readyz`);
-      await ready.body?.cancel();
-      assert.equal(ready.status, 200);
+      // The banner can come before the consumer's first connection is ready: wait for it.
+      await waitFor(async () => {
+        const ready = await fetch(`${base}/readyz`);
+        await ready.body?.cancel();
+        return ready.status === 200;
+      }, "/readyz to answer 200");
       for (let i = 0; i < 2; i++) {
         await server.sendTask(newSignature("add", [newArg("int64", 1), newArg("int64", i)]));
       }
