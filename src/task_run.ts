@@ -6,23 +6,33 @@
  *
  * @module
  */
-import type { TaskAbortedError } from "./task_deadline.ts";
+import type { RunLimits, TaskAbortedError } from "./task_deadline.ts";
+import type { Deadline } from "./deadline_timers.ts";
 
 /** What `settle` resolves with when the task did not stop within the grace period. */
 export const ABANDONED: unique symbol = Symbol("abandoned");
 
-/** The abortable state of one run. */
-export class TaskRun {
+/** The abortable state of one run; with limits, also its deadline. */
+export class TaskRun implements Deadline {
+  /** When the run must stop (Unix ms): its timeout or deadline, or `Infinity`. */
+  readonly stopAt: number;
+  readonly #limits?: RunLimits;
   readonly #parent: AbortSignal;
   #controller?: AbortController;
   #unlink?: () => void;
   #abortedWith?: TaskAbortedError;
   #onAbort?: () => void;
-  #cleanups: (() => void)[] = [];
 
-  /** A run that also stops when `parent` (the worker's abrupt-quit signal) aborts. */
-  constructor(parent: AbortSignal) {
+  /** A run limited by `limits`, that also stops when `parent` (an abrupt quit) aborts. */
+  constructor(parent: AbortSignal, limits?: RunLimits) {
     this.#parent = parent;
+    this.#limits = limits;
+    this.stopAt = limits?.stopAt ?? Infinity;
+  }
+
+  /** Its timeout or deadline passed: aborts with the limit's error. */
+  expire(): void {
+    if (this.#limits) this.abort(this.#limits.error());
   }
 
   /** The task's signal, made on first use. */
@@ -74,17 +84,9 @@ export class TaskRun {
     });
   }
 
-  /** Calls `cleanup` when the run is over (its deadline cancelled, its entry removed). */
-  onDispose(cleanup: () => void): void {
-    this.#cleanups.push(cleanup);
-  }
-
-  /** Detaches the run from the worker's signal once it is over, and runs the clean-ups. */
+  /** Detaches the run from the worker's signal once it is over. */
   dispose(): void {
     this.#unlink?.();
     this.#onAbort = undefined;
-    const cleanups = this.#cleanups;
-    this.#cleanups = [];
-    for (const cleanup of cleanups) cleanup();
   }
 }

@@ -743,7 +743,7 @@ export class Worker {
       metrics!.running++;
     }
     const done = () => {
-      run?.dispose();
+      if (run) this.#endRun(run, signature.uuid);
       releaseSlot();
       if (series) {
         metrics!.running--;
@@ -797,19 +797,17 @@ export class Worker {
 
   /** A run that its timeout or deadline, or a cancellation, can abort. */
   #startRun(signature: Signature, limits: ReturnType<typeof runLimits>): TaskRun {
-    const run = new TaskRun(this.#abortTasks.signal);
-    const uuid = signature.uuid;
-    const running = this.#running;
-    if (running) {
-      running.set(uuid, run);
-      run.onDispose(() => {
-        if (running.get(uuid) === run) running.delete(uuid);
-      });
-    }
-    if (limits) {
-      run.onDispose(this.#deadlines.schedule(limits.stopAt, () => run.abort(limits.error())));
-    }
+    const run = new TaskRun(this.#abortTasks.signal, limits);
+    this.#running?.set(signature.uuid, run);
+    if (limits) this.#deadlines.add(run);
     return run;
+  }
+
+  /** The run is over: it no longer has a deadline or answers cancellations. */
+  #endRun(run: TaskRun, uuid: string): void {
+    run.dispose();
+    if (run.stopAt !== Infinity) this.#deadlines.delete(run);
+    if (this.#running?.get(uuid) === run) this.#running.delete(uuid);
   }
 
   /** A task that did not stop within the grace period: its outcome, when it comes, is dropped. */

@@ -177,42 +177,48 @@ describe("task timeouts", () => {
 });
 
 describe("DeadlineTimers", () => {
-  it("calls in due order with one timer, and skips cancelled calls", TIMEOUT, async () => {
+  /** A deadline that records when it expired. */
+  function deadline(stopAt: number, fired: number[], id: number) {
+    return { stopAt, expire: () => fired.push(id) };
+  }
+
+  it("expires in due order with one timer, and skips removed deadlines", TIMEOUT, async () => {
     const timers = new DeadlineTimers();
     const now = Date.now();
     const fired: number[] = [];
-    timers.schedule(now + 60, () => fired.push(3));
-    timers.schedule(now + 20, () => fired.push(1));
-    const cancel = timers.schedule(now + 40, () => fired.push(2));
-    timers.schedule(now + 40, () => fired.push(22));
-    cancel();
-    cancel();
-    await waitFor(() => fired.length === 3, "three calls", 5_000);
+    timers.add(deadline(now + 60, fired, 3));
+    timers.add(deadline(now + 20, fired, 1));
+    const removed = deadline(now + 40, fired, 2);
+    timers.add(removed);
+    timers.add(deadline(now + 40, fired, 22));
+    timers.delete(removed);
+    await waitFor(() => fired.length === 3, "three expiries", 5_000);
     assert.deepEqual(fired, [1, 22, 3]);
     assert.equal(timers.size, 0);
   });
 
-  it("keeps no timer armed once every call is cancelled, and waits for far deadlines", () => {
+  it("re-arms for the next deadline when the earliest was removed", TIMEOUT, async () => {
     const timers = new DeadlineTimers();
-    let fired = false;
-    // 30 days: a single setTimeout that long would overflow and fire at once.
-    const cancelFar = timers.schedule(Date.now() + 30 * 24 * 3600_000, () => fired = true);
-    const cancelNear = timers.schedule(Date.now() + 60_000, () => {});
-    cancelNear();
-    assert.equal(timers.size, 2);
-    cancelFar();
-    assert.equal(timers.size, 0, "the last cancel clears the heap and the timer");
-    assert.equal(fired, false);
+    const now = Date.now();
+    const fired: number[] = [];
+    const first = deadline(now + 10, fired, 1);
+    timers.add(first);
+    timers.add(deadline(now + 80, fired, 2));
+    timers.delete(first);
+    await waitFor(() => fired.length === 1, "the second deadline", 5_000);
+    assert.deepEqual(fired, [2]);
   });
 
-  it("drops cancelled entries instead of keeping them until due", () => {
+  it("does not expire a far deadline early", TIMEOUT, async () => {
     const timers = new DeadlineTimers();
-    const cancels = Array.from(
-      { length: 100 },
-      (_, i) => timers.schedule(Date.now() + 60_000 + i, () => {}),
-    );
-    for (const cancel of cancels) cancel();
-    assert.ok(timers.size < 40, `size ${timers.size}`);
+    const fired: number[] = [];
+    // 30 days: a single setTimeout that long would overflow and fire at once.
+    timers.add(deadline(Date.now() + 30 * 24 * 3600_000, fired, 1));
+    timers.add(deadline(Date.now() + 20, fired, 2));
+    await waitFor(() => fired.length === 1, "the near deadline", 5_000);
+    assert.deepEqual(fired, [2]);
+    assert.equal(timers.size, 1);
     timers.clear();
+    assert.equal(timers.size, 0);
   });
 });
