@@ -77,8 +77,13 @@ export {
 } from "./src/task.ts";
 export { CallArgsError, type ParamType, type TaskParams } from "./src/task_params.ts";
 export { retryLater, RetryTaskLaterError } from "./src/retry.ts";
-export { DuplicateTaskError } from "./src/unique.ts";
-export { parseRateLimit, type RateLimit, RateLimitError } from "./src/rate_limit.ts";
+export { DuplicateTaskError, type UniqueLocks } from "./src/unique.ts";
+export {
+  parseRateLimit,
+  type RateLimit,
+  type RateLimiter,
+  RateLimitError,
+} from "./src/rate_limit.ts";
 export {
   DEADLINE_HEADER,
   EXPIRED_TEXT,
