@@ -66,6 +66,11 @@ export interface RedisConfig {
   delayedTasksPollPeriod: number;
   /** The delayed tasks sorted set (`""`, meaning `delayed_tasks`; see {@linkcode delayedTasksKey}). */
   delayedTasksKey: string;
+  /**
+   * Ours: tasks with a `priority` above 0 go to per-level lists that workers of this library
+   * take first (false; see `docs/architecture.md`). Default-priority tasks stay on Go's list.
+   */
+  priorityQueues: boolean;
   /** The client name set on connections (`""`). */
   clientName: string;
   /** A Sentinel master name; set, it selects a Sentinel client (`""`). */
@@ -187,6 +192,7 @@ export function defaultConfig(): Config {
       normalTasksPollPeriod: 1000,
       delayedTasksPollPeriod: 500,
       delayedTasksKey: "",
+      priorityQueues: false,
       clientName: "",
       masterName: "",
       clusterEnabled: false,
@@ -399,6 +405,12 @@ const FIELDS: Field[] = [
     path: "redis.delayedTasksKey",
     kind: "string",
     env: sub("REDIS", "REDIS_DELAYED_TASKS_KEY"),
+    yaml: [],
+  },
+  {
+    path: "redis.priorityQueues",
+    kind: "bool",
+    env: sub("REDIS", "REDIS_PRIORITY_QUEUES"),
     yaml: [],
   },
   {

@@ -112,6 +112,7 @@ describe("defaultConfig", () => {
           normalTasksPollPeriod: 1000,
           delayedTasksPollPeriod: 500,
           delayedTasksKey: "",
+          priorityQueues: false,
           clientName: "",
           masterName: "",
           clusterEnabled: false,
@@ -215,6 +216,7 @@ describe("configFromEnv", () => {
       REDIS_NORMAL_TASKS_POLL_PERIOD: "7",
       REDIS_DELAYED_TASKS_POLL_PERIOD: "8",
       REDIS_DELAYED_TASKS_KEY: "dk",
+      REDIS_PRIORITY_QUEUES: "true",
       REDIS_CLIENT_NAME: "cn",
       REDIS_MASTER_NAME: "mn",
       REDIS_CLUSTER_ENABLED: "True",
@@ -252,6 +254,7 @@ describe("configFromEnv", () => {
           normalTasksPollPeriod: 7,
           delayedTasksPollPeriod: 8,
           delayedTasksKey: "dk",
+          priorityQueues: true,
           clientName: "cn",
           masterName: "mn",
           clusterEnabled: true,
@@ -520,6 +523,7 @@ redis:
       false,
     );
     assert.equal(configFromYaml("redis:\n  cluster_enabled: true\n").redis?.clusterEnabled, true);
+    assert.equal(configFromYaml("redis:\n  priority_queues: true\n").redis?.priorityQueues, true);
   });
 
   test("YAML 1.1 scalars, as yaml.v2 reads them", () => {

@@ -10,6 +10,7 @@
  * @module
  */
 import type { Redis } from "ioredis";
+import { MAX_PRIORITY_LEVEL } from "./_priority.ts";
 
 /** A Lua script registered on a client under a name (EVALSHA, falling back to EVAL). */
 export interface ScriptDef {
@@ -349,7 +350,9 @@ return 1
  * queue cannot take it (a key of another type) goes to that queue's dead-letter list instead,
  * with the reason, so it neither vanishes nor blocks the members behind it. KEYS: delayed,
  * requeued. ARGV: default queue, batch, key prefix, dead-letter count limit, dead-letter byte
- * limit, bytes kept of a dead body.
+ * limit, bytes kept of a dead body, and `1` when `redis.priorityQueues` is on: then a delayed
+ * member whose `Priority` is above 0 goes to its level's list instead (`_priority.ts`), and the
+ * consumers of its queue are woken.
  * Returns `{handled, next delayed score or false, next requeued score or false, now ns}`.
  */
 export const MOVE_DUE: ScriptDef = {
@@ -361,6 +364,7 @@ ${ISO_TIME}
 ${DEAD_LETTER}
 local batch = tonumber(ARGV[2])
 local now_s = string.format('%.0f', now_ns)
+local prio_ready = {}
 local function routing_key(m)
   local ok, obj = pcall(cjson.decode, m)
   if ok and type(obj) == 'table' then
@@ -370,7 +374,13 @@ local function routing_key(m)
         if type(k) == 'string' and string.lower(k) == 'routingkey' then rk = v break end
       end
     end
-    if type(rk) == 'string' and rk ~= '' then return rk end
+    local queue = (type(rk) == 'string' and rk ~= '') and rk or ARGV[1]
+    local p = ARGV[7] == '1' and tonumber(obj['Priority'])
+    if p and p >= 1 then
+      prio_ready[queue] = true
+      return ARGV[3] .. 'prio:' .. queue .. ':' .. math.min(math.floor(p), ${MAX_PRIORITY_LEVEL})
+    end
+    return queue
   end
   return ARGV[1]
 end
@@ -401,6 +411,7 @@ for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now_s, 'LIMIT', 
   local qlen = tonumber(string.sub(m, 17, colon - 1))
   move(KEYS[2], m, string.sub(m, colon + 1, colon + qlen), string.sub(m, colon + qlen + 1))
 end
+for queue in pairs(prio_ready) do redis.call('PUBLISH', ARGV[3] .. 'prio_ready', queue) end
 local n1 = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 local n2 = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
 return {moved, n1[2] or false, n2[2] or false, now_s}

@@ -16,6 +16,7 @@ import type { Redis } from "ioredis";
 import type { Delivery } from "../broker.ts";
 import type { BrokerKeys } from "./_keys.ts";
 import { Batcher } from "./_batcher.ts";
+import { PRIORITY_PASS_LIMIT, PRIORITY_PICK } from "./_priority.ts";
 import {
   BEAT,
   FETCH,
@@ -60,6 +61,11 @@ export interface ConsumerOptions {
   onError: (error: Error) => void;
   /** Told whether both connections are up, so the worker's `/readyz` can say so. */
   onConsuming?: (consuming: boolean) => void;
+  /**
+   * The queue's priority lists (level 1 first) and pass counts, when `redis.priorityQueues` is
+   * on: each fetch is preceded by a pick from them (`_priority.ts`).
+   */
+  priority?: { levels: string[]; passes: string };
 }
 
 const MAX_BATCH = 500;
@@ -87,6 +93,8 @@ export class QueueConsumer {
   #heartbeat?: ReturnType<typeof setInterval>;
   #blockingId?: number;
   #blocked = false;
+  /** A priority task arrived since the last pick: the next wait must not block. */
+  #woken = false;
   #loopDone = false;
   #retired?: Promise<void>;
   readonly #acks: Batcher<number>;
@@ -110,6 +118,11 @@ export class QueueConsumer {
     this.#proc = options.keys.processing(options.id);
     this.#landing = options.keys.landing(options.id);
     this.#acks = new Batcher((seqs) => options.commands.hdel(this.#proc, ...seqs.map(String)));
+  }
+
+  /** The queue it consumes. */
+  get queue(): string {
+    return this.#o.queue;
   }
 
   /** The processing hash's key. */
@@ -161,6 +174,9 @@ export class QueueConsumer {
         const first = this.#nextSeq;
         // Numbers are never reused, even when the reply is lost (reconcile finds those).
         this.#nextSeq += want;
+        // Sent without waiting: the fetch goes behind it on the same connection.
+        const picked = this.#o.priority ? this.#pick(want) : undefined;
+        picked?.catch(() => {}); // Reported by the await below, unless the fetch fails first.
         const items = await runScript<(string | [number, string][])[]>(commands, FETCH, [
           queue,
           this.#proc,
@@ -176,6 +192,7 @@ export class QueueConsumer {
           this.#o.deadLetterBodyBytes,
           queue,
         ]);
+        if (picked) await picked;
         const aside = typeof items.at(-1) === "object" ? items.pop() as [number, string][] : [];
         for (const [size, start] of aside) this.#deliverOversize(size, start, handler);
         if (items.length === 0 && aside.length === 0 && !signal.aborted) {
@@ -231,6 +248,27 @@ export class QueueConsumer {
       }
     })();
     return this.#retired;
+  }
+
+  /**
+   * A priority task was queued for this queue: an idle consumer stops waiting on Go's list and
+   * picks again.
+   */
+  wake(): void {
+    this.#woken = true;
+    if (this.#blocked) this.#unblock();
+  }
+
+  /** Moves a pick of the priority lists' heads into the landing list, for the fetch behind it. */
+  #pick(want: number): Promise<unknown> {
+    const { commands, queue, priority } = this.#o;
+    this.#woken = false;
+    return runScript(commands, PRIORITY_PICK, [
+      queue,
+      this.#landing,
+      priority!.passes,
+      ...priority!.levels,
+    ], [want, PRIORITY_PASS_LIMIT]);
   }
 
   #beatKeys(): string[] {
@@ -291,6 +329,7 @@ export class QueueConsumer {
     const socket =
       (blocking as unknown as { stream?: { writable?: boolean; write(s: string): boolean } })
         .stream;
+    if (this.#woken) return;
     if (blocking.status !== "ready" || !socket?.writable) {
       await blocking.ping();
       return;

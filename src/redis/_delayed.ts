@@ -30,6 +30,8 @@ export interface DelayedMoverOptions {
   keyPrefix: string;
   /** The dead-letter limits: entries, bytes, bytes of each body. */
   deadLetters: { limit: number; maxBytes: number; bodyBytes: number };
+  /** Whether a due task with a priority goes to its priority list (`redis.priorityQueues`). */
+  priorityQueues?: boolean;
   /** The fallback poll period in ms. */
   pollMs: number;
   /** Called with errors of the move script (the mover keeps going). */
@@ -61,7 +63,9 @@ export class DelayedMover {
   async start(): Promise<void> {
     const { subscriber, channel, pollMs } = this.#o;
     if (subscriber) {
-      subscriber.on("message", (_channel: string, score: string) => this.#notice(score));
+      subscriber.on("message", (from: string, score: string) => {
+        if (from === channel) this.#notice(score);
+      });
       await subscriber.subscribe(channel);
     }
     this.#poll = setInterval(() => this.run(), Math.max(10, pollMs));
@@ -98,6 +102,7 @@ export class DelayedMover {
           this.#o.deadLetters.limit,
           this.#o.deadLetters.maxBytes,
           this.#o.deadLetters.bodyBytes,
+          this.#o.priorityQueues ? 1 : 0,
         ]);
         const serverMs = Number(nowNs) / 1e6;
         this.#offsetMs = serverMs - (localBefore + Date.now()) / 2;

@@ -76,6 +76,15 @@ import { QueueConsumer } from "./_consumer.ts";
 import { DelayedMover } from "./_delayed.ts";
 import { type BrokerKeys, brokerKeys, DEFAULT_KEY_PREFIX } from "./_keys.ts";
 import {
+  PRIORITY_PICK,
+  priorityChannel,
+  priorityLevel,
+  priorityListKey,
+  priorityListKeys,
+  priorityPassesKey,
+  readyLength,
+} from "./_priority.ts";
+import {
   ALL_BROKER_SCRIPTS,
   defineScripts,
   DELAY,
@@ -147,16 +156,23 @@ export class RedisBroker implements Broker {
   #closed?: Promise<void>;
   #rateLimiter?: RateLimiter;
   #uniqueLocks?: UniqueLocks;
-  /** The RPUSHes of one event-loop turn, sent as one RPUSH per queue, in call order. */
-  readonly #pushes = new Batcher<{ queue: string; body: string }>(async (items) => {
+  /**
+   * The RPUSHes of one event-loop turn, sent as one RPUSH per list, in call order; then one
+   * wake-up notice for each queue that received a priority task.
+   */
+  readonly #pushes = new Batcher<{ list: string; body: string; wake?: string }>(async (items) => {
     const client = await this.#client();
-    const byQueue = new Map<string, string[]>();
-    for (const { queue, body } of items) {
-      const list = byQueue.get(queue);
-      if (list) list.push(body);
-      else byQueue.set(queue, [body]);
+    const byList = new Map<string, string[]>();
+    const wake = new Set<string>();
+    for (const item of items) {
+      const bodies = byList.get(item.list);
+      if (bodies) bodies.push(item.body);
+      else byList.set(item.list, [item.body]);
+      if (item.wake !== undefined) wake.add(item.wake);
     }
-    await Promise.all([...byQueue].map(([queue, bodies]) => client.rpush(queue, ...bodies)));
+    await Promise.all([...byList].map(([list, bodies]) => client.rpush(list, ...bodies)));
+    const channel = priorityChannel(this.#keys.prefix);
+    await Promise.all([...wake].map((queue) => client.publish(channel, queue)));
   }, 1000);
 
   /** Makes a broker for `url` (`redis://`, `rediss://`, `redis+socket://`); connects lazily. */
@@ -207,7 +223,12 @@ export class RedisBroker implements Broker {
     this.#commands ??= openRedis(this.url, this.config, "commands", {
       onError: this.#onError,
     }).then((client) => {
-      defineScripts(client, [...ALL_BROKER_SCRIPTS, ...RATE_LIMIT_SCRIPTS, ...UNIQUE_SCRIPTS]);
+      defineScripts(client, [
+        ...ALL_BROKER_SCRIPTS,
+        ...RATE_LIMIT_SCRIPTS,
+        ...UNIQUE_SCRIPTS,
+        PRIORITY_PICK,
+      ]);
       return client;
     }, (error) => {
       this.#commands = undefined;
@@ -231,8 +252,12 @@ export class RedisBroker implements Broker {
         body,
         this.#keys.channel,
       ]);
+    } else if (this.config.redis.priorityQueues && signature.priority > 0) {
+      const queue = signature.routingKey;
+      const list = priorityListKey(this.#keys.prefix, queue, priorityLevel(signature.priority));
+      await this.#pushes.add({ list, body, wake: queue });
     } else {
-      await this.#pushes.add({ queue: signature.routingKey, body });
+      await this.#pushes.add({ list: signature.routingKey, body });
     }
   }
 
@@ -266,6 +291,12 @@ export class RedisBroker implements Broker {
       maxMessageBytes: this.config.maxMessageBytes,
       onError: this.#onError,
       onConsuming: options.onConsuming,
+      priority: this.config.redis.priorityQueues
+        ? {
+          levels: priorityListKeys(this.#keys.prefix, options.queue),
+          passes: priorityPassesKey(this.#keys.prefix, options.queue),
+        }
+        : undefined,
     });
     this.#consumers.add(consumer);
     const loop = (async () => {
@@ -337,12 +368,14 @@ export class RedisBroker implements Broker {
           defaultQueue: this.config.defaultQueue,
           keyPrefix: this.#keys.prefix,
           deadLetters: this.#deadLetters,
+          priorityQueues: this.config.redis.priorityQueues,
           pollMs: this.config.redis.delayedTasksPollPeriod > 0
             ? this.config.redis.delayedTasksPollPeriod
             : 500,
           onError: this.#onError,
         });
         await this.#mover.start();
+        if (this.config.redis.priorityQueues) await this.#wakeOnPriority(this.#subscriber);
         this.#recoveryTimer = setInterval(() => this.recover(), this.#recoveryMs);
         this.recover();
       } catch (error) {
@@ -353,6 +386,16 @@ export class RedisBroker implements Broker {
       }
     })();
     return this.#background;
+  }
+
+  /** Wakes the idle consumers of a queue when a priority task is queued for it. */
+  async #wakeOnPriority(subscriber: Redis): Promise<void> {
+    const channel = priorityChannel(this.#keys.prefix);
+    subscriber.on("message", (from: string, queue: string) => {
+      if (from !== channel) return;
+      for (const consumer of this.#consumers) if (consumer.queue === queue) consumer.wake();
+    });
+    await subscriber.subscribe(channel);
   }
 
   /**
@@ -386,13 +429,14 @@ export class RedisBroker implements Broker {
   }
 
   /**
-   * `ready`: the queue's length; `dead`: its dead-letter list's. Delayed tasks of every queue
-   * share one sorted set, so they are not counted per queue here.
+   * `ready`: the queue's length plus its priority lists' (`_priority.ts`); `dead`:
+   * its dead-letter list's. Delayed tasks of every queue share one sorted set, so they are not
+   * counted per queue here.
    */
   async queueDepth(queue: string): Promise<QueueDepth> {
     const client = await this.#client();
     const [ready, dead] = await Promise.all([
-      client.llen(queue),
+      readyLength(client, this.#keys.prefix, queue),
       client.llen(this.#keys.dead(queue)),
     ]);
     return { ready, dead };

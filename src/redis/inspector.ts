@@ -8,6 +8,7 @@
 import type { Redis } from "ioredis";
 import type { AdapterOptions } from "../adapter_options.ts";
 import { type Config, delayedTasksKey, resolveConfig } from "../config.ts";
+import { readyLength } from "./_priority.ts";
 import type {
   DeadLetterRecord,
   DeadLetterSelection,
@@ -90,7 +91,7 @@ export class RedisInspector implements Inspector {
     const [delayed, held] = await Promise.all([this.#delayedByQueue(client), this.#held(client)]);
     return await Promise.all(names.map(async (queue) => {
       const [ready, dead] = await Promise.all([
-        client.llen(queue),
+        readyLength(client, this.#keys.prefix, queue),
         client.llen(this.#keys.dead(queue)),
       ]);
       return {
