@@ -68,7 +68,9 @@ export function priorityChannel(prefix: string): string {
 
 /**
  * Moves up to ARGV[1] heads of a queue's levels into a consumer's landing list, in pick order
- * (the rule above, with ARGV[2] as the pass limit), and keeps the pass counts. Does nothing
+ * (the rule above, with ARGV[2] as the pass limit), and keeps the pass counts. What the landing
+ * list held (a task of Go's list that the consumer's `BLMOVE` took while it waited) first goes
+ * back to the head of Go's list, so that it waits its turn like the rest of level 0. Does nothing
  * (and forgets the counts) when every level list is empty: the fetch then takes from Go's list
  * as it does without priorities. Stops when only Go's list has tasks left, for the same reason.
  * KEYS: queue (level 0), landing, passes hash, the level lists 1..n. Returns how many moved.
@@ -87,6 +89,8 @@ if waiting == 0 then
   redis.call('DEL', KEYS[3])
   return 0
 end
+-- What the consumer's BLMOVE took from Go's list goes back to its head, to be picked by the rule.
+while redis.call('LMOVE', KEYS[2], KEYS[1], 'RIGHT', 'LEFT') do end
 len[0] = redis.call('LLEN', KEYS[1])
 local passes = {}
 local flat = redis.call('HGETALL', KEYS[3])

@@ -51,13 +51,16 @@ const pairs = [
 for (const [brokerKind, backendKind] of pairs) {
   const keyPrefix = `${uniqueName("machinery:test")}:`;
   const delayedTasksKey = `${keyPrefix}delayed_tasks`;
+  // The Redis pair runs with priorities on (every scenario, plus theirs); the Redis broker +
+  // memory backend pair keeps the default (off).
+  const priorityQueues = brokerKind === "redis" && backendKind === "redis";
   conformanceSuite(`${brokerKind} broker + ${backendKind} backend`, (input) => {
-    const config = { ...input, resultsExpireIn: 300, redis: { delayedTasksKey } };
+    const config = { ...input, resultsExpireIn: 300, redis: { delayedTasksKey, priorityQueues } };
     const queue = config.defaultQueue!;
     return Promise.resolve({
       broker: brokerKind === "redis" ? redisBroker(config, keyPrefix) : memoryBroker(config),
       backend: backendKind === "redis" ? redisBackend(config, keyPrefix) : memoryBackend(config),
       cleanup: () => deleteRedisKeys([queue, delayedTasksKey], [keyPrefix]),
     });
-  }, { skip, config: { redis: { delayedTasksKey } } });
+  }, { skip, config: { redis: { delayedTasksKey, priorityQueues } }, priorities: priorityQueues });
 }

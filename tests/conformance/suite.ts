@@ -23,6 +23,7 @@ import {
 } from "../../mod.ts";
 import { describeUnless, waitFor } from "../helpers.ts";
 import { limitsScenarios } from "./limits_scenarios.ts";
+import { priorityScenarios } from "./priority_scenarios.ts";
 
 /** A broker and backend made for one suite run, on `config` (which holds a unique queue). */
 export interface Pair {
@@ -41,6 +42,8 @@ export interface SuiteOptions {
   skip?: string | false;
   /** Extra config (AMQP exchange names and so on). */
   config?: ConfigInput;
+  /** The broker takes priorities (Redis with `redis.priorityQueues`): run their scenarios. */
+  priorities?: boolean;
 }
 
 const TIMEOUT = 30_000;
@@ -336,6 +339,7 @@ export function conformanceSuite(name: string, factory: PairFactory, options: Su
     });
 
     limitsScenarios(() => ({ server, counters, queue }));
+    if (options.priorities) priorityScenarios(() => ({ server, counters }));
   });
 }
 
