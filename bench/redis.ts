@@ -22,7 +22,8 @@
  * Prometheus metrics in every run; `compare`: only the end-to-end run, alternating metrics off and
  * on for BENCH_ROUNDS pairs, then the cost of metrics, best against best and median against
  * median), BENCH_TASK_TIMEOUT_MS (0: none; otherwise our worker registers its task with
- * this timeout, to measure what a timeout on every task costs).
+ * this timeout, to measure what a timeout on every task costs), BENCH_PRIORITY_QUEUES (`1`:
+ * sender and worker run with `redis.priorityQueues`; the tasks keep priority 0).
  */
 import process from "node:process";
 import { type ChildProcess, spawn } from "node:child_process";
@@ -90,6 +91,7 @@ function spawnWorker(
       CONCURRENCY: String(CONCURRENCY),
       METRICS: metrics ? "1" : "",
       TASK_TIMEOUT_MS: process.env.BENCH_TASK_TIMEOUT_MS ?? "0",
+      PRIORITY_QUEUES: process.env.BENCH_PRIORITY_QUEUES ?? "",
     },
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -147,7 +149,10 @@ function ourServer(queue: string, keyPrefix: string): Server {
     defaultQueue: queue,
     resultsExpireIn: 600,
     noUnixSignals: true,
-    redis: { delayedTasksKey: `${keyPrefix}delayed_tasks` },
+    redis: {
+      delayedTasksKey: `${keyPrefix}delayed_tasks`,
+      priorityQueues: process.env.BENCH_PRIORITY_QUEUES === "1",
+    },
   };
   return new Server({
     config,

@@ -6,7 +6,7 @@
  * `{"done":true,"peakRss":n,"delays":{"p50":…,"p99":…}}` where a delay is start time minus the
  * task's argument (a wall-clock time in ms: when it was sent, or its ETA).
  *
- * Env: MODE, REDIS_URL, QUEUE, KEY_PREFIX, N, CONCURRENCY, TASK_TIMEOUT_MS.
+ * Env: MODE, REDIS_URL, QUEUE, KEY_PREFIX, N, CONCURRENCY, TASK_TIMEOUT_MS, PRIORITY_QUEUES.
  */
 import process from "node:process";
 import { Server, silentLogger } from "../mod.ts";
@@ -73,7 +73,10 @@ if (mode === "bullmq") {
     defaultQueue: queue,
     resultsExpireIn: 600,
     noUnixSignals: true,
-    redis: { delayedTasksKey: `${keyPrefix}delayed_tasks` },
+    redis: {
+      delayedTasksKey: `${keyPrefix}delayed_tasks`,
+      priorityQueues: process.env.PRIORITY_QUEUES === "1",
+    },
   };
   const server = new Server({
     config,
