@@ -171,6 +171,7 @@ export class RedisBroker implements Broker {
       if (item.wake !== undefined) wake.add(item.wake);
     }
     await Promise.all([...byList].map(([list, bodies]) => client.rpush(list, ...bodies)));
+    if (wake.size === 0) return;
     const channel = priorityChannel(this.#keys.prefix);
     await Promise.all([...wake].map((queue) => client.publish(channel, queue)));
   }, 1000);
