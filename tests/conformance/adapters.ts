@@ -25,17 +25,25 @@ export function memoryBackend(config: ConfigInput): MemoryBackend {
 }
 
 /**
- * The Redis broker on the shared Redis. Its own keys (consumers, dead letters, requeued) start
+ * The Redis broker on the shared Redis (or at `url`). Its own keys (consumers, dead letters, requeued) start
  * with `keyPrefix`; `config.redis.delayedTasksKey` should too, so that clean-up finds them. A
  * 3 s lease lets a test see a dead consumer's messages come back quickly.
  */
-export function redisBroker(config: ConfigInput, keyPrefix: string): RedisBroker {
-  return new RedisBroker(REDIS_URL, { config, logger: silentLogger, keyPrefix, leaseMs: 3000 });
+export function redisBroker(
+  config: ConfigInput,
+  keyPrefix: string,
+  url: string = REDIS_URL,
+): RedisBroker {
+  return new RedisBroker(url, { config, logger: silentLogger, keyPrefix, leaseMs: 3000 });
 }
 
-/** The Redis backend on the shared Redis; its auxiliary keys start with `keyPrefix`. */
-export function redisBackend(config: ConfigInput, keyPrefix: string): RedisBackend {
-  return new RedisBackend(REDIS_URL, { config, logger: silentLogger, keyPrefix });
+/** The Redis backend on the shared Redis (or at `url`); its auxiliary keys start with `keyPrefix`. */
+export function redisBackend(
+  config: ConfigInput,
+  keyPrefix: string,
+  url: string = REDIS_URL,
+): RedisBackend {
+  return new RedisBackend(url, { config, logger: silentLogger, keyPrefix });
 }
 
 /**

@@ -281,6 +281,7 @@ export const SCENARIOS = [
   "15,000 unknown tasks",
   "silent endpoint",
   "result backend outage",
+  "Sentinel failover",
 ] as const;
 
 /** The brokers every scenario runs on (unless `ONLY_ON` names fewer). */
@@ -292,6 +293,7 @@ const ONLY_ON: Partial<Record<typeof SCENARIOS[number], readonly typeof BROKERS[
   "UUIDs equal to reserved keys": ["redis"],
   "12 × 50 MB + 512 MiB bodies": ["redis"],
   "15,000 unknown tasks": ["redis"],
+  "Sentinel failover": ["redis"],
 };
 
 // Keyed by the parent process: `deno test` runs every file in one process, but the Bun run

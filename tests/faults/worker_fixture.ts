@@ -6,7 +6,8 @@
  *
  * Env: FAULT_BROKER (`redis` or `amqp`), BROKER_URL, BACKEND_URL (Redis), QUEUE, KEY_PREFIX
  * (the Redis keys of broker and backend), EXCHANGE (AMQP), CONCURRENCY, LEASE_MS and
- * RECOVERY_MS (Redis recovery timing), MAX_MESSAGE_BYTES, RESULTS_EXPIRE_IN, LOG_ERRORS=1
+ * RECOVERY_MS (Redis recovery timing), MASTER_NAME (BROKER_URL names Redis sentinels),
+ * MAX_MESSAGE_BYTES, RESULTS_EXPIRE_IN, LOG_ERRORS=1
  * (each error handed to the error handler as a line on stderr), plus the variables of
  * `tasks.ts`.
  */
@@ -34,6 +35,11 @@ const config: ConfigInput = {
   redis: { delayedTasksKey: `${keyPrefix}delayed_tasks` },
   amqp: { exchange, bindingKey: queue },
 };
+// Sentinel is the broker's alone: the backend stays on BACKEND_URL, a plain Redis.
+const brokerConfig: ConfigInput = {
+  ...config,
+  redis: { ...config.redis, masterName: env("MASTER_NAME") || "" },
+};
 
 const broker: Broker = kind === "amqp"
   ? new AMQPBroker(brokerURL, {
@@ -45,7 +51,7 @@ const broker: Broker = kind === "amqp"
     logger: silentLogger,
   })
   : new RedisBroker(brokerURL, {
-    config,
+    config: brokerConfig,
     keyPrefix,
     leaseMs,
     heartbeatMs: Math.max(50, Math.floor(leaseMs / 4)),
