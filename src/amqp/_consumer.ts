@@ -37,6 +37,8 @@ export interface ConsumerSetup {
   exchangeType: string;
   /** The consumer queue's declaration. */
   plan: QueuePlan;
+  /** The queue the consumer queue dead-letters into, declared before it (none: unset). */
+  deadLetterPlan?: QueuePlan;
   /** `basic.qos` prefetch count. */
   prefetch: number;
   /** Puts a message back after `delayMs`, resolving once RabbitMQ holds the copy. */
@@ -80,7 +82,16 @@ export async function runConsumer(
         internal: false,
       });
     }
-    const { plan } = setup;
+    const { plan, deadLetterPlan } = setup;
+    // RabbitMQ drops what it dead-letters into a queue that does not exist yet.
+    if (deadLetterPlan) {
+      await channel.assertQueue(deadLetterPlan.queue, {
+        durable: deadLetterPlan.durable,
+        autoDelete: deadLetterPlan.autoDelete,
+        exclusive: false,
+        arguments: deadLetterPlan.args,
+      });
+    }
     await channel.assertQueue(plan.queue, {
       durable: plan.durable,
       autoDelete: plan.autoDelete,

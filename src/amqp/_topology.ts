@@ -53,6 +53,40 @@ export function int32(value: number): { "!": "int"; value: number } {
   return { "!": "int", value };
 }
 
+/** Whether QueueDeclareArgs ask for quorum queues (`"x-queue-type": "quorum"`). */
+export function isQuorum(s: TopologySettings): boolean {
+  return s.queueDeclareArgs?.["x-queue-type"] === "quorum";
+}
+
+/**
+ * The queue type our own queues (delay, requeue, dead letters) follow: with quorum work queues
+ * they are quorum queues too, so a message waiting out a delay or set aside survives the loss
+ * of a node as the work queue does (`docs/sizing.md`).
+ */
+function queueTypeArgs(s: TopologySettings): Record<string, unknown> {
+  return isQuorum(s) ? { "x-queue-type": "quorum" } : {};
+}
+
+/**
+ * The work queue's declare arguments. On a quorum queue with `x-delivery-limit` and no
+ * dead-letter exchange of the user's, a message delivered more often than the limit (a poison
+ * task that kills its worker each time) is dead-lettered through the default exchange into
+ * `<queue>.dead_letters` rather than dropped, which is RabbitMQ's default.
+ */
+function workQueueArgs(queue: string, s: TopologySettings): Record<string, unknown> {
+  const args = { ...(s.queueDeclareArgs ?? {}) };
+  if (isQuorum(s) && "x-delivery-limit" in args && !("x-dead-letter-exchange" in args)) {
+    args["x-dead-letter-exchange"] = "";
+    args["x-dead-letter-routing-key"] = deadLetterQueueName(queue);
+  }
+  return args;
+}
+
+/** Whether the work queue dead-letters into `<queue>.dead_letters`, which must exist first. */
+export function deadLettersOnDeliveryLimit(queue: string, s: TopologySettings): boolean {
+  return workQueueArgs(queue, s)["x-dead-letter-routing-key"] === deadLetterQueueName(queue);
+}
+
 /**
  * Go's rule (`docs/wire.md#routing-key`): an empty routing key becomes the BindingKey on a direct exchange and the DefaultQueue on
  * any other type. A set routing key is kept.
@@ -77,7 +111,7 @@ export function consumerQueuePlan(queue: string, s: TopologySettings): QueuePlan
     queue,
     durable: true,
     autoDelete: false,
-    args: { ...(s.queueDeclareArgs ?? {}) },
+    args: workQueueArgs(queue, s),
     bindExchange: s.exchange,
     bindingKey: custom ? queue : s.bindingKey,
     bindingArgs: { ...(s.queueBindingArgs ?? {}) },
@@ -102,7 +136,7 @@ export function publishQueuePlan(routingKey: string, s: TopologySettings): Queue
     queue: routingKey,
     durable: true,
     autoDelete: false,
-    args: { ...(s.queueDeclareArgs ?? {}) },
+    args: workQueueArgs(routingKey, s),
     bindExchange: s.exchange,
     bindingKey: routingKey,
     bindingArgs: { ...(s.queueBindingArgs ?? {}) },
@@ -118,7 +152,8 @@ export function delayQueueName(delayMs: number, exchange: string, routingKey: st
  * The delay queue for an ETA `delayMs` ahead (`docs/wire.md#amqp-delay-queues`): with no DelayedQueue, a queue per delay with
  * a queue TTL that dead-letters back to the exchange with the task's routing key and expires
  * after twice the delay (int64 arguments, as Go writes them); with DelayedQueue, that one queue,
- * dead-lettering the same way, with the TTL set per message.
+ * dead-lettering the same way, with the TTL set per message. With quorum work queues it is a
+ * quorum queue, never auto-delete (quorum queues refuse it; `x-expires` still removes it).
  */
 export function delayQueuePlan(
   delayMs: number,
@@ -129,6 +164,7 @@ export function delayQueuePlan(
   const args: Record<string, unknown> = {
     "x-dead-letter-exchange": s.exchange,
     "x-dead-letter-routing-key": routingKey,
+    ...queueTypeArgs(s),
   };
   if (!s.delayedQueue) {
     args["x-message-ttl"] = int64(delayMs);
@@ -137,7 +173,7 @@ export function delayQueuePlan(
   return {
     queue,
     durable: true,
-    autoDelete: s.autoDelete,
+    autoDelete: s.autoDelete && !isQuorum(s),
     args,
     bindExchange: s.exchange,
     bindingKey: queue,
@@ -150,8 +186,13 @@ export function delayQueuePlan(
  * backend outage): `requeue.<ms>.<queue>`. It dead-letters through the default exchange straight
  * into `queue`, so the message returns to that queue only, never to others bound with the same
  * key. Not a machinery name: Go requeues at once, a hot loop (`docs/wire.md#unregistered-tasks-back-off`).
+ * Of the work queue's type (`s`: quorum when it is).
  */
-export function requeueQueuePlan(delayMs: number, queue: string): QueuePlan {
+export function requeueQueuePlan(
+  delayMs: number,
+  queue: string,
+  s?: TopologySettings,
+): QueuePlan {
   return {
     queue: `requeue.${delayMs}.${queue}`,
     durable: true,
@@ -161,6 +202,7 @@ export function requeueQueuePlan(delayMs: number, queue: string): QueuePlan {
       "x-dead-letter-routing-key": queue,
       "x-message-ttl": int64(delayMs),
       "x-expires": int64(delayMs * 2 + 60_000),
+      ...(s ? queueTypeArgs(s) : {}),
     },
     bindExchange: "",
     bindingKey: "",
@@ -171,18 +213,24 @@ export function requeueQueuePlan(delayMs: number, queue: string): QueuePlan {
 /**
  * Where a worker sets aside a message it cannot run (undecodable, too large): a durable queue
  * `<queue>.dead_letters`, reached through the default exchange. Messages carry the reason in the
- * `x-machinery-reason` header and are kept until someone looks at them.
+ * `x-machinery-reason` header and are kept until someone looks at them. Of the work queue's
+ * type (`s`: quorum when it is).
  */
-export function deadLetterQueuePlan(queue: string): QueuePlan {
+export function deadLetterQueuePlan(queue: string, s?: TopologySettings): QueuePlan {
   return {
-    queue: `${queue}.dead_letters`,
+    queue: deadLetterQueueName(queue),
     durable: true,
     autoDelete: false,
-    args: {},
+    args: s ? queueTypeArgs(s) : {},
     bindExchange: "",
     bindingKey: "",
     bindingArgs: {},
   };
+}
+
+/** `<queue>.dead_letters`. */
+export function deadLetterQueueName(queue: string): string {
+  return `${queue}.dead_letters`;
 }
 
 /**

@@ -45,6 +45,7 @@ import {
   adjustedRoutingKey,
   consumerQueuePlan,
   deadLetterQueuePlan,
+  deadLettersOnDeliveryLimit,
   delayQueuePlan,
   publishQueuePlan,
   type QueuePlan,
@@ -211,6 +212,9 @@ export class AMQPBroker implements Broker {
         exchange: this.#topology.exchange,
         exchangeType: this.#topology.exchangeType,
         plan: consumerQueuePlan(options.queue, this.#topology),
+        deadLetterPlan: deadLettersOnDeliveryLimit(options.queue, this.#topology)
+          ? deadLetterQueuePlan(options.queue, this.#topology)
+          : undefined,
         prefetch,
         requeueLater: (queue, message, delayMs, body) =>
           this.#requeueLater(queue, message, delayMs, body),
@@ -243,7 +247,7 @@ export class AMQPBroker implements Broker {
     delayMs: number,
     body?: string,
   ): Promise<void> {
-    const plan = requeueQueuePlan(Math.ceil(delayMs), queue);
+    const plan = requeueQueuePlan(Math.ceil(delayMs), queue, this.#topology);
     return this.#session.run(async (s) => {
       await s.declareQueue(plan, Math.ceil(delayMs));
       await s.publish("", plan.queue, body ?? message.content, copyProperties(message));
@@ -252,7 +256,7 @@ export class AMQPBroker implements Broker {
 
   /** Keeps a rejected delivery in `<queue>.dead_letters` with the reason in its headers. */
   #deadLetter(queue: string, message: ConsumeMessage, reason: string): Promise<void> {
-    const plan = deadLetterQueuePlan(queue);
+    const plan = deadLetterQueuePlan(queue, this.#topology);
     this.#logger.error(
       logSafe(`Moving a message of "${queue}" to "${plan.queue}": ${reason}`),
     );

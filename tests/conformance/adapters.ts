@@ -47,14 +47,14 @@ export function redisBackend(
 }
 
 /**
- * The AMQP broker on the shared RabbitMQ: `config.defaultQueue` bound to the exchange
+ * The AMQP broker on the shared RabbitMQ (or at `url`): `config.defaultQueue` bound to the exchange
  * `config.amqp.exchange` with the binding key `config.amqp.bindingKey`, and a prefetch of
  * `config.amqp.prefetchCount` (the worker's capacity caps it). Its cancellation stream is
  * `amqpCancelStream(config)`.
  */
-export function amqpBroker(config: ConfigInput): AMQPBroker {
+export function amqpBroker(config: ConfigInput, url: string = AMQP_URL): AMQPBroker {
   const cancelStream = amqpCancelStream(config);
-  return new AMQPBroker(AMQP_URL, { config, logger: silentLogger, cancelStream });
+  return new AMQPBroker(url, { config, logger: silentLogger, cancelStream });
 }
 
 /** The test's own cancellation stream, named after its queue, for clean-up to delete. */

@@ -6,7 +6,8 @@
  */
 import { conformanceSuite } from "./suite.ts";
 import { backendContract } from "./backend_contract.ts";
-import { brokerContract, type DeadLetterView, REQUEUE_DELAY_MS } from "./broker_contract.ts";
+import { brokerContract } from "./broker_contract.ts";
+import { amqpContractOptions } from "./amqp_contract.ts";
 import {
   amqpBackend,
   amqpBroker,
@@ -15,57 +16,13 @@ import {
   redisBackend,
 } from "./adapters.ts";
 import type { Backend } from "../../src/backend.ts";
-import {
-  amqpSkipReason,
-  deleteAMQP,
-  uniqueName,
-  withChannel,
-} from "../integration/amqp_support.ts";
+import { amqpSkipReason, deleteAMQP, uniqueName } from "../integration/amqp_support.ts";
 import { deleteRedisKeys, redisSkipReason } from "../integration/redis_support.ts";
 
 const amqpSkip = await amqpSkipReason();
 const redisSkip = amqpSkip || await redisSkipReason();
 
-/** The messages in `<queue>.dead_letters`, read and given back. */
-function deadLetters(queue: string): Promise<DeadLetterView[]> {
-  return withChannel(async (ch) => {
-    const dead = `${queue}.dead_letters`;
-    if ((await ch.assertQueue(dead, { durable: true })).messageCount === 0) return [];
-    const out: DeadLetterView[] = [];
-    for (;;) {
-      const message = await ch.get(dead, { noAck: false });
-      if (message === false) break;
-      const reason = message.properties.headers?.["x-machinery-reason"];
-      out.push({ body: message.content.toString("utf8"), reason: String(reason) });
-    }
-    ch.nackAll(true);
-    return out;
-  });
-}
-
-{
-  const exchange = uniqueName("contract_exchange");
-  brokerContract("amqp broker", {
-    skip: amqpSkip,
-    // The binding key is the queue's name, so an empty routing key reaches it; a prefetch
-    // above the test's capacities leaves the capacity to the broker's consumer.
-    make: (queue) =>
-      amqpBroker({
-        defaultQueue: queue,
-        amqp: { exchange, bindingKey: queue, prefetchCount: 50 },
-      }),
-    deadLetters: (_broker, queue) => deadLetters(queue),
-    purge: "the AMQP broker offers no purge",
-    redeliversToOtherInstances: true,
-    flagsRedelivered: true,
-    listsDelayedTasks: "RabbitMQ cannot list delay queues by ETA, as in machinery",
-    cleanup: (queues) =>
-      deleteAMQP(
-        queues.flatMap((q) => [q, `${q}.dead_letters`, `requeue.${REQUEUE_DELAY_MS}.${q}`]),
-        [exchange],
-      ),
-  });
-}
+brokerContract("amqp broker", amqpContractOptions(amqpSkip));
 
 {
   const exchange = uniqueName("contract_exchange");
