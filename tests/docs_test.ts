@@ -11,7 +11,7 @@ import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
-const PAGES = ["wire.md", "architecture.md"];
+const PAGES = ["wire.md", "architecture.md", "sizing.md"];
 const SECTION_SIGN = "\u00a7";
 
 /** GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens. */

@@ -62,9 +62,12 @@ export function amqpCancelStream(config: ConfigInput): string {
   return `${config.defaultQueue ?? "machinery_tasks"}.cancellations`;
 }
 
-/** The AMQP result backend on the shared RabbitMQ, on the exchange `config.amqp.exchange`. */
-export function amqpBackend(config: ConfigInput): AMQPBackend {
-  return new AMQPBackend(AMQP_URL, { config, logger: silentLogger });
+/**
+ * The AMQP result backend on the shared RabbitMQ (or at `url`), on the exchange
+ * `config.amqp.exchange`.
+ */
+export function amqpBackend(config: ConfigInput, url: string = AMQP_URL): AMQPBackend {
+  return new AMQPBackend(url, { config, logger: silentLogger });
 }
 
 /** The Memcache backend on the shared memcached. */

@@ -282,6 +282,7 @@ export const SCENARIOS = [
   "silent endpoint",
   "result backend outage",
   "Sentinel failover",
+  "RabbitMQ cluster node kill (quorum)",
 ] as const;
 
 /** The brokers every scenario runs on (unless `ONLY_ON` names fewer). */
@@ -294,6 +295,7 @@ const ONLY_ON: Partial<Record<typeof SCENARIOS[number], readonly typeof BROKERS[
   "12 × 50 MB + 512 MiB bodies": ["redis"],
   "15,000 unknown tasks": ["redis"],
   "Sentinel failover": ["redis"],
+  "RabbitMQ cluster node kill (quorum)": ["amqp"],
 };
 
 // Keyed by the parent process: `deno test` runs every file in one process, but the Bun run

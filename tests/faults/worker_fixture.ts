@@ -7,6 +7,7 @@
  * Env: FAULT_BROKER (`redis` or `amqp`), BROKER_URL, BACKEND_URL (Redis), QUEUE, KEY_PREFIX
  * (the Redis keys of broker and backend), EXCHANGE (AMQP), CONCURRENCY, LEASE_MS and
  * RECOVERY_MS (Redis recovery timing), MASTER_NAME (BROKER_URL names Redis sentinels),
+ * BROKER_SEPARATOR (between several AMQP URLs), QUEUE_DECLARE_ARGS (AMQP, JSON),
  * MAX_MESSAGE_BYTES, RESULTS_EXPIRE_IN, LOG_ERRORS=1
  * (each error handed to the error handler as a line on stderr), plus the variables of
  * `tasks.ts`.
@@ -45,7 +46,13 @@ const broker: Broker = kind === "amqp"
   ? new AMQPBroker(brokerURL, {
     config: {
       defaultQueue: queue,
-      amqp: { exchange, bindingKey: queue, prefetchCount: concurrency },
+      multipleBrokerSeparator: env("BROKER_SEPARATOR") || "",
+      amqp: {
+        exchange,
+        bindingKey: queue,
+        prefetchCount: concurrency,
+        queueDeclareArgs: JSON.parse(env("QUEUE_DECLARE_ARGS") || "null"),
+      },
     },
     publishRetryMs: 120_000,
     logger: silentLogger,
