@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { ScriptDef } from "./_broker_scripts.ts";
+import type { ScriptDef } from "./_scripts.ts";
 
 /** Finds the JSON string token that starts at byte `i` (nil when there is none). */
 const STRING_AT = `

@@ -11,16 +11,9 @@
  */
 import type { Redis } from "ioredis";
 import { MAX_PRIORITY_LEVEL } from "./_priority.ts";
+import { registerScripts, runScript, type ScriptDef } from "./_scripts.ts";
 
-/** A Lua script registered on a client under a name (EVALSHA, falling back to EVAL). */
-export interface ScriptDef {
-  /** The command name given to ioredis `defineCommand`. */
-  readonly name: string;
-  /** How many of the arguments are keys; -1: any number (the call passes them all as keys). */
-  readonly keys: number;
-  /** The script source. */
-  readonly lua: string;
-}
+export { runScript, type ScriptDef };
 
 /** The server time in ms and ns, as Lua numbers (doubles; exact to about 256 ns). */
 const NOW = `
@@ -455,26 +448,7 @@ export const ALL_BROKER_SCRIPTS: ScriptDef[] = [
   MOVE_DUE,
 ];
 
-/** Registers every broker script on a client (once per client). */
+/** Registers every broker script (or the ones given) on a client, once per client. */
 export function defineScripts(client: Redis, scripts: ScriptDef[] = ALL_BROKER_SCRIPTS): void {
-  for (const s of scripts) {
-    client.defineCommand(
-      s.name,
-      s.keys >= 0 ? { numberOfKeys: s.keys, lua: s.lua } : { lua: s.lua },
-    );
-  }
-}
-
-/** Runs a script defined with {@linkcode defineScripts}. */
-export function runScript<T = unknown>(
-  client: Redis,
-  script: ScriptDef,
-  keys: string[],
-  args: (string | number)[],
-): Promise<T> {
-  const fn = (client as unknown as Record<string, (...a: (string | number)[]) => Promise<T>>)[
-    script.name
-  ];
-  if (script.keys < 0) return fn.call(client, keys.length, ...keys, ...args);
-  return fn.call(client, ...keys, ...args);
+  registerScripts(client, scripts);
 }

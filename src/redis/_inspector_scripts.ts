@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { ScriptDef } from "./_broker_scripts.ts";
+import type { ScriptDef } from "./_scripts.ts";
 
 /**
  * Takes one dead-letter entry out (the exact entry text), keeping the byte count right, and,

@@ -19,7 +19,7 @@
  * @module
  */
 import type { Redis } from "ioredis";
-import type { ScriptDef } from "./_broker_scripts.ts";
+import type { ScriptDef } from "./_scripts.ts";
 
 /** The highest level: a priority above it counts as this level. */
 export const MAX_PRIORITY_LEVEL = 9;
