@@ -128,6 +128,31 @@ return failed
 };
 
 /**
+ * Copies the members' UUIDs from the group meta (KEYS[1]) into the members list (KEYS[2]) once,
+ * and renews its expiry (ARGV[1]). Returns the member count, -1 when the meta is missing, -2
+ * when it does not decode, or `{}` for a group without members.
+ */
+const MEMBERS_LIST = `
+local function members_list()
+  local n = redis.call('LLEN', KEYS[2])
+  if n == 0 then
+    local meta = redis.call('GET', KEYS[1])
+    if not meta then return -1 end
+    local ok, obj = pcall(cjson.decode, meta)
+    if not ok or type(obj) ~= 'table' then return -2 end
+    local ids = obj['TaskUUIDs']
+    if type(ids) ~= 'table' or #ids == 0 then return {} end
+    for i = 1, #ids, 1000 do
+      redis.call('RPUSH', KEYS[2], unpack(ids, i, math.min(i + 999, #ids)))
+    end
+    n = #ids
+  end
+  redis.call('EXPIRE', KEYS[2], ARGV[1])
+  return n
+end
+`;
+
+/**
  * The group-completion check, O(1) amortised per finished member. The members' UUIDs are copied
  * once from the group meta into a list; a cursor remembers how many members, in group order,
  * were seen completed (SUCCESS or FAILURE). Each call reads states from the cursor on and stops
@@ -143,20 +168,10 @@ export const GROUP_COMPLETED: ScriptDef = {
   name: "machineryGroupCompleted",
   keys: 3,
   lua: `
-local n = redis.call('LLEN', KEYS[2])
-if n == 0 then
-  local meta = redis.call('GET', KEYS[1])
-  if not meta then return -1 end
-  local ok, obj = pcall(cjson.decode, meta)
-  if not ok or type(obj) ~= 'table' then return -2 end
-  local ids = obj['TaskUUIDs']
-  if type(ids) ~= 'table' or #ids == 0 then return {0, 0} end
-  for i = 1, #ids, 1000 do
-    redis.call('RPUSH', KEYS[2], unpack(ids, i, math.min(i + 999, #ids)))
-  end
-  n = #ids
-end
-redis.call('EXPIRE', KEYS[2], ARGV[1])
+${MEMBERS_LIST}
+local n = members_list()
+if type(n) == 'table' then return {0, 0} end
+if n < 0 then return n end
 local c = tonumber(redis.call('GET', KEYS[3]) or '0')
 local start = c
 while c < n do
@@ -178,6 +193,26 @@ if c ~= start or redis.call('EXISTS', KEYS[3]) == 0 then
   redis.call('SET', KEYS[3], c, 'EX', ARGV[1])
 end
 return {c, n}
+`,
+};
+
+/**
+ * The cluster half of {@linkcode GROUP_COMPLETED}: the member states live in other slots, so the
+ * script only keeps the members list and cursor (in the group meta's slot) and hands back the
+ * members from the cursor on; the client reads their states and moves the cursor.
+ * KEYS: group meta, members list, cursor. ARGV: ttl, how many members to return.
+ * Returns `{cursor, member count, members from the cursor…}`, or -1 / -2 as GROUP_COMPLETED.
+ */
+export const GROUP_MEMBERS_FROM_CURSOR: ScriptDef = {
+  name: "machineryGroupMembersFromCursor",
+  keys: 3,
+  lua: `
+${MEMBERS_LIST}
+local n = members_list()
+if type(n) == 'table' then return {0, 0, {}} end
+if n < 0 then return n end
+local c = tonumber(redis.call('GET', KEYS[3]) or '0')
+return {c, n, redis.call('LRANGE', KEYS[2], c, c + tonumber(ARGV[2]) - 1)}
 `,
 };
 
@@ -206,5 +241,6 @@ export const BACKEND_SCRIPTS: ScriptDef[] = [
   MERGE_STATES,
   SET_STATES,
   GROUP_COMPLETED,
+  GROUP_MEMBERS_FROM_CURSOR,
   TRIGGER_CHORD,
 ];

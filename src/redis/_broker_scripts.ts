@@ -3,9 +3,11 @@
  * worker that dies between two calls never leaves a message in no list at all. Times come from
  * the server (`TIME`), so workers on hosts with skewed clocks agree on leases and due times.
  *
- * The scripts reach keys they compute (the processing hashes of expired consumers, the queue named
- * in a delayed member), so they run on a single Redis or a Sentinel-managed one, not on a
- * Cluster.
+ * Some scripts reach keys they compute (the processing hashes of expired consumers, the queue
+ * named in a delayed member). On a Redis Cluster every key a script touches is in one slot: the
+ * keys of one queue are tagged to its slot (`_keys.ts`), recovery and the requeued sets run one
+ * call per queue, and due members of `delayed_tasks` (Go's key, in a slot of its own) are claimed
+ * by {@linkcode CLAIM_DUE} and pushed to their queues by the client, one by one.
  *
  * @module
  */
@@ -345,7 +347,8 @@ return 1
  * requeued. ARGV: default queue, batch, key prefix, dead-letter count limit, dead-letter byte
  * limit, bytes kept of a dead body, and `1` when `redis.priorityQueues` is on: then a delayed
  * member whose `Priority` is above 0 goes to its level's list instead (`_priority.ts`), and the
- * consumers of its queue are woken.
+ * consumers of its queue are woken. ARGV[8] `1` leaves the delayed set alone (on a cluster, where
+ * each queue's requeued set gets a call of its own, KEYS[1] is that set again).
  * Returns `{handled, next delayed score or false, next requeued score or false, now ns}`.
  */
 export const MOVE_DUE: ScriptDef = {
@@ -396,8 +399,11 @@ local function move(set, m, queue, body)
   redis.call('ZREM', set, m)
   moved = moved + 1
 end
-for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_s, 'LIMIT', 0, batch)) do
-  move(KEYS[1], m, routing_key(m), m)
+local with_delayed = ARGV[8] ~= '1'
+if with_delayed then
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_s, 'LIMIT', 0, batch)) do
+    move(KEYS[1], m, routing_key(m), m)
+  end
 end
 for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now_s, 'LIMIT', 0, batch)) do
   local colon = string.find(m, ':', 17, true)
@@ -405,9 +411,55 @@ for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now_s, 'LIMIT', 
   move(KEYS[2], m, string.sub(m, colon + 1, colon + qlen), string.sub(m, colon + qlen + 1))
 end
 for queue in pairs(prio_ready) do redis.call('PUBLISH', ARGV[3] .. 'prio_ready', queue) end
-local n1 = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local n1 = with_delayed and redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES') or {}
 local n2 = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
 return {moved, n1[2] or false, n2[2] or false, now_s}
+`,
+};
+
+/**
+ * Claims due members of the delayed set (cluster only): they move, earliest first, into a claims
+ * set in the same slot, scored by the server time in ms; the client then pushes each to its
+ * queue (another slot) and only then removes its claim. A claim older than ARGV[2] ms (its
+ * mover died, or lost Redis, between the push and the removal) is handed out again, so a member
+ * is never lost between the two steps; it may be pushed twice after such a failure. KEYS:
+ * delayed, claims. ARGV: batch, stale ms. Returns `{members, next delayed score or false, now ns}`.
+ */
+export const CLAIM_DUE: ScriptDef = {
+  name: "machineryClaimDue",
+  keys: 2,
+  lua: `
+${NOW}
+local batch = tonumber(ARGV[1])
+local now_s = string.format('%.0f', now_ns)
+local out = {}
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now_ms - tonumber(ARGV[2]), 'LIMIT', 0, batch)) do
+  redis.call('ZADD', KEYS[2], now_ms, m)
+  out[#out + 1] = m
+end
+if #out < batch then
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_s, 'LIMIT', 0, batch - #out)) do
+    redis.call('ZADD', KEYS[2], now_ms, m)
+    redis.call('ZREM', KEYS[1], m)
+    out[#out + 1] = m
+  end
+end
+local n1 = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {out, n1[2] or false, now_s}
+`,
+};
+
+/**
+ * Appends one dead letter (a due member whose queue refused it, on a cluster where the move is
+ * not a script). KEYS: dead letters, dead-letter bytes. ARGV: entry, count limit, byte limit.
+ */
+export const DEAD_LETTER_ADD: ScriptDef = {
+  name: "machineryDeadLetterAdd",
+  keys: 2,
+  lua: `
+${DEAD_LETTER}
+dead_letter(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]))
+return 1
 `,
 };
 
@@ -446,6 +498,8 @@ export const ALL_BROKER_SCRIPTS: ScriptDef[] = [
   RECOVER,
   DELAY,
   MOVE_DUE,
+  CLAIM_DUE,
+  DEAD_LETTER_ADD,
 ];
 
 /** Registers every broker script (or the ones given) on a client, once per client. */

@@ -1,14 +1,20 @@
 /**
  * Opening ioredis connections for a machinery Redis URL (`redis://`, `rediss://`,
- * `redis+socket://`, with Sentinel when `redis.masterName` is set), shared by the Redis broker
- * and the Redis result backend.
+ * `redis+socket://`, with Sentinel when `redis.masterName` is set, a Redis Cluster when
+ * `redis.clusterEnabled` is set or the URL names several hosts without a master name), shared
+ * by the Redis broker and the Redis result backend.
+ *
+ * A cluster client is an ioredis `Cluster`, handed out typed as `Redis` (the commands we use are
+ * the same); {@linkcode isCluster} tells them apart where they differ. Its auto-pipelining is off:
+ * ioredis batches per node and resends a whole batch on `MOVED`, which fails commands while
+ * slots move after a failover (ioredis issue #2075).
  *
  * The clients speak RESP2 (ioredis 5): the Lua scripts' replies are plain arrays, as redigo and
  * go-redis see them.
  *
  * @module
  */
-import { Redis, type RedisOptions } from "ioredis";
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from "ioredis";
 import { commandTimeoutMs, type Config, connectTimeoutMs } from "../config.ts";
 import { tlsOptions } from "../net/tls.ts";
 import { redactPassword } from "../urls.ts";
@@ -70,20 +76,60 @@ export function redisOptions(url: string, config: Config, role: ConnectionRole):
     options.name = r.masterName;
     options.sentinelPassword = r.sentinelPassword || undefined;
   } else {
-    if (r.clusterEnabled || parsed.hosts.length > 1) {
-      throw new RedisConnectionError(
-        `Redis Cluster is not supported for "${redactPassword(url)}": use one host or Sentinel`,
-      );
-    }
     options.host = parsed.host;
     options.port = parsed.port;
   }
   if (parsed.tls || config.tls) {
-    // Sentinel hands out the master's address later: no name is known to check here.
-    const host = parsed.kind === "tcp" && !r.masterName ? parsed.host : "";
+    // Sentinel and a cluster hand out node addresses later: no name is known to check here.
+    const host = parsed.kind === "tcp" && !r.masterName && !usesCluster(url, config)
+      ? parsed.host
+      : "";
     options.tls = tlsOptions(host, config.tlsCAFile);
   }
   return options;
+}
+
+/**
+ * True when `url` and `config` ask for a Redis Cluster: `redis.clusterEnabled`, or several hosts
+ * in the URL without `redis.masterName` (which would make them sentinels).
+ */
+export function usesCluster(url: string, config: Config): boolean {
+  const parsed = parseRedisURL(url);
+  if (parsed.kind !== "tcp" || config.redis.masterName) return false;
+  return config.redis.clusterEnabled || parsed.hosts.length > 1;
+}
+
+/** True when `client` is a cluster client made by {@linkcode openRedis}. */
+export function isCluster(client: Redis): boolean {
+  return (client as { isCluster?: boolean }).isCluster === true;
+}
+
+/** A cluster client for the URL's hosts, with the node options of {@linkcode redisOptions}. */
+function clusterClient(url: string, redisOpts: RedisOptions): Redis {
+  const parsed = parseRedisURL(url);
+  if (parsed.db !== 0) {
+    throw new RedisConnectionError(
+      `A Redis Cluster has only database 0: "${
+        redactPassword(url)
+      }" asks for database ${parsed.db}`,
+    );
+  }
+  const { host: _h, port: _p, retryStrategy, db: _db, lazyConnect: _l, ...nodeOptions } = redisOpts;
+  const options: ClusterOptions = {
+    redisOptions: nodeOptions,
+    lazyConnect: true,
+    clusterRetryStrategy: retryStrategy ?? undefined,
+    enableAutoPipelining: false,
+    // After a failover, give the cluster time to agree on the new master before resending.
+    retryDelayOnFailover: 200,
+    retryDelayOnClusterDown: 300,
+    retryDelayOnTryAgain: 200,
+    retryDelayOnMoved: 50,
+    maxRedirections: 32,
+    // The node names a cluster hands out are addresses: TLS checks them as they are.
+    dnsLookup: (address, callback) => callback(null, address),
+  };
+  return new Cluster(parsed.hosts, options) as unknown as Redis;
 }
 
 /**
@@ -102,7 +148,8 @@ export async function openRedis(
   const redisOpts = redisOptions(url, config, role);
   redisOpts.enableAutoPipelining = options.autoPipelining ?? true;
   redisOpts.commandTimeout! += (options.blockSeconds ?? 0) * 1000;
-  const client = new Redis(redisOpts);
+  const cluster = usesCluster(url, config);
+  const client = cluster ? clusterClient(url, redisOpts) : new Redis(redisOpts);
   let firstError: Error | undefined;
   let connected = false;
   client.on("error", (error: Error) => {
@@ -138,7 +185,7 @@ export async function openRedis(
     clearTimeout(timer);
   }
   const db = redisOpts.db ?? 0;
-  if (db !== 0) {
+  if (db !== 0 && !cluster) {
     // ioredis reports a failed SELECT as an event and stays in database 0; Go's client fails.
     try {
       await client.select(db);

@@ -35,6 +35,12 @@ export interface ConsumerOptions {
   commands: Redis;
   /** This consumer's own client for BLMOVE. */
   blocking: Redis;
+  /**
+   * True on a Redis Cluster: the BLMOVE waits with its reply on (a cluster client has one
+   * connection per node, so no raw `CLIENT REPLY SKIP` write), and a wait is never cut short
+   * (`CLIENT UNBLOCK` needs the node's connection id): it ends within `blockSeconds`.
+   */
+  cluster?: boolean;
   /** The broker's keys. */
   keys: BrokerKeys;
   /** The consumer id (unique). */
@@ -330,6 +336,15 @@ export class QueueConsumer {
       (blocking as unknown as { stream?: { writable?: boolean; write(s: string): boolean } })
         .stream;
     if (this.#woken) return;
+    if (this.#o.cluster) {
+      this.#blocked = true;
+      try {
+        await blocking.blmove(queue, this.#landing, "LEFT", "RIGHT", blockSeconds);
+      } finally {
+        this.#blocked = false;
+      }
+      return;
+    }
     if (blocking.status !== "ready" || !socket?.writable) {
       await blocking.ping();
       return;
@@ -361,6 +376,7 @@ export class QueueConsumer {
   }
 
   async #refreshBlockingId(): Promise<void> {
+    if (this.#o.cluster) return;
     try {
       this.#blockingId = Number(await this.#o.blocking.call("CLIENT", "ID"));
     } catch {
@@ -371,7 +387,7 @@ export class QueueConsumer {
   /** Wakes a BLMOVE in progress (it returns nothing, or the message it just moved). */
   #unblock(): void {
     this.#wakeSlots();
-    if (!this.#blocked) return;
+    if (!this.#blocked || this.#o.cluster) return;
     if (this.#blockingId === undefined) {
       this.#o.blocking.disconnect();
       return;

@@ -3,8 +3,15 @@
  * with a prefix (`machinery:ts:` by default) that no machinery queue uses, so Go's BLPOP loop,
  * which pops only the queue it is told, never sees them.
  *
+ * On a Redis Cluster the keys that belong to a queue (what its consumers hold, their leases, its
+ * requeued set, dead letters, priority lists) carry a hash tag after the prefix, so they live in
+ * the queue's slot and one script can touch the queue and them together:
+ * `machinery:ts:{machinery_tasks}taken:<consumer>`. On a single Redis (or Sentinel) the names
+ * stay untagged, as they always were, so a running fleet keeps finding its keys.
+ *
  * @module
  */
+import { slotTag } from "./_slot.ts";
 
 /** The broker's own keys for one prefix. */
 export interface BrokerKeys {
@@ -34,16 +41,58 @@ export interface BrokerKeys {
   dead(queue: string): string;
   /** The byte count of a queue's dead-letter list (kept by the scripts that append to it). */
   deadBytes(queue: string): string;
+  /** True on a Redis Cluster: the queue's keys are tagged to its slot. */
+  readonly cluster: boolean;
+  /**
+   * Set (cluster only): the queues consumers took from, so recovery, the requeued sets and the
+   * inspector find each queue's tagged keys.
+   */
+  readonly queues: string;
+  /**
+   * The keys of one queue: on a cluster, the same names under `<prefix>{<queue's tag>}`, in the
+   * queue's slot (channels and the cancellation set stay global); on a single Redis, these keys.
+   */
+  forQueue(queue: string): BrokerKeys;
 }
 
 /** The default prefix of the broker's own keys. */
 export const DEFAULT_KEY_PREFIX = "machinery:ts:";
 
-/** The broker's keys under `prefix`. */
-export function brokerKeys(prefix: string = DEFAULT_KEY_PREFIX): BrokerKeys {
+/** The broker's keys under `prefix`, tagged by queue when `cluster` is true. */
+export function brokerKeys(prefix: string = DEFAULT_KEY_PREFIX, cluster = false): BrokerKeys {
+  if (cluster && /[{}]/.test(prefix)) {
+    throw new Error(
+      `The key prefix "${prefix}" holds a brace: on a Redis Cluster its hash tag would put every queue in one slot`,
+    );
+  }
+  const base = plainKeys(prefix, cluster, prefix);
+  if (!cluster) return base;
+  const byQueue = new Map<string, BrokerKeys>();
+  const forQueue = (queue: string): BrokerKeys => {
+    let keys = byQueue.get(queue);
+    if (!keys) {
+      keys = {
+        ...plainKeys(`${prefix}{${slotTag(queue)}}`, true, prefix),
+        channel: base.channel,
+        cancelled: base.cancelled,
+        cancelChannel: base.cancelChannel,
+        forQueue,
+      };
+      if (byQueue.size < 1000) byQueue.set(queue, keys);
+    }
+    return keys;
+  };
+  base.forQueue = forQueue;
+  return base;
+}
+
+function plainKeys(prefix: string, cluster: boolean, globalPrefix: string): BrokerKeys {
   const processingPrefix = `${prefix}taken:`;
   const landingPrefix = `${prefix}landing:`;
-  return {
+  const keys: BrokerKeys = {
+    cluster,
+    queues: `${globalPrefix}queues`,
+    forQueue: () => keys,
     prefix,
     consumers: `${prefix}consumers`,
     consumerQueues: `${prefix}consumer_queues`,
@@ -58,6 +107,7 @@ export function brokerKeys(prefix: string = DEFAULT_KEY_PREFIX): BrokerKeys {
     dead: (queue) => `${prefix}dead:${queue}`,
     deadBytes: (queue) => `${prefix}dead_bytes:${queue}`,
   };
+  return keys;
 }
 
 /** The worker registry's keys (`docs/wire.md`), under the same prefix as the broker's. */
@@ -70,8 +120,12 @@ export interface RegistryKeys {
   stats(minute: number): string;
 }
 
-/** The registry's keys under `prefix`. */
-export function registryKeys(prefix: string = DEFAULT_KEY_PREFIX): RegistryKeys {
+/**
+ * The registry's keys under `prefix`. On a cluster they share one hash tag (`{registry}`), so a
+ * heartbeat's transaction and the MGET of the workers stay in one slot.
+ */
+export function registryKeys(prefix: string = DEFAULT_KEY_PREFIX, cluster = false): RegistryKeys {
+  if (cluster) prefix = `${prefix}{registry}`;
   return {
     workers: `${prefix}workers`,
     worker: (id) => `${prefix}worker:${id}`,

@@ -9,6 +9,12 @@
  * | `machinery:ts:group_members:<group>` | list: the group's member UUIDs (copied once from the meta) |
  * | `machinery:ts:group_done:<group>` | how many members, in group order, were seen completed |
  *
+ * On a Redis Cluster the last two carry the group's hash tag
+ * (`machinery:ts:{<group>}group_members:<group>`), so they share the group meta's slot; the
+ * member states live in slots of their own, so there each state write is a script call of its
+ * own, and `groupCompleted` reads the states with one GET each (see `#groupCompletedOnCluster`).
+ * `ChordTriggered` is still flipped by one atomic script on the group meta, so a chord fires once.
+ *
  * The last two are ours (option `keyPrefix`) and only make `groupCompleted` cheap: Go workers
  * never write them, and they are not needed for correctness, because the check always reads the
  * real member states (see `GROUP_COMPLETED` in `_backend_scripts.ts`). For a 10,000-task group, each
@@ -52,13 +58,15 @@ import {
 } from "../wire/state.ts";
 import { formatGoTime, parseGoTime, ZERO_TIME } from "../wire/go_time.ts";
 import { redactPassword } from "../urls.ts";
-import { closeRedis, openRedis } from "./_connection.ts";
+import { closeRedis, openRedis, usesCluster } from "./_connection.ts";
+import { slotTag } from "./_slot.ts";
 import { defineScripts, runScript, type ScriptDef } from "./_broker_scripts.ts";
 import { CHORD_MUTEX_KEY, withChordMutex } from "./_chord_mutex.ts";
 import { DEFAULT_KEY_PREFIX } from "./_keys.ts";
 import {
   BACKEND_SCRIPTS,
   GROUP_COMPLETED,
+  GROUP_MEMBERS_FROM_CURSOR,
   MERGE_STATES,
   SET_STATES,
   TRIGGER_CHORD,
@@ -83,6 +91,7 @@ export class RedisBackend extends StateWriter implements Backend {
   readonly config: Config;
   readonly #prefix: string;
   readonly #ttl: number;
+  readonly #cluster: boolean;
   readonly #onError: (error: Error) => void;
   #client?: Promise<Redis>;
   #closed?: Promise<void>;
@@ -115,7 +124,17 @@ export class RedisBackend extends StateWriter implements Backend {
       keys[i] = items[i][0];
       args[i + 1] = items[i][1];
     }
-    const failed = await runScript<(number | string)[]>(client, script, keys, args);
+    const failed = this.#cluster
+      // One call per key on a cluster (the keys are in different slots); a key's calls are
+      // sent in order on its node's connection, so its writes still happen in order.
+      ? (await Promise.all(keys.map(async (key, i) => {
+        const reply = await runScript<(number | string)[]>(client, script, [key], [
+          this.#ttl,
+          args[i + 1],
+        ]);
+        return reply.length === 0 ? [] : [i + 1, reply[1]];
+      }))).flat()
+      : await runScript<(number | string)[]>(client, script, keys, args);
     const failures = new Map<number, Error>();
     for (let i = 0; i < failed.length; i += 2) {
       const index = Number(failed[i]) - 1;
@@ -149,6 +168,7 @@ export class RedisBackend extends StateWriter implements Backend {
     this.config = resolveConfig(options.config);
     this.#prefix = options.keyPrefix ?? "machinery:ts:";
     this.#ttl = resultsExpireSeconds(this.config);
+    this.#cluster = usesCluster(url, this.config);
     this.#reserved = new Set([
       CHORD_MUTEX_KEY,
       delayedTasksKey(this.config),
@@ -203,19 +223,57 @@ export class RedisBackend extends StateWriter implements Backend {
     );
   }
 
+  /** The group's members list and cursor: in the group meta's slot on a cluster. */
+  #groupKeys(groupUUID: string): [members: string, done: string] {
+    const prefix = this.#cluster ? `${this.#prefix}{${slotTag(groupUUID)}}` : this.#prefix;
+    return [`${prefix}group_members:${groupUUID}`, `${prefix}group_done:${groupUUID}`];
+  }
+
   async groupCompleted(groupUUID: string, groupTaskCount: number): Promise<boolean> {
     const client = await this.#redis();
-    const reply = await runScript<number | [number, number]>(client, GROUP_COMPLETED, [
-      groupUUID,
-      `${this.#prefix}group_members:${groupUUID}`,
-      `${this.#prefix}group_done:${groupUUID}`,
-    ], [this.#ttl]);
+    const keys = [groupUUID, ...this.#groupKeys(groupUUID)];
+    const reply = this.#cluster
+      ? await this.#groupCompletedOnCluster(client, keys)
+      : await runScript<number | [number, number]>(client, GROUP_COMPLETED, keys, [this.#ttl]);
     if (reply === -1) throw new GroupNotFoundError(groupUUID);
     if (!Array.isArray(reply)) {
       throw new GroupNotFoundError(groupUUID, `Group meta of ${groupUUID} could not be decoded`);
     }
     const [completed, members] = reply;
     return completed === members && members === groupTaskCount;
+  }
+
+  /**
+   * GROUP_COMPLETED in single-slot steps: the members from the cursor come from the group's slot,
+   * their states are read one GET each, and the cursor moves past the completed ones. A completed
+   * state never goes back, so reading them apart from the cursor update is as sound as the script.
+   */
+  async #groupCompletedOnCluster(
+    client: Redis,
+    keys: string[],
+  ): Promise<number | [number, number]> {
+    const reply = await runScript<number | [number, number, string[]]>(
+      client,
+      GROUP_MEMBERS_FROM_CURSOR,
+      keys,
+      [this.#ttl, 100],
+    );
+    if (!Array.isArray(reply)) return reply;
+    const [start, n] = reply;
+    let ids = reply[2];
+    let c = start;
+    while (c < n && ids.length > 0) {
+      const states = await Promise.all(ids.map((id) => client.get(id)));
+      const open = states.findIndex((v) =>
+        v === null ||
+        !(v.includes('"State":"SUCCESS"') || v.includes('"State":"FAILURE"'))
+      );
+      c += open === -1 ? ids.length : open;
+      if (open !== -1) break;
+      ids = c < n ? await client.lrange(keys[1], c, c + 99) : [];
+    }
+    if (c !== start) await client.set(keys[2], c, "EX", this.#ttl);
+    return [c, n];
   }
 
   async groupTaskStates(groupUUID: string, _groupTaskCount: number): Promise<TaskState[]> {
@@ -226,7 +284,10 @@ export class RedisBackend extends StateWriter implements Backend {
     const states: TaskState[] = [];
     for (let i = 0; i < ids.length; i += 1000) {
       const chunk = ids.slice(i, i + 1000);
-      const values = await client.mget(...chunk);
+      // MGET needs one slot on a cluster: a GET each there.
+      const values = this.#cluster
+        ? await Promise.all(chunk.map((id) => client.get(id)))
+        : await client.mget(...chunk);
       values.forEach((json, j) => {
         if (json === null) throw new StateNotFoundError(`Task not found: ${chunk[j]}`);
         states.push(decodeTaskState(json));
@@ -309,11 +370,10 @@ export class RedisBackend extends StateWriter implements Backend {
 
   async purgeGroupMeta(groupUUID: string): Promise<void> {
     const client = await this.#redis();
-    await client.del(
-      groupUUID,
-      `${this.#prefix}group_members:${groupUUID}`,
-      `${this.#prefix}group_done:${groupUUID}`,
-    );
+    const keys = [groupUUID, ...this.#groupKeys(groupUUID)];
+    // The meta and our two keys are in two slots on a cluster.
+    if (this.#cluster) await Promise.all(keys.map((key) => client.del(key)));
+    else await client.del(...keys);
   }
 
   /** Closes the connection. Idempotent. */

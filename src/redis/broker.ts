@@ -47,7 +47,15 @@
  * `redis.delayedTasksPollPeriod` ms catches members added by Go senders.
  *
  * Connections: one for commands (auto-pipelined; publishers use only this one), one per running
- * consume for BLMOVE, and one for SUBSCRIBE while consuming. Redis Cluster is not supported.
+ * consume for BLMOVE, and one for SUBSCRIBE while consuming.
+ *
+ * **Redis Cluster** (`redis.clusterEnabled`, or several hosts without `redis.masterName`): Go's
+ * keys keep their names; our keys of a queue are tagged to its slot
+ * (`machinery:ts:{<queue>}taken:<consumer>`, see `_keys.ts`), recovery and the requeued sets run
+ * per queue (the queues consumers took from are kept in the set `machinery:ts:queues`), due
+ * delayed tasks are claimed in `delayed_tasks`' slot and pushed one by one (`_delayed.ts`), and
+ * the `BLMOVE` waits with its reply on (no `CLIENT REPLY SKIP` across a cluster client's
+ * connections), so a body it moves reaches the process once, unread, before the fetch measures it.
  *
  * @module
  */
@@ -71,10 +79,11 @@ import { redactPassword } from "../urls.ts";
 import { ClosedError } from "../errors.ts";
 import { Batcher } from "./_batcher.ts";
 import { markCancelled, watchCancelled } from "./_cancel.ts";
-import { closeRedis, openRedis } from "./_connection.ts";
+import { closeRedis, openRedis, usesCluster } from "./_connection.ts";
 import { QueueConsumer } from "./_consumer.ts";
 import { DelayedMover } from "./_delayed.ts";
 import { type BrokerKeys, brokerKeys, DEFAULT_KEY_PREFIX } from "./_keys.ts";
+import { slotTag } from "./_slot.ts";
 import {
   PRIORITY_PICK,
   priorityChannel,
@@ -180,7 +189,7 @@ export class RedisBroker implements Broker {
   constructor(url = "redis://127.0.0.1:6379", options: RedisBrokerOptions = {}) {
     this.url = url;
     this.config = resolveConfig(options.config);
-    this.#keys = brokerKeys(options.keyPrefix ?? DEFAULT_KEY_PREFIX);
+    this.#keys = brokerKeys(options.keyPrefix ?? DEFAULT_KEY_PREFIX, usesCluster(url, this.config));
     this.#delayedKey = delayedTasksKey(this.config);
     this.#leaseMs = options.leaseMs ?? 10_000;
     this.#heartbeatMs = options.heartbeatMs ?? Math.min(2_000, Math.floor(this.#leaseMs / 3));
@@ -255,7 +264,11 @@ export class RedisBroker implements Broker {
       ]);
     } else if (this.config.redis.priorityQueues && signature.priority > 0) {
       const queue = signature.routingKey;
-      const list = priorityListKey(this.#keys.prefix, queue, priorityLevel(signature.priority));
+      const list = priorityListKey(
+        this.#keys.forQueue(queue).prefix,
+        queue,
+        priorityLevel(signature.priority),
+      );
       await this.#pushes.add({ list, body, wake: queue });
     } else {
       await this.#pushes.add({ list: signature.routingKey, body });
@@ -276,10 +289,14 @@ export class RedisBroker implements Broker {
       onError: this.#onError,
       blockSeconds,
     });
+    const queueKeys = this.#keys.forQueue(options.queue);
+    // On a cluster, recovery and the requeued-set moves find the queue's tagged keys by this set.
+    if (this.#keys.cluster) await commands.sadd(this.#keys.queues, options.queue);
     const consumer = new QueueConsumer({
       commands,
       blocking,
-      keys: this.#keys,
+      cluster: this.#keys.cluster,
+      keys: queueKeys,
       id: consumerId(options.consumerTag),
       queue: options.queue,
       capacity: Math.max(1, options.capacity),
@@ -294,8 +311,8 @@ export class RedisBroker implements Broker {
       onConsuming: options.onConsuming,
       priority: this.config.redis.priorityQueues
         ? {
-          levels: priorityListKeys(this.#keys.prefix, options.queue),
-          passes: priorityPassesKey(this.#keys.prefix, options.queue),
+          levels: priorityListKeys(queueKeys.prefix, options.queue),
+          passes: priorityPassesKey(queueKeys.prefix, options.queue),
         }
         : undefined,
     });
@@ -374,6 +391,14 @@ export class RedisBroker implements Broker {
             ? this.config.redis.delayedTasksPollPeriod
             : 500,
           onError: this.#onError,
+          cluster: this.#keys.cluster
+            ? {
+              claimsKey: `${this.#keys.prefix}{${slotTag(this.#delayedKey)}}delayed_claims`,
+              keys: this.#keys,
+              queues: () => this.#clusterQueues(commands),
+              priorityChannel: priorityChannel(this.#keys.prefix),
+            }
+            : undefined,
         });
         await this.#mover.start();
         if (this.config.redis.priorityQueues) await this.#wakeOnPriority(this.#subscriber);
@@ -406,21 +431,41 @@ export class RedisBroker implements Broker {
   async recover(): Promise<number> {
     try {
       const client = await this.#client();
-      return await runScript<number>(client, RECOVER, [
-        this.#keys.consumers,
-        this.#keys.consumerQueues,
-      ], [
-        this.#leaseMs,
-        Math.max(600_000, this.#leaseMs * 10),
-        this.#keys.processingPrefix,
-        this.#keys.landingPrefix,
-      ]);
+      // One call per queue on a cluster (each queue's consumers live in its slot).
+      const sets = this.#keys.cluster
+        ? (await this.#clusterQueues(client)).map((queue) => this.#keys.forQueue(queue))
+        : [this.#keys];
+      let moved = 0;
+      for (const keys of sets) {
+        moved += await runScript<number>(client, RECOVER, [
+          keys.consumers,
+          keys.consumerQueues,
+        ], [
+          this.#leaseMs,
+          Math.max(600_000, this.#leaseMs * 10),
+          keys.processingPrefix,
+          keys.landingPrefix,
+        ]);
+      }
+      return moved;
     } catch (error) {
       if (!this.#closing.signal.aborted) {
         this.#onError(error instanceof Error ? error : new Error(String(error)));
       }
       return 0;
     }
+  }
+
+  /** The queues consumers took from (cluster only: their tagged keys are found by name). */
+  async #clusterQueues(client: Redis): Promise<string[]> {
+    return (await client.smembers(this.#keys.queues)).sort();
+  }
+
+  /** The requeued sets: the one set on a single Redis, each queue's on a cluster. */
+  async #requeuedKeys(client: Redis): Promise<string[]> {
+    if (!this.#keys.cluster) return [this.#keys.requeued];
+    const queues = new Set([this.config.defaultQueue, ...await this.#clusterQueues(client)]);
+    return [...queues].map((queue) => this.#keys.forQueue(queue).requeued);
   }
 
   async getPendingTasks(queue?: string): Promise<Signature[]> {
@@ -436,19 +481,21 @@ export class RedisBroker implements Broker {
    */
   async queueDepth(queue: string): Promise<QueueDepth> {
     const client = await this.#client();
+    const keys = this.#keys.forQueue(queue);
     const [ready, dead] = await Promise.all([
-      readyLength(client, this.#keys.prefix, queue),
-      client.llen(this.#keys.dead(queue)),
+      readyLength(client, keys.prefix, queue),
+      client.llen(keys.dead(queue)),
     ]);
     return { ready, dead };
   }
 
   async getDelayedTasks(): Promise<Signature[]> {
     const client = await this.#client();
-    const [delayed, requeued] = await Promise.all([
+    const [delayed, ...requeuedSets] = await Promise.all([
       client.zrange(this.#delayedKey, 0, -1, "WITHSCORES"),
-      client.zrange(this.#keys.requeued, 0, -1, "WITHSCORES"),
+      ...(await this.#requeuedKeys(client)).map((key) => client.zrange(key, 0, -1, "WITHSCORES")),
     ]);
+    const requeued = requeuedSets.flat();
     const held: { score: number; body: string }[] = [];
     for (let i = 0; i < delayed.length; i += 2) {
       held.push({ body: delayed[i], score: Number(delayed[i + 1]) });
@@ -463,7 +510,8 @@ export class RedisBroker implements Broker {
   /** The rejected messages of a queue (default: the default queue), oldest first. */
   async getDeadLetters(queue?: string): Promise<RedisDeadLetter[]> {
     const client = await this.#client();
-    const items = await client.lrange(this.#keys.dead(queue || this.config.defaultQueue), 0, -1);
+    const name = queue || this.config.defaultQueue;
+    const items = await client.lrange(this.#keys.forQueue(name).dead(name), 0, -1);
     return items.map((item) => JSON.parse(item) as RedisDeadLetter);
   }
 

@@ -19,7 +19,7 @@ import type {
   QueuedTask,
 } from "../inspector.ts";
 import { decodeSignature, type Signature } from "../wire/signature.ts";
-import { closeRedis, openRedis } from "./_connection.ts";
+import { closeRedis, openRedis, usesCluster } from "./_connection.ts";
 import { defineScripts, parseRequeuedMember, runScript } from "./_broker_scripts.ts";
 import { LOCATE, PURGE, TAKE_DEAD } from "./_inspector_scripts.ts";
 import { type BrokerKeys, brokerKeys, DEFAULT_KEY_PREFIX } from "./_keys.ts";
@@ -51,7 +51,10 @@ export class RedisInspector implements Inspector {
   constructor(url: string, options: RedisInspectorOptions = {}) {
     this.#url = url;
     this.#config = resolveConfig(options.config);
-    this.#keys = brokerKeys(options.keyPrefix ?? DEFAULT_KEY_PREFIX);
+    this.#keys = brokerKeys(
+      options.keyPrefix ?? DEFAULT_KEY_PREFIX,
+      usesCluster(url, this.#config),
+    );
     this.#delayedKey = delayedTasksKey(this.#config);
   }
 
@@ -75,6 +78,18 @@ export class RedisInspector implements Inspector {
   async #queueNames(queues?: string[]): Promise<string[]> {
     if (queues && queues.length > 0) return queues;
     const client = await this.#redis();
+    if (this.#keys.cluster) {
+      // Each queue's consumers are in its slot: ask each queue consumers ever took from.
+      const known = await client.smembers(this.#keys.queues);
+      const live = await Promise.all(known.map(async (queue) =>
+        await client.zcount(
+          this.#keys.forQueue(queue).consumers,
+          Date.now() - LIVE_CONSUMER_MS,
+          "+inf",
+        ) > 0
+      ));
+      return [...new Set([this.#config.defaultQueue, ...known.filter((_, i) => live[i])])].sort();
+    }
     const ids = await client.zrangebyscore(
       this.#keys.consumers,
       Date.now() - LIVE_CONSUMER_MS,
@@ -90,9 +105,10 @@ export class RedisInspector implements Inspector {
     const names = await this.#queueNames(queues);
     const [delayed, held] = await Promise.all([this.#delayedByQueue(client), this.#held(client)]);
     return await Promise.all(names.map(async (queue) => {
+      const keys = this.#keys.forQueue(queue);
       const [ready, dead] = await Promise.all([
-        readyLength(client, this.#keys.prefix, queue),
-        client.llen(this.#keys.dead(queue)),
+        readyLength(client, keys.prefix, queue),
+        client.llen(keys.dead(queue)),
       ]);
       return {
         queue,
@@ -109,10 +125,12 @@ export class RedisInspector implements Inspector {
    * reads them, but only while they are small; beyond that the count is unknown.
    */
   async #delayedByQueue(client: Redis): Promise<Map<string, number> | null> {
-    const [a, b] = await Promise.all([
+    const requeuedKeys = await this.#requeuedKeys(client);
+    const [a, ...sizes] = await Promise.all([
       client.zcard(this.#delayedKey),
-      client.zcard(this.#keys.requeued),
+      ...requeuedKeys.map((key) => client.zcard(key)),
     ]);
+    const b = sizes.reduce((x, y) => x + y, 0);
     if (a + b > DELAYED_COUNT_LIMIT) return null;
     const counts = new Map<string, number>();
     const add = (queue: string) => counts.set(queue, (counts.get(queue) ?? 0) + 1);
@@ -121,25 +139,43 @@ export class RedisInspector implements Inspector {
         add(routingKeyOf(body) || this.#config.defaultQueue);
       }
     }
-    if (b > 0) {
-      for (const member of await client.zrange(this.#keys.requeued, 0, -1)) {
+    for (const [i, key] of requeuedKeys.entries()) {
+      if (sizes[i] === 0) continue;
+      for (const member of await client.zrange(key, 0, -1)) {
         add(parseRequeuedMember(member).queue);
       }
     }
     return counts;
   }
 
+  /** The queues consumers took from (cluster), with the default queue. */
+  async #knownQueues(client: Redis): Promise<string[]> {
+    const known = await client.smembers(this.#keys.queues);
+    return [...new Set([this.#config.defaultQueue, ...known])].sort();
+  }
+
+  /** The requeued sets: one on a single Redis, one per known queue on a cluster. */
+  async #requeuedKeys(client: Redis): Promise<string[]> {
+    if (!this.#keys.cluster) return [this.#keys.requeued];
+    return (await this.#knownQueues(client)).map((q) => this.#keys.forQueue(q).requeued);
+  }
+
   /** Messages held by live consumers (processing hash plus landing list), by queue. */
   async #held(client: Redis): Promise<Map<string, number>> {
-    const ids = await client.zrange(this.#keys.consumers, 0, -1);
+    const keySets = this.#keys.cluster
+      ? (await this.#knownQueues(client)).map((q) => this.#keys.forQueue(q))
+      : [this.#keys];
     const held = new Map<string, number>();
-    await Promise.all(ids.map(async (id) => {
-      const [queue, taken, landing] = await Promise.all([
-        client.hget(this.#keys.consumerQueues, id),
-        client.hlen(this.#keys.processing(id)),
-        client.llen(this.#keys.landing(id)),
-      ]);
-      if (queue !== null) held.set(queue, (held.get(queue) ?? 0) + taken + landing);
+    await Promise.all(keySets.map(async (keys) => {
+      const ids = await client.zrange(keys.consumers, 0, -1);
+      await Promise.all(ids.map(async (id) => {
+        const [queue, taken, landing] = await Promise.all([
+          client.hget(keys.consumerQueues, id),
+          client.hlen(keys.processing(id)),
+          client.llen(keys.landing(id)),
+        ]);
+        if (queue !== null) held.set(queue, (held.get(queue) ?? 0) + taken + landing);
+      }));
     }));
     return held;
   }
@@ -155,10 +191,11 @@ export class RedisInspector implements Inspector {
   async delayed(page: Page = {}): Promise<QueuedTask[]> {
     const client = await this.#redis();
     const [start, stop] = range(page);
-    const [delayed, requeued] = await Promise.all([
+    const [delayed, ...requeuedSets] = await Promise.all([
       client.zrange(this.#delayedKey, 0, stop, "WITHSCORES"),
-      client.zrange(this.#keys.requeued, 0, stop, "WITHSCORES"),
+      ...(await this.#requeuedKeys(client)).map((key) => client.zrange(key, 0, stop, "WITHSCORES")),
     ]);
+    const requeued = requeuedSets.flat();
     const all: (QueuedTask & { score: number })[] = [];
     for (let i = 0; i < delayed.length; i += 2) {
       const body = delayed[i];
@@ -177,7 +214,7 @@ export class RedisInspector implements Inspector {
   async deadLetters(queue: string, page: Page = {}): Promise<DeadLetterRecord[]> {
     const client = await this.#redis();
     const [start, stop] = range(page);
-    const entries = await client.lrange(this.#keys.dead(queue), start, stop);
+    const entries = await client.lrange(this.#keys.forQueue(queue).dead(queue), start, stop);
     return entries.map((entry) => deadLetterOf(queue, entry));
   }
 
@@ -197,17 +234,34 @@ export class RedisInspector implements Inspector {
    */
   async #takeDead(queue: string, selection: DeadLetterSelection, retry: boolean): Promise<number> {
     const client = await this.#redis();
-    const deadKey = this.#keys.dead(queue);
+    const keys = this.#keys.forQueue(queue);
+    const deadKey = keys.dead(queue);
     const entries = await client.lrange(deadKey, 0, -1); // bounded: the list keeps 10,000 at most
     const wanted = "uuids" in selection ? new Set(selection.uuids) : undefined;
     const taken = await Promise.all(entries.map(async (entry) => {
       const letter = deadLetterOf(queue, entry);
       if (wanted && (letter.uuid === null || !wanted.has(letter.uuid))) return 0;
       if (retry && letter.truncated) return 0;
+      const target = letter.queue || queue;
+      if (this.#keys.cluster && this.#keys.forQueue(target).prefix !== keys.prefix) {
+        // Another slot on a cluster: onto its queue first, then out of the list (a failure
+        // between the two leaves a copy in the list, never nothing).
+        if (retry) await client.rpush(target, letter.body);
+        return await runScript<number>(
+          client,
+          TAKE_DEAD,
+          [deadKey, keys.deadBytes(queue), deadKey],
+          [
+            entry,
+            "",
+            "0",
+          ],
+        );
+      }
       return await runScript<number>(client, TAKE_DEAD, [
         deadKey,
-        this.#keys.deadBytes(queue),
-        letter.queue || queue,
+        keys.deadBytes(queue),
+        target,
       ], [entry, retry ? letter.body : "", retry ? "1" : "0"]);
     }));
     return taken.reduce((a, b) => a + b, 0);
@@ -221,12 +275,15 @@ export class RedisInspector implements Inspector {
   async locate(uuid: string, queues: string[]): Promise<MessageLocation> {
     const client = await this.#redis();
     const names = await this.#queueNames(queues);
-    const reply = await runScript<string[]>(client, LOCATE, [
-      this.#delayedKey,
-      this.#keys.requeued,
-      this.#keys.consumers,
-      this.#keys.consumerQueues,
-    ], [`"UUID":${JSON.stringify(uuid)}`, uuid, LOCATE_LIMIT, this.#keys.prefix, ...names]);
+    const needle = `"UUID":${JSON.stringify(uuid)}`;
+    const reply = this.#keys.cluster
+      ? await this.#locateOnCluster(client, needle, uuid, names)
+      : await runScript<string[]>(client, LOCATE, [
+        this.#delayedKey,
+        this.#keys.requeued,
+        this.#keys.consumers,
+        this.#keys.consumerQueues,
+      ], [needle, uuid, LOCATE_LIMIT, this.#keys.prefix, ...names]);
     if (reply.length === 0) {
       return {
         where: "unknown",
@@ -244,6 +301,34 @@ export class RedisInspector implements Inspector {
       queue: member.queue || routingKeyOf(member.body) || this.#config.defaultQueue,
       eta: due(detail).eta,
     };
+  }
+
+  /**
+   * LOCATE on a cluster: one call per queue (its list, consumers, requeued set and dead letters
+   * share its slot; its requeued set stands in for the delayed set), then `delayed_tasks`, which
+   * lives in a slot of its own, read here.
+   */
+  async #locateOnCluster(
+    client: Redis,
+    needle: string,
+    uuid: string,
+    names: string[],
+  ): Promise<string[]> {
+    for (const queue of names) {
+      const keys = this.#keys.forQueue(queue);
+      const reply = await runScript<string[]>(client, LOCATE, [
+        keys.requeued,
+        keys.requeued,
+        keys.consumers,
+        keys.consumerQueues,
+      ], [needle, uuid, LOCATE_LIMIT, keys.prefix, queue]);
+      if (reply.length > 0) return reply;
+    }
+    const delayed = await client.zrange(this.#delayedKey, 0, LOCATE_LIMIT - 1, "WITHSCORES");
+    for (let i = 0; i < delayed.length; i += 2) {
+      if (delayed[i].includes(needle)) return ["delayed", delayed[i], delayed[i + 1]];
+    }
+    return [];
   }
 
   /** Closes the connection. Idempotent. */

@@ -10,7 +10,7 @@ import type { Redis } from "ioredis";
 import type { AdapterOptions } from "../adapter_options.ts";
 import { type Config, resolveConfig } from "../config.ts";
 import type { TaskStats, WorkerInfo, WorkerRegistry } from "../inspector.ts";
-import { closeRedis, openRedis } from "./_connection.ts";
+import { closeRedis, openRedis, usesCluster } from "./_connection.ts";
 import { DEFAULT_KEY_PREFIX, type RegistryKeys, registryKeys } from "./_keys.ts";
 
 /** Options for the Redis worker registry. */
@@ -34,7 +34,10 @@ export class RedisRegistry implements WorkerRegistry {
   constructor(url: string, options: RedisRegistryOptions = {}) {
     this.#url = url;
     this.#config = resolveConfig(options.config);
-    this.#keys = registryKeys(options.keyPrefix ?? DEFAULT_KEY_PREFIX);
+    this.#keys = registryKeys(
+      options.keyPrefix ?? DEFAULT_KEY_PREFIX,
+      usesCluster(url, this.#config),
+    );
   }
 
   /** Connects now (an unreachable Redis fails here, naming the URL). */
