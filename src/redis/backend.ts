@@ -256,21 +256,27 @@ export class RedisBackend extends StateWriter implements Backend {
       client,
       GROUP_MEMBERS_FROM_CURSOR,
       keys,
-      [this.#ttl, 100],
+      [this.#ttl, 64],
     );
     if (!Array.isArray(reply)) return reply;
     const [start, n] = reply;
     let ids = reply[2];
     let c = start;
-    while (c < n && ids.length > 0) {
-      const states = await Promise.all(ids.map((id) => client.get(id)));
+    // The first member read is usually the one still running: read one, then more and more.
+    let batch = 1;
+    while (c < n) {
+      if (ids.length === 0) ids = await client.lrange(keys[1], c, c + 255);
+      if (ids.length === 0) break;
+      const slice = ids.slice(0, batch);
+      ids = ids.slice(batch);
+      const states = await Promise.all(slice.map((id) => client.get(id)));
       const open = states.findIndex((v) =>
         v === null ||
         !(v.includes('"State":"SUCCESS"') || v.includes('"State":"FAILURE"'))
       );
-      c += open === -1 ? ids.length : open;
+      c += open === -1 ? slice.length : open;
       if (open !== -1) break;
-      ids = c < n ? await client.lrange(keys[1], c, c + 99) : [];
+      batch = Math.min(batch * 2, 256);
     }
     if (c !== start) await client.set(keys[2], c, "EX", this.#ttl);
     return [c, n];
