@@ -282,6 +282,7 @@ export const SCENARIOS = [
   "silent endpoint",
   "result backend outage",
   "Sentinel failover",
+  "Redis Cluster master kill",
   "RabbitMQ cluster node kill (quorum)",
 ] as const;
 
@@ -295,6 +296,7 @@ const ONLY_ON: Partial<Record<typeof SCENARIOS[number], readonly typeof BROKERS[
   "12 × 50 MB + 512 MiB bodies": ["redis"],
   "15,000 unknown tasks": ["redis"],
   "Sentinel failover": ["redis"],
+  "Redis Cluster master kill": ["redis"],
   "RabbitMQ cluster node kill (quorum)": ["amqp"],
 };
 
