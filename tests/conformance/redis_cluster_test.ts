@@ -1,18 +1,63 @@
 /**
- * The end-to-end suite with the Redis broker and backend on a Redis Cluster of the test's own
- * (three masters with a replica each, on spare loopback ports, killed afterwards), reached by
- * the comma-separated URL of its nodes. Every script of ours touches one slot, or the cluster
- * would answer CROSSSLOT and the suite would fail.
+ * The Redis adapters on a Redis Cluster of the test's own (three masters with a replica each, on
+ * spare loopback ports, killed afterwards), reached by the comma-separated URL of its nodes: the
+ * broker and backend contracts on one cluster, and the end-to-end suite, with priorities on, on
+ * another. Every script of ours touches one slot, or the cluster would answer CROSSSLOT and the
+ * tests would fail.
  */
 import { conformanceSuite } from "./suite.ts";
+import { brokerContract } from "./broker_contract.ts";
+import { backendContract } from "./backend_contract.ts";
 import { redisBackend, redisBroker } from "./adapters.ts";
+import type { RedisBroker } from "../../src/redis/mod.ts";
 import { ownRedisSkipReason } from "../faults/own_redis.ts";
 import { type OwnRedisCluster, startOwnRedisCluster } from "../faults/own_redis_cluster.ts";
 import { uniqueName } from "../integration/redis_support.ts";
 
 const skip = ownRedisSkipReason();
 const keyPrefix = `${uniqueName("machinery:cluster")}:`;
-const redis = { clusterEnabled: true };
+
+// One cluster for both contracts, started by the first `make` and stopped by the last clean-up.
+let shared: Promise<OwnRedisCluster> | undefined;
+let users = 2;
+const sharedURL = async () => (await (shared ??= startOwnRedisCluster())).url;
+const release = async () => {
+  if (--users === 0) await (await shared)?.stop();
+};
+
+brokerContract("redis broker on a Redis Cluster", {
+  skip,
+  make: async (queue) =>
+    redisBroker(
+      { defaultQueue: queue, redis: { clusterEnabled: true } },
+      keyPrefix,
+      await sharedURL(),
+    ),
+  deadLetters: (broker, queue) => (broker as RedisBroker).getDeadLetters(queue),
+  purge: "the Redis broker offers no purge",
+  redeliversToOtherInstances: true,
+  flagsRedelivered: "a message given back to its Redis list carries no redelivery mark",
+  listsDelayedTasks: true,
+  cleanup: release,
+});
+
+backendContract("redis backend on a Redis Cluster", {
+  skip,
+  make: async (resultsExpireIn) =>
+    redisBackend(
+      { resultsExpireIn, redis: { clusterEnabled: true } },
+      keyPrefix,
+      await sharedURL(),
+    ),
+  sharedStore: true,
+  laterStates: "merged",
+  groupMeta: true,
+  expiry: true,
+  refusesCallsAfterClose: true,
+  cleanup: release,
+});
+
+const redis = { clusterEnabled: true, priorityQueues: true };
 
 conformanceSuite("redis broker + redis backend on a Redis Cluster", async (input) => {
   const cluster: OwnRedisCluster = await startOwnRedisCluster();
@@ -23,4 +68,4 @@ conformanceSuite("redis broker + redis backend on a Redis Cluster", async (input
     // The whole cluster goes: nothing is left to delete key by key.
     cleanup: () => cluster.stop(),
   };
-}, { skip, config: { redis } });
+}, { skip, config: { redis }, priorities: true });
