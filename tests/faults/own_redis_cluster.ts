@@ -7,6 +7,7 @@
  * happens; `stop` removes every temp folder.
  */
 import { spawn } from "node:child_process";
+import { Cluster, type Redis } from "ioredis";
 import { type OwnRedis, startOwnRedis } from "./own_redis.ts";
 import { waitFor } from "../helpers.ts";
 
@@ -36,6 +37,20 @@ const NODE_ARGS = [
 
 function portOf(node: OwnRedis): number {
   return Number(new URL(node.url).port);
+}
+
+/**
+ * A connected ioredis cluster client for checks, typed as `Redis` (the commands the tests use
+ * are the same); the caller disconnects it.
+ */
+export async function clusterClient(cluster: OwnRedisCluster): Promise<Redis> {
+  const client = new Cluster(
+    cluster.nodes.map((n) => ({ host: "127.0.0.1", port: portOf(n) })),
+    { lazyConnect: true },
+  );
+  client.on("error", () => {});
+  await client.connect();
+  return client as unknown as Redis;
 }
 
 /** Runs `redis-cli` with `args` and resolves with its output, or fails with it. */
