@@ -1,220 +1,41 @@
 /**
- * Fault scenario: a Sentinel failover mid-run. The broker runs through three sentinels of the
- * test's own (a master and a replica behind them); a worker process consumes while the test
- * sends tasks in chunks, and the master is killed with SIGKILL. The sentinels promote the
- * replica, the worker and the sender find the new master, and the old master comes back empty
- * and is made a replica of the new one.
- *
- * Redis replication is asynchronous: a push the old master acknowledged may die with it. So a
- * chunk of sends counts as confirmed only when, after every send of it resolved, a fence write
- * on the master the sentinels named before and after the chunk was acknowledged by a replica
- * (`WAIT 1`): the replication stream is ordered, so the chunk's pushes reached the replica too.
- * Every confirmed task must complete; the unconfirmed ones are reported. The states live on the
- * shared Redis, so the failover cannot take the count with it.
+ * Fault scenario: a Sentinel failover mid-run (`master_kill_scenario.ts`). The broker runs
+ * through three sentinels of the test's own (a master and a replica behind them); the master is
+ * killed, the sentinels promote the replica, the worker and the sender find the new master, and
+ * the old master comes back empty and is made a replica of the new one.
  */
-import { it } from "node:test";
-import assert from "node:assert/strict";
-import { Redis } from "ioredis";
-import { type ConfigInput, newSignature, Server, silentLogger } from "../../mod.ts";
-import { RedisBackend, RedisBroker } from "../../src/redis/mod.ts";
+import { masterKillScenario } from "./master_kill_scenario.ts";
+import { SENTINEL_MASTER_NAME, startOwnSentinel } from "./own_sentinel.ts";
 import { waitFor } from "../helpers.ts";
-import { uniqueName } from "../integration/redis_support.ts";
-import { ownRedisSkipReason } from "./own_redis.ts";
-import { type OwnSentinel, SENTINEL_MASTER_NAME, startOwnSentinel } from "./own_sentinel.ts";
-import {
-  type Child,
-  countStates,
-  deleteKeys,
-  deletePrefix,
-  describeFault,
-  killAll,
-  recordRow,
-  REDIS_URL,
-  redisClient,
-  runCounts,
-  skipReason,
-  startWorker,
-} from "./support.ts";
 
-const SCENARIO = "Sentinel failover";
-const CHUNK = 50;
-/** Chunks sent once the old master is back as a replica. */
-const CHUNKS_AFTER = 10;
-/** The master dies once this many tasks have started. */
-const KILL_AFTER_RUNS = 600;
-
-const skip = (await skipReason("redis")) || ownRedisSkipReason();
-
-describeFault(SCENARIO, "redis", skip, () => {
-  it("kill -9 of the master mid-run: every confirmed send completes", {
-    timeout: 150_000,
-  }, async () => {
-    const queue = uniqueName("faults_sentinel_redis");
-    const keyPrefix = `${queue}:`;
-    const runsKey = `${keyPrefix}runs`;
-    const config: ConfigInput = {
-      defaultQueue: queue,
-      resultsExpireIn: 600,
-      redis: { delayedTasksKey: `${keyPrefix}delayed_tasks` },
+masterKillScenario(
+  "Sentinel failover",
+  "kill -9 of the master mid-run: every confirmed send completes",
+  "the sentinels promote the replica",
+  async (queue) => {
+    const topology = await startOwnSentinel(300_000);
+    const { master } = topology;
+    return {
+      url: topology.url,
+      redis: { masterName: SENTINEL_MASTER_NAME },
+      workerEnv: { MASTER_NAME: SENTINEL_MASTER_NAME },
+      masterPort: topology.masterPort,
+      fenceKey: `${queue}:fence`,
+      killMaster: () => master.kill(),
+      rejoin: async () => {
+        // Back empty: the sentinels make it a replica of the new master, which resyncs it.
+        await master.restart();
+        await waitFor(
+          async () =>
+            /role:slave[\s\S]*master_link_status:up/.test(await master.client.info("replication")),
+          "the old master back as a replica",
+          30_000,
+        ).catch(async (error) => {
+          const info = await master.client.info("replication").catch(String);
+          throw new Error(`${error.message}; its INFO replication:\n${info}`);
+        });
+      },
+      stop: () => topology.stop(),
     };
-    const redis = redisClient();
-    const children: Child[] = [];
-    const fences = new Map<number, Redis>();
-    const uuids: string[] = [];
-    const confirmed: string[] = [];
-    let failedSends = 0;
-    let topology: OwnSentinel | undefined;
-    let server: Server | undefined;
-    try {
-      topology = await startOwnSentinel(300_000);
-      const sentinelURL = topology.url;
-      server = new Server({
-        config,
-        broker: new RedisBroker(sentinelURL, {
-          config: { ...config, redis: { ...config.redis, masterName: SENTINEL_MASTER_NAME } },
-          keyPrefix,
-          logger: silentLogger,
-        }),
-        backend: new RedisBackend(REDIS_URL, { config, keyPrefix, logger: silentLogger }),
-        logger: silentLogger,
-      });
-      children.push(
-        await startWorker({
-          FAULT_BROKER: "redis",
-          BROKER_URL: sentinelURL,
-          MASTER_NAME: SENTINEL_MASTER_NAME,
-          BACKEND_URL: REDIS_URL,
-          QUEUE: queue,
-          KEY_PREFIX: keyPrefix,
-          CONCURRENCY: "10",
-          LEASE_MS: "1000",
-          RECOVERY_MS: "250",
-          FAULTS_COUNTER_URL: REDIS_URL,
-          FAULTS_RUNS_KEY: runsKey,
-          FAULTS_TASK_MS: "2",
-        }),
-      );
-
-      // A direct client per master port, which never retries: a fence answers from that
-      // server or fails.
-      const fence = (port: number): Redis => {
-        let client = fences.get(port);
-        if (!client) {
-          client = new Redis({
-            host: "127.0.0.1",
-            port,
-            retryStrategy: () => null,
-            maxRetriesPerRequest: 0,
-            commandTimeout: 3000,
-          });
-          client.on("error", () => {});
-          fences.set(port, client);
-        }
-        return client;
-      };
-      const sendChunk = async (): Promise<void> => {
-        const before = await topology!.masterPort();
-        const sigs = Array.from(
-          { length: CHUNK },
-          // `work` counts its runs by its argument: each task has its own.
-          (_, i) =>
-            newSignature("work", [{ name: "", type: "string", value: `t${uuids.length + i}` }]),
-        );
-        uuids.push(...sigs.map((s) => s.uuid));
-        const sent = await Promise.allSettled(sigs.map((s) => server!.sendTask(s)));
-        const ok = sent.every((r) => r.status === "fulfilled");
-        failedSends += sent.filter((r) => r.status === "rejected").length;
-        if (!ok) return;
-        const acked = await (async () => {
-          const client = fence(before);
-          await client.incr(`${keyPrefix}fence`);
-          return Number(await client.call("WAIT", "1", "2000"));
-        })().catch(() => 0);
-        const after = await topology!.masterPort();
-        if (acked >= 1 && after === before) confirmed.push(...sigs.map((s) => s.uuid));
-      };
-
-      let stopSending = false;
-      let chunksAfterRejoin = -1;
-      const sender = (async () => {
-        while (!stopSending) {
-          await sendChunk();
-          if (chunksAfterRejoin >= 0 && ++chunksAfterRejoin >= CHUNKS_AFTER) break;
-          await new Promise((r) => setTimeout(r, 20));
-        }
-      })();
-
-      const firstMaster = await topology.masterPort();
-      await waitFor(
-        async () => (await redis.hlen(runsKey)) >= KILL_AFTER_RUNS,
-        `${KILL_AFTER_RUNS} tasks started`,
-        60_000,
-      );
-      const killedAt = Date.now();
-      await topology.master.kill();
-      await waitFor(
-        async () => {
-          const port = await topology!.masterPort();
-          return port !== firstMaster && port > 0;
-        },
-        "the sentinels promote the replica",
-        30_000,
-      );
-      const failoverMs = Date.now() - killedAt;
-      // Back empty: the sentinels make it a replica of the new master, which resyncs it.
-      await topology.master.restart();
-      await waitFor(
-        async () =>
-          /role:slave[\s\S]*master_link_status:up/.test(
-            await topology!.master.client.info("replication"),
-          ),
-        "the old master back as a replica",
-        30_000,
-      ).catch(async (error) => {
-        const info = await topology!.master.client.info("replication").catch(String);
-        throw new Error(`${error.message}; its INFO replication:\n${info}`);
-      });
-      chunksAfterRejoin = 0;
-      await sender;
-      stopSending = true;
-
-      let states = new Map<string, number>();
-      await waitFor(
-        async () => {
-          states = await countStates(redis, confirmed);
-          return states.get("SUCCESS") === confirmed.length;
-        },
-        "every confirmed task SUCCESS",
-        60_000,
-      ).catch(() => {});
-      const lost = confirmed.length - (states.get("SUCCESS") ?? 0);
-      const unconfirmed = uuids.filter((u) => !confirmed.includes(u));
-      const unconfirmedDone = (await countStates(redis, unconfirmed)).get("SUCCESS") ?? 0;
-      const runs = await runCounts(redis, runsKey);
-      const duplicated = runs.total - runs.distinct;
-      recordRow({
-        scenario: SCENARIO,
-        broker: "redis",
-        tasks: confirmed.length,
-        lost,
-        duplicated,
-        badInputs: 0,
-        peakRssMiB: children[0].peakRssMiB(),
-        outcome: lost === 0
-          ? `confirmed all SUCCESS; failover ${failoverMs} ms; ${unconfirmed.length} ` +
-            `unconfirmed (${unconfirmedDone} done, ${failedSends} sends failed)`
-          : `${lost} confirmed not SUCCESS: ${JSON.stringify(Object.fromEntries(states))}`,
-      });
-      assert.equal(lost, 0, `states: ${JSON.stringify(Object.fromEntries(states))}`);
-      assert.ok(confirmed.length >= CHUNK * CHUNKS_AFTER, "sends confirmed after the failover");
-    } finally {
-      await killAll(children);
-      await server?.close().catch(() => {});
-      for (const client of fences.values()) client.disconnect();
-      await topology?.stop();
-      await deleteKeys(redis, uuids);
-      await deletePrefix(redis, keyPrefix);
-      redis.disconnect();
-    }
-  });
-});
+  },
+);
