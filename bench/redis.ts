@@ -19,11 +19,20 @@
  * Env: REDIS_URL (redis://127.0.0.1:6379), BENCH_N (20000), BENCH_CONCURRENCY (100),
  * BENCH_ROUNDS (3), BENCH_V8_FLAGS (Deno, `--max-semi-space-size=2`; empty for none),
  * BENCH_BUN_FLAGS (Bun, `--smol`; empty for none), BENCH_METRICS (`1`: our worker keeps
- * Prometheus metrics in every run; `compare`: only the end-to-end run, alternating metrics off and
- * on for BENCH_ROUNDS pairs, then the cost of metrics, best against best and median against
- * median), BENCH_TASK_TIMEOUT_MS (0: none; otherwise our worker registers its task with
- * this timeout, to measure what a timeout on every task costs), BENCH_PRIORITY_QUEUES (`1`:
- * sender and worker run with `redis.priorityQueues`; the tasks keep priority 0).
+ * Prometheus metrics in every run), BENCH_TASK_TIMEOUT_MS (0: none; otherwise our worker
+ * registers its task with this timeout), BENCH_PRIORITY_QUEUES (`1`: sender and worker run with
+ * `redis.priorityQueues`; the tasks keep priority 0).
+ *
+ * BENCH_COMPARE measures what one feature costs: only our end-to-end run, alternating the feature
+ * off and on for BENCH_ROUNDS pairs, then its cost in throughput (best against best, median
+ * against median) and in the worker's CPU time per task (median against median, which load from
+ * other processes moves less than throughput):
+ * - `metrics`: the worker keeps Prometheus metrics (`BENCH_METRICS=compare` says the same);
+ * - `timeout`: every task has a timeout (BENCH_TASK_TIMEOUT_MS, else 30 s, which never fires);
+ * - `dashboard`: `machinery dashboard` runs beside, on the same Redis, with a queue of
+ *   BENCH_DASHBOARD_TASKS (100,000) tasks; "on" polls its overview and that queue's page once a
+ *   second each, as two open pages would at the fastest rate the dashboard allows (its pages poll
+ *   every 2 s).
  */
 import process from "node:process";
 import { type ChildProcess, spawn } from "node:child_process";
@@ -51,14 +60,19 @@ const V8_FLAGS = process.env.BENCH_V8_FLAGS ?? "--max-semi-space-size=2";
  * smaller heap (about 15 MB less peak RSS here, no measurable throughput cost).
  */
 const BUN_FLAGS = process.env.BENCH_BUN_FLAGS ?? "--smol";
-/** `1`: the worker keeps metrics; `compare`: metrics off against on, end to end only. */
+/** `1`: the worker keeps metrics in every run. */
 const METRICS = process.env.BENCH_METRICS ?? "";
+/** The feature to measure off against on (see above); empty for the full benchmark. */
+const COMPARE = process.env.BENCH_COMPARE || (METRICS === "compare" ? "metrics" : "");
+const TASK_TIMEOUT_MS = Number(process.env.BENCH_TASK_TIMEOUT_MS || "0");
 
 const wallNow = () => performance.timeOrigin + performance.now();
 
 interface WorkerReport {
   idleRss: number;
   peakRss: number;
+  /** The worker process's CPU time (user + system) per task, in µs, from idle to done. */
+  cpuUs: number;
   delays: { p50: number; p99: number; max: number };
 }
 
@@ -69,12 +83,18 @@ interface Child {
   process: ChildProcess;
 }
 
+/** What our worker turns on; the defaults come from BENCH_METRICS and BENCH_TASK_TIMEOUT_MS. */
+interface Features {
+  metrics?: boolean;
+  timeoutMs?: number;
+}
+
 function spawnWorker(
   mode: string,
   queue: string,
   keyPrefix: string,
   n: number,
-  metrics = METRICS === "1",
+  { metrics = METRICS === "1", timeoutMs = TASK_TIMEOUT_MS }: Features = {},
 ): Child {
   const g = globalThis as unknown as { Deno?: { execPath(): string } };
   const [cmd, args] = g.Deno
@@ -90,7 +110,7 @@ function spawnWorker(
       N: String(n),
       CONCURRENCY: String(CONCURRENCY),
       METRICS: metrics ? "1" : "",
-      TASK_TIMEOUT_MS: process.env.BENCH_TASK_TIMEOUT_MS ?? "0",
+      TASK_TIMEOUT_MS: String(timeoutMs),
       PRIORITY_QUEUES: process.env.BENCH_PRIORITY_QUEUES ?? "",
     },
     stdio: ["ignore", "pipe", "inherit"],
@@ -124,7 +144,9 @@ function spawnWorker(
         idleRss = msg.idleRss;
         resolveIdle(msg.idleRss);
       }
-      if (msg.done) resolveDone({ idleRss, peakRss: msg.peakRss, delays: msg.delays });
+      if (msg.done) {
+        resolveDone({ idleRss, peakRss: msg.peakRss, delays: msg.delays, cpuUs: msg.cpuUs });
+      }
     }
   });
   child.on("exit", (code) => rejectAll(new Error(`The ${mode} worker exited with code ${code}`)));
@@ -213,11 +235,11 @@ const results: Record<string, unknown> = {
 // 1 and 2. End to end: this project and BullMQ, alternating, best of ROUNDS each.
 async function oursEndToEnd(
   round: number,
-  metrics?: boolean,
+  features?: Features,
 ): Promise<Record<string, number>> {
-  const queue = `bench_ours_${RUN}_${round}${metrics ? "_m" : ""}`;
+  const queue = `bench_ours_${RUN}_${round}${features ? "_f" : ""}`;
   const prefix = `machinery:bench_${RUN}:`;
-  const child = spawnWorker("machinery", queue, prefix, N, metrics);
+  const child = spawnWorker("machinery", queue, prefix, N, features);
   const idleRss = await withTimeout(child.idle, 30_000, "our worker to start");
   const server = ourServer(queue, prefix);
   const uuids: string[] = [];
@@ -238,6 +260,7 @@ async function oursEndToEnd(
     sendPhasePerSec: N / ((tSent - t0) / 1000),
     idleRssMB: idleRss / MB,
     peakRssMB: report.peakRss / MB,
+    workerCpuUs: report.cpuUs,
   };
 }
 
@@ -274,21 +297,106 @@ async function bullEndToEnd(round: number): Promise<Record<string, number>> {
   };
 }
 
-if (METRICS === "compare") {
-  // Metrics off and on, alternating, so a burst of load from elsewhere hits both alike.
-  const off: number[] = [];
-  const on: number[] = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    off.push((await oursEndToEnd(round, false)).endToEndPerSec);
-    on.push((await oursEndToEnd(round, true)).endToEndPerSec);
-    console.log(`round ${round + 1}: off ${Math.round(off[round])}, on ${Math.round(on[round])}`);
+/** One feature of BENCH_COMPARE: the worker's settings off and on, and what runs beside "on". */
+interface Compared {
+  off: Features;
+  on: Features;
+  during<T>(run: () => Promise<T>): Promise<T>;
+  stop(): Promise<void>;
+}
+
+async function comparedFeature(name: string): Promise<Compared> {
+  const plain = { off: {}, during: <T>(run: () => Promise<T>) => run(), stop: async () => {} };
+  if (name === "metrics") return { ...plain, off: { metrics: false }, on: { metrics: true } };
+  if (name === "timeout") return { ...plain, on: { timeoutMs: TASK_TIMEOUT_MS || 30_000 } };
+  if (name === "dashboard") return await dashboardBeside();
+  throw new Error(`BENCH_COMPARE=${name}: expected metrics, timeout or dashboard`);
+}
+
+/**
+ * `machinery dashboard` in a child process on a queue of BENCH_DASHBOARD_TASKS tasks; during an
+ * "on" run, the overview and that queue's page are fetched as their open pages poll them.
+ */
+async function dashboardBeside(): Promise<Compared> {
+  const tasks = Number(process.env.BENCH_DASHBOARD_TASKS || "100000");
+  const queue = `bench_dashboard_${RUN}`;
+  const prefix = `machinery:bench_${RUN}:`;
+  const sender = ourServer(queue, prefix);
+  const uuids: string[] = [];
+  await sendMany(sender, tasks, uuids, () => wallNow());
+  await sender.close();
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const cli = fileURLToPath(new URL("../cli.ts", import.meta.url));
+  const g = globalThis as unknown as { Deno?: { execPath(): string } };
+  const args = ["dashboard", "--port", String(port), "--broker", URL_, "--result-backend", URL_];
+  const child = spawn(
+    g.Deno ? g.Deno.execPath() : process.execPath,
+    [...(g.Deno ? ["run", "-A"] : []), cli, ...args, "--queue", queue],
+    { stdio: ["ignore", "ignore", "inherit"] },
+  );
+  const base = `http://127.0.0.1:${port}`;
+  const pages = [`${base}/`, `${base}/queue/${queue}`];
+  const fetchPage = async (page: string) => {
+    const response = await fetch(page, { headers: { "x-dashboard-fragment": "1" } });
+    const body = await response.text();
+    if (!response.ok) throw new Error(`${page} answered ${response.status}`);
+    return body;
+  };
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const ready = await fetchPage(pages[1]).catch(() => "");
+    if (ready.includes(tasks.toLocaleString("en-US")) || ready.includes(String(tasks))) break;
+    if (Date.now() > deadline) throw new Error("The dashboard did not show the queue in 30 s");
+    await new Promise((r) => setTimeout(r, 200));
   }
+  return {
+    off: {},
+    on: {},
+    async during(run) {
+      let polling = true;
+      const poller = (async () => {
+        while (polling) {
+          await Promise.all(pages.map(fetchPage));
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      })();
+      try {
+        return await run();
+      } finally {
+        polling = false;
+        await poller;
+      }
+    },
+    async stop() {
+      child.kill();
+      await cleanup(redis, [...uuids, queue], prefix);
+    },
+  };
+}
+
+if (COMPARE) {
+  const feature = await comparedFeature(COMPARE);
+  const off: Record<string, number>[] = [];
+  const on: Record<string, number>[] = [];
+  // Off and on alternate, so a burst of load from elsewhere hits both alike.
+  for (let round = 0; round < ROUNDS; round++) {
+    off.push(await oursEndToEnd(round, feature.off));
+    on.push(await feature.during(() => oursEndToEnd(round, feature.on)));
+    const show = (r: Record<string, number>) =>
+      `${Math.round(r.endToEndPerSec)}/s, ${r.workerCpuUs.toFixed(1)} µs`;
+    console.log(`round ${round + 1}: off ${show(off[round])}; on ${show(on[round])}`);
+  }
+  await feature.stop();
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  const cost = (a: number, b: number) => `${((1 - b / a) * 100).toFixed(1)}%`;
+  const rate = (rs: Record<string, number>[]) => rs.map((r) => r.endToEndPerSec);
+  const cpu = (rs: Record<string, number>[]) => rs.map((r) => r.workerCpuUs);
+  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
   console.log(
-    `metrics cost, end to end (${runtime}, N=${N}, ${ROUNDS} pairs): best ${
-      cost(Math.max(...off), Math.max(...on))
-    }, median ${cost(median(off), median(on))}`,
+    `${COMPARE} cost, end to end (${runtime}, N=${N}, ${ROUNDS} pairs): throughput best ${
+      pct(1 - Math.max(...rate(on)) / Math.max(...rate(off)))
+    }, median ${pct(1 - median(rate(on)) / median(rate(off)))}; worker CPU per task median ${
+      pct(median(cpu(on)) / median(cpu(off)) - 1)
+    }`,
   );
   redis.disconnect();
   process.exit(0);

@@ -3,7 +3,7 @@
  * project's worker on the Redis broker and backend; `MODE=bullmq` runs a BullMQ Worker. Both
  * run a no-op task at `CONCURRENCY` and count completions. Output, one JSON object per line on
  * stdout: `{"ready":true}`, then `{"idleRss":n}` after a second idle, then, once `N` tasks ran,
- * `{"done":true,"peakRss":n,"delays":{"p50":…,"p99":…}}` where a delay is start time minus the
+ * `{"done":true,"peakRss":n,"cpuUs":µs,"delays":{"p50":…,"p99":…}}` (cpuUs: CPU time per task) where a delay is start time minus the
  * task's argument (a wall-clock time in ms: when it was sent, or its ETA).
  *
  * Env: MODE, REDIS_URL, QUEUE, KEY_PREFIX, N, CONCURRENCY, TASK_TIMEOUT_MS, PRIORITY_QUEUES.
@@ -103,6 +103,7 @@ if (mode === "bullmq") {
 emit({ ready: true });
 await new Promise((r) => setTimeout(r, 1000));
 emit({ idleRss: process.memoryUsage.rss() });
+const cpuAtIdle = process.cpuUsage();
 await finished;
 clearInterval(sampler);
 peakRss = Math.max(peakRss, process.memoryUsage.rss());
@@ -110,6 +111,7 @@ delays.sort((a, b) => a - b);
 emit({
   done: true,
   peakRss,
+  cpuUs: ((cpu) => (cpu.user + cpu.system) / n)(process.cpuUsage(cpuAtIdle)),
   delays: { p50: percentile(delays, 50), p99: percentile(delays, 99), max: delays.at(-1) },
 });
 await stop();
