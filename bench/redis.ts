@@ -40,8 +40,17 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import { Queue } from "bullmq";
-import { newSignature, Server, silentLogger } from "../mod.ts";
-import { RedisBackend, RedisBroker } from "../src/redis/mod.ts";
+import {
+  BUN_FLAGS,
+  cleanup,
+  ourServer,
+  scriptCommand,
+  sendMany,
+  V8_FLAGS,
+  wallNow,
+  withTimeout,
+  workerCommand,
+} from "./_support.ts";
 
 const URL_ = process.env.REDIS_URL || "redis://127.0.0.1:6379";
 const N = Number(process.env.BENCH_N || "20000");
@@ -50,23 +59,11 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS || "3");
 const WORKER = fileURLToPath(new URL("./redis_worker.ts", import.meta.url));
 const RUN = crypto.randomUUID().slice(0, 8);
 const runtime = "Deno" in globalThis ? "deno" : "bun";
-/**
- * V8 flags for both worker processes on Deno: a 2 MB young generation. V8 otherwise grows it to
- * tens of MB under a high allocation rate, which costs RSS and buys no throughput here.
- */
-const V8_FLAGS = process.env.BENCH_V8_FLAGS ?? "--max-semi-space-size=2";
-/**
- * Flags for both worker processes on Bun: `--smol` collects garbage more often and keeps a
- * smaller heap (about 15 MB less peak RSS here, no measurable throughput cost).
- */
-const BUN_FLAGS = process.env.BENCH_BUN_FLAGS ?? "--smol";
 /** `1`: the worker keeps metrics in every run. */
 const METRICS = process.env.BENCH_METRICS ?? "";
 /** The feature to measure off against on (see above); empty for the full benchmark. */
 const COMPARE = process.env.BENCH_COMPARE || (METRICS === "compare" ? "metrics" : "");
 const TASK_TIMEOUT_MS = Number(process.env.BENCH_TASK_TIMEOUT_MS || "0");
-
-const wallNow = () => performance.timeOrigin + performance.now();
 
 interface WorkerReport {
   idleRss: number;
@@ -96,10 +93,7 @@ function spawnWorker(
   n: number,
   { metrics = METRICS === "1", timeoutMs = TASK_TIMEOUT_MS }: Features = {},
 ): Child {
-  const g = globalThis as unknown as { Deno?: { execPath(): string } };
-  const [cmd, args] = g.Deno
-    ? [g.Deno.execPath(), ["run", "-A", ...(V8_FLAGS ? [`--v8-flags=${V8_FLAGS}`] : []), WORKER]]
-    : [process.execPath, [...BUN_FLAGS.split(" ").filter(Boolean), WORKER]];
+  const [cmd, args] = workerCommand(WORKER);
   const child = spawn(cmd, args, {
     env: {
       ...process.env,
@@ -154,71 +148,7 @@ function spawnWorker(
   return { idle, done, exited, process: child };
 }
 
-async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const t = new Promise<never>((_, rej) => {
-    timer = setTimeout(() => rej(new Error(`Timed out: ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([p, t]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function ourServer(queue: string, keyPrefix: string): Server {
-  const config = {
-    defaultQueue: queue,
-    resultsExpireIn: 600,
-    noUnixSignals: true,
-    redis: {
-      delayedTasksKey: `${keyPrefix}delayed_tasks`,
-      priorityQueues: process.env.BENCH_PRIORITY_QUEUES === "1",
-    },
-  };
-  return new Server({
-    config,
-    broker: new RedisBroker(URL_, { config, keyPrefix }),
-    backend: new RedisBackend(URL_, { config, keyPrefix }),
-    logger: silentLogger,
-  });
-}
-
 /** Sends `count` tasks with at most `window` sends in flight; `arg(i)` is the task argument. */
-async function sendMany(
-  server: Server,
-  count: number,
-  uuids: string[],
-  arg: (i: number) => number,
-  eta?: (i: number) => string,
-  window = 1000,
-): Promise<void> {
-  let next = 0;
-  const lane = async () => {
-    while (next < count) {
-      const i = next++;
-      const sig = newSignature("noop", [{ name: "", type: "float64", value: arg(i) }], {
-        eta: eta?.(i) ?? null,
-      });
-      uuids.push(sig.uuid);
-      await server.sendTask(sig);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(window, count) }, lane));
-}
-
-async function cleanup(redis: Redis, keys: string[], prefix: string): Promise<void> {
-  for (let i = 0; i < keys.length; i += 1000) {
-    const chunk = keys.slice(i, i + 1000);
-    if (chunk.length) await redis.unlink(...chunk);
-  }
-  let cursor = "0";
-  do {
-    const [nextCursor, found] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
-    cursor = nextCursor;
-    if (found.length) await redis.unlink(...found);
-  } while (cursor !== "0");
-}
 
 const MB = 1024 * 1024;
 const redis = new Redis(URL_);
@@ -241,7 +171,7 @@ async function oursEndToEnd(
   const prefix = `machinery:bench_${RUN}:`;
   const child = spawnWorker("machinery", queue, prefix, N, features);
   const idleRss = await withTimeout(child.idle, 30_000, "our worker to start");
-  const server = ourServer(queue, prefix);
+  const server = ourServer(URL_, queue, prefix);
   const uuids: string[] = [];
   const t0 = performance.now();
   await sendMany(server, N, uuids, () => wallNow());
@@ -321,19 +251,17 @@ async function dashboardBeside(): Promise<Compared> {
   const tasks = Number(process.env.BENCH_DASHBOARD_TASKS || "100000");
   const queue = `bench_dashboard_${RUN}`;
   const prefix = `machinery:bench_${RUN}:`;
-  const sender = ourServer(queue, prefix);
+  const sender = ourServer(URL_, queue, prefix);
   const uuids: string[] = [];
   await sendMany(sender, tasks, uuids, () => wallNow());
   await sender.close();
   const port = 20000 + Math.floor(Math.random() * 20000);
   const cli = fileURLToPath(new URL("../cli.ts", import.meta.url));
-  const g = globalThis as unknown as { Deno?: { execPath(): string } };
+  const [cmd, runArgs] = scriptCommand(cli);
   const args = ["dashboard", "--port", String(port), "--broker", URL_, "--result-backend", URL_];
-  const child = spawn(
-    g.Deno ? g.Deno.execPath() : process.execPath,
-    [...(g.Deno ? ["run", "-A"] : []), cli, ...args, "--queue", queue],
-    { stdio: ["ignore", "ignore", "inherit"] },
-  );
+  const child = spawn(cmd, [...runArgs, ...args, "--queue", queue], {
+    stdio: ["ignore", "ignore", "inherit"],
+  });
   const base = `http://127.0.0.1:${port}`;
   const pages = [`${base}/`, `${base}/queue/${queue}`];
   const fetchPage = async (page: string) => {
@@ -423,7 +351,7 @@ results.bullmq = summary(bullRounds);
 {
   const queue = `bench_enqueue_${RUN}`;
   const prefix = `machinery:bench_${RUN}:`;
-  const server = ourServer(queue, prefix);
+  const server = ourServer(URL_, queue, prefix);
   const uuids: string[] = [];
   const t0 = performance.now();
   await sendMany(server, N, uuids, () => wallNow());
@@ -440,7 +368,7 @@ results.bullmq = summary(bullRounds);
   const prefix = `machinery:bench_${RUN}:`;
   const child = spawnWorker("machinery", queue, prefix, L);
   await withTimeout(child.idle, 30_000, "our worker to start");
-  const server = ourServer(queue, prefix);
+  const server = ourServer(URL_, queue, prefix);
   const uuids: string[] = [];
   for (let i = 0; i < L; i += 10) {
     await sendMany(server, 10, uuids, () => wallNow(), undefined, 10);
@@ -463,7 +391,7 @@ results.bullmq = summary(bullRounds);
   const prefix = `machinery:bench_${RUN}:`;
   const child = spawnWorker("machinery", queue, prefix, D);
   await withTimeout(child.idle, 30_000, "our worker to start");
-  const server = ourServer(queue, prefix);
+  const server = ourServer(URL_, queue, prefix);
   const uuids: string[] = [];
   const base = Date.now() + 1000;
   const etaMs = (i: number) => base + i * 7;

@@ -3,14 +3,18 @@
  * project's worker on the Redis broker and backend; `MODE=bullmq` runs a BullMQ Worker. Both
  * run a no-op task at `CONCURRENCY` and count completions. Output, one JSON object per line on
  * stdout: `{"ready":true}`, then `{"idleRss":n}` after a second idle, then, once `N` tasks ran,
- * `{"done":true,"peakRss":n,"cpuUs":µs,"delays":{"p50":…,"p99":…}}` (cpuUs: CPU time per task) where a delay is start time minus the
- * task's argument (a wall-clock time in ms: when it was sent, or its ETA).
+ * `{"done":true,"peakRss":n,"cpuUs":µs,"delays":{"p50":…,"p99":…}}` where cpuUs is the CPU time
+ * per task and a delay is start time minus the task's argument (a wall-clock time in ms: when it
+ * was sent, or its ETA).
+ *
+ * `N=0` (bench/scaling.ts, several workers on one queue): the worker cannot know its share, so it
+ * reports `{"count":k,"cpuMs":ms}` (tasks stored and CPU time since idle) every 100 ms and ends
+ * with a last report when its stdin closes.
  *
  * Env: MODE, REDIS_URL, QUEUE, KEY_PREFIX, N, CONCURRENCY, TASK_TIMEOUT_MS, PRIORITY_QUEUES.
  */
 import process from "node:process";
-import { Server, silentLogger } from "../mod.ts";
-import { RedisBackend, RedisBroker } from "../src/redis/mod.ts";
+import { ourServer, wallNow } from "./_support.ts";
 
 const mode = process.env.MODE ?? "machinery";
 const url = process.env.REDIS_URL || "redis://127.0.0.1:6379";
@@ -18,9 +22,6 @@ const queue = process.env.QUEUE!;
 const keyPrefix = process.env.KEY_PREFIX!;
 const n = Number(process.env.N);
 const concurrency = Number(process.env.CONCURRENCY || "100");
-
-/** Wall-clock ms with sub-ms precision, comparable across processes. */
-const wallNow = () => performance.timeOrigin + performance.now();
 
 let peakRss = process.memoryUsage.rss();
 const sampler = setInterval(() => {
@@ -69,21 +70,7 @@ if (mode === "bullmq") {
   await worker.waitUntilReady();
   stop = () => worker.close();
 } else {
-  const config = {
-    defaultQueue: queue,
-    resultsExpireIn: 600,
-    noUnixSignals: true,
-    redis: {
-      delayedTasksKey: `${keyPrefix}delayed_tasks`,
-      priorityQueues: process.env.PRIORITY_QUEUES === "1",
-    },
-  };
-  const server = new Server({
-    config,
-    broker: new RedisBroker(url, { config, keyPrefix }),
-    backend: new RedisBackend(url, { config, keyPrefix }),
-    logger: silentLogger,
-  });
+  const server = ourServer(url, queue, keyPrefix, process.env.PRIORITY_QUEUES === "1");
   // TASK_TIMEOUT_MS > 0 gives every task a timeout, to measure what one costs.
   const timeout = Number(process.env.TASK_TIMEOUT_MS || "0") || undefined;
   server.registerTask("noop", (t: number) => {
@@ -104,6 +91,19 @@ emit({ ready: true });
 await new Promise((r) => setTimeout(r, 1000));
 emit({ idleRss: process.memoryUsage.rss() });
 const cpuAtIdle = process.cpuUsage();
+if (n === 0) {
+  const report = () => {
+    const cpu = process.cpuUsage(cpuAtIdle);
+    emit({ count, cpuMs: (cpu.user + cpu.system) / 1000 });
+  };
+  const reporter = setInterval(report, 100);
+  process.stdin.on("end", () => {
+    clearInterval(reporter);
+    report();
+    finish();
+  });
+  process.stdin.resume();
+}
 await finished;
 clearInterval(sampler);
 peakRss = Math.max(peakRss, process.memoryUsage.rss());
