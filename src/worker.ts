@@ -318,7 +318,12 @@ export class Worker {
         failed: this.counters.failed,
         started,
       }),
-      onError: (error) => this.server.logger.warn(`Worker heartbeat failed: ${error.message}`),
+      onError: (error) =>
+        this.server.logger.warn(
+          `Worker heartbeat failed: ${error.message} (said once until a beat succeeds)`,
+        ),
+      onRecovered: (failedBeats) =>
+        this.server.logger.info(`Worker heartbeat recovered after ${failedBeats} failed beats`),
     });
     heartbeat.start();
     return async () => {

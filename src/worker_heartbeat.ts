@@ -58,8 +58,13 @@ export interface HeartbeatOptions {
   counters: TaskCounters;
   /** The entry's time to live, in ms; beats come three times per TTL. */
   ttlMs: number;
-  /** Failed writes (the next beat tries again). */
+  /**
+   * A failed write (the next beat tries again). While the registry stays down only the first
+   * failure is reported, so a worker does not log on every beat of an outage.
+   */
   onError: (error: Error) => void;
+  /** A write succeeded after `failedBeats` failed ones. */
+  onRecovered?: (failedBeats: number) => void;
 }
 
 /** Renews a worker's registry entry on a timer. */
@@ -67,6 +72,8 @@ export class WorkerHeartbeat {
   readonly #o: HeartbeatOptions;
   #timer?: ReturnType<typeof setInterval>;
   #beating?: Promise<void>;
+  /** Beats failed in a row. */
+  #failedBeats = 0;
 
   /** Makes a heartbeat; `start` sets it going. */
   constructor(options: HeartbeatOptions) {
@@ -83,9 +90,14 @@ export class WorkerHeartbeat {
     if (this.#beating) return; // a slow Redis: skip rather than pile up
     const info: WorkerInfo = { ...this.#o.snapshot(), lastHeartbeat: new Date().toISOString() };
     const finished = this.#o.counters.drain();
-    this.#beating = this.#o.registry.beat(info, this.#o.ttlMs, finished).catch((error) => {
+    this.#beating = this.#o.registry.beat(info, this.#o.ttlMs, finished).then(() => {
+      if (this.#failedBeats > 0) this.#o.onRecovered?.(this.#failedBeats);
+      this.#failedBeats = 0;
+    }, (error) => {
       this.#o.counters.restore(finished);
-      this.#o.onError(error instanceof Error ? error : new Error(String(error)));
+      if (this.#failedBeats++ === 0) {
+        this.#o.onError(error instanceof Error ? error : new Error(String(error)));
+      }
     }).finally(() => {
       this.#beating = undefined;
     });

@@ -88,4 +88,30 @@ describe("worker heartbeat", () => {
     assert.deepEqual(registry.removed, [first.id]);
     assert.equal(registry.closed, true);
   });
+
+  it("says a registry outage once, and when it is over", { timeout: 20_000 }, async () => {
+    const lines: string[] = [];
+    const record = (level: string) => (message: string) => lines.push(`${level} ${message}`);
+    const server = new Server({
+      broker: new MemoryBroker(),
+      backend: new MemoryBackend(),
+      config: { noUnixSignals: true },
+      logger: { debug() {}, info: record("info"), warn: record("warn"), error: record("error") },
+    });
+    const registry = new RecordingRegistry();
+    let failing = 5;
+    const beat = registry.beat.bind(registry);
+    registry.beat = (info, ttlMs, finished) =>
+      failing-- > 0 ? Promise.reject(new Error("registry down")) : beat(info, ttlMs, finished);
+    const worker = server.newWorker("flaky", 1, { registry, heartbeatTtlMs: 300 });
+    const running = worker.launch();
+    await waitFor(() => registry.beats.length >= 2, "beats after the outage", 10_000);
+    await worker.quit();
+    await running;
+    const heartbeat = lines.filter((line) => line.includes("heartbeat"));
+    assert.deepEqual(heartbeat, [
+      "warn Worker heartbeat failed: registry down (said once until a beat succeeds)",
+      "info Worker heartbeat recovered after 5 failed beats",
+    ]);
+  });
 });
