@@ -34,6 +34,7 @@ import {
   schedulesPage,
   taskPage,
 } from "./_pages.ts";
+import { type LocatedTask, LocationCache } from "./_location_cache.ts";
 import { SCRIPT_JS } from "./_script.ts";
 import { STYLE_CSS } from "./_style.ts";
 
@@ -122,6 +123,7 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
   const readOnly = options.readOnly === true;
   const csrf = crypto.randomUUID();
   const configured = options.queues ?? [];
+  const locations = new LocationCache();
 
   async function workers(): Promise<WorkerInfo[] | null> {
     return registry ? await registry.workers() : null;
@@ -173,7 +175,19 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
     }
   }
 
-  async function page(url: URL, context: PageContext): Promise<Page | null> {
+  /** Where a task's message is and the message itself, found by scanning the queues. */
+  async function locateTask(uuid: string): Promise<LocatedTask> {
+    const live = await workers();
+    const names = [...new Set([...configured, ...(live ?? []).map((w) => w.queue)])];
+    const location = await inspector.locate(uuid, names).catch((error) => {
+      unsupported(error);
+      return null;
+    });
+    return { location, message: location ? await messageOf(uuid, location) : null };
+  }
+
+  /** `refresh`: the page's own poll, which may reuse a recent location (see `LocationCache`). */
+  async function page(url: URL, context: PageContext, refresh: boolean): Promise<Page | null> {
     const parts = url.pathname.split("/").slice(1).map(decodeURIComponent);
     const { offset, limit } = pageOf(url);
     if (url.pathname === "/") {
@@ -195,16 +209,13 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
     }
     if (parts[0] === "task" && parts.length === 2 && parts[1]) {
       const uuid = parts[1].trim();
-      const live = await workers();
-      const names = [...new Set([...configured, ...(live ?? []).map((w) => w.queue)])];
-      const [[state, note], location] = await Promise.all([
-        taskState(uuid),
-        inspector.locate(uuid, names).catch((error) => {
-          unsupported(error);
-          return null;
-        }),
-      ]);
-      const message = location ? await messageOf(uuid, location) : null;
+      const [state, note] = await taskState(uuid);
+      let located = refresh ? locations.get(uuid, state?.state) : undefined;
+      if (!located) {
+        located = await locateTask(uuid);
+        locations.set(uuid, state?.state, located);
+      }
+      const { location, message } = located;
       return taskPage(uuid, state, note, location, message, await groupOf(message));
     }
     if (parts[0] === "dead" && parts.length === 2 && parts[1]) {
@@ -284,11 +295,12 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
         csrf,
         flash: url.searchParams.get("done") ?? undefined,
       };
-      const shown = await page(url, context);
+      const refresh = request.headers.get("x-dashboard-fragment") === "1";
+      const shown = await page(url, context, refresh);
       if (shown === null) {
         return respond(layout(errorPage("Not found", "No such page"), context), 404, HTML_TYPE);
       }
-      if (request.headers.get("x-dashboard-fragment") === "1") {
+      if (refresh) {
         return respond(shown.body.value, 200, HTML_TYPE);
       }
       return respond(layout(shown, context), 200, HTML_TYPE);

@@ -226,6 +226,32 @@ describe("the dashboard handler", () => {
     assert.doesNotMatch(done, /data-live/);
   });
 
+  it("a waiting task's page polls its state, and locates its message again only when it changed", async () => {
+    let located = 0;
+    const inspector = fakeInspector([]);
+    const locate = inspector.locate.bind(inspector);
+    inspector.locate = (uuid, queues) => {
+      located++;
+      return locate(uuid, queues);
+    };
+    let now = "PENDING";
+    const backend = {
+      getState: () => Promise.resolve({ taskUUID: "task_1", state: now }),
+      groupTaskStates: () => Promise.resolve([]),
+    } as unknown as Backend;
+    const handler = createDashboard({ inspector, registry, queues: ["q"], backend });
+    const poll = () =>
+      handler(new Request(`${BASE}/task/task_1`, { headers: { "x-dashboard-fragment": "1" } }));
+    assert.equal((await handler(new Request(`${BASE}/task/task_1`))).status, 200);
+    for (let i = 0; i < 3; i++) assert.match(await (await poll()).text(), /state-PENDING/);
+    assert.equal(located, 1, "the polls reuse the location while the state is unchanged");
+    now = "STARTED";
+    assert.match(await (await poll()).text(), /state-STARTED/);
+    assert.equal(located, 2, "a new state means the message moved: it is located again");
+    await handler(new Request(`${BASE}/task/task_1`));
+    assert.equal(located, 3, "opening the page always locates");
+  });
+
   it("answers 404 for an unknown page", async () => {
     assert.equal((await dashboard()(new Request(`${BASE}/nope`))).status, 404);
   });
