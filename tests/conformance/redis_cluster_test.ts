@@ -10,11 +10,14 @@ import { brokerContract } from "./broker_contract.ts";
 import { backendContract } from "./backend_contract.ts";
 import { redisBackend, redisBroker } from "./adapters.ts";
 import type { RedisBroker } from "../../src/redis/mod.ts";
-import { ownRedisSkipReason } from "../faults/own_redis.ts";
-import { type OwnRedisCluster, startOwnRedisCluster } from "../faults/own_redis_cluster.ts";
+import {
+  type OwnRedisCluster,
+  ownRedisClusterSkipReason,
+  startOwnRedisCluster,
+} from "../faults/own_redis_cluster.ts";
 import { uniqueName } from "../integration/redis_support.ts";
 
-const skip = ownRedisSkipReason();
+const skip = ownRedisClusterSkipReason();
 const keyPrefix = `${uniqueName("machinery:cluster")}:`;
 
 // One cluster for both contracts, started by the first `make` and stopped by the last clean-up.

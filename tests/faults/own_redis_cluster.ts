@@ -6,10 +6,21 @@
  * within a few seconds. Every process is stopped by pid and killed after `lifetimeMs` whatever
  * happens; `stop` removes every temp folder.
  */
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { Cluster, type Redis } from "ioredis";
-import { type OwnRedis, startOwnRedis } from "./own_redis.ts";
-import { waitFor } from "../helpers.ts";
+import { type OwnRedis, ownRedisSkipReason, startOwnRedis } from "./own_redis.ts";
+import { env, waitFor } from "../helpers.ts";
+
+/**
+ * Why a scenario that starts its own cluster must skip, or `false` (never in CI): it needs
+ * `redis-server` and `redis-cli`.
+ */
+export function ownRedisClusterSkipReason(): string | false {
+  const server = ownRedisSkipReason();
+  if (server || env("REQUIRE_SERVICES") === "1") return server;
+  const probe = spawnSync("redis-cli", ["--version"], { timeout: 10_000 });
+  return probe.status === 0 ? false : "redis-cli is not installed here";
+}
 
 /** A running Redis Cluster. */
 export interface OwnRedisCluster {

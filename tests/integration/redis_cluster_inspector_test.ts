@@ -4,12 +4,15 @@
  * slot, and the inspector finds them by queue.
  */
 import { redisInspectorSuite } from "./redis_inspector_suite.ts";
-import { ownRedisSkipReason } from "../faults/own_redis.ts";
-import { clusterClient, startOwnRedisCluster } from "../faults/own_redis_cluster.ts";
+import {
+  clusterClient,
+  ownRedisClusterSkipReason,
+  startOwnRedisCluster,
+} from "../faults/own_redis_cluster.ts";
 
 redisInspectorSuite(
   "redis inspector on a Redis Cluster",
-  ownRedisSkipReason(),
+  ownRedisClusterSkipReason(),
   "inspect{q}",
   async () => {
     const cluster = await startOwnRedisCluster();

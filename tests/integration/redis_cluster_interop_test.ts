@@ -4,12 +4,15 @@
  * there too, while our own keys are tagged to their queue's slot.
  */
 import { redisInteropSuite } from "./redis_interop_suite.ts";
-import { ownRedisSkipReason } from "../faults/own_redis.ts";
-import { clusterClient, startOwnRedisCluster } from "../faults/own_redis_cluster.ts";
+import {
+  clusterClient,
+  ownRedisClusterSkipReason,
+  startOwnRedisCluster,
+} from "../faults/own_redis_cluster.ts";
 
 redisInteropSuite(
   "redis interop with Go machinery's bytes, on a Redis Cluster",
-  ownRedisSkipReason(),
+  ownRedisClusterSkipReason(),
   async () => {
     const cluster = await startOwnRedisCluster();
     const client = await clusterClient(cluster);
