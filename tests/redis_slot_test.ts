@@ -7,7 +7,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { hashString, keySlot, slotTag } from "../src/redis/_slot.ts";
 import { brokerKeys, registryKeys } from "../src/redis/_keys.ts";
-import { openRedis } from "../src/redis/_connection.ts";
+import { openRedis, usesCluster } from "../src/redis/_connection.ts";
 import { resolveConfig } from "../src/config.ts";
 
 describe("Redis Cluster slots", () => {
@@ -49,6 +49,24 @@ describe("Redis Cluster slots", () => {
     assert.equal(registryKeys("machinery:ts:").workers, "machinery:ts:workers");
     const clustered = registryKeys("machinery:ts:", true);
     assert.equal(keySlot(clustered.workers), keySlot(clustered.worker("w1")));
+  });
+
+  test("a cluster: redis.clusterEnabled, or several hosts without a master name", () => {
+    const plain = resolveConfig({});
+    assert.equal(usesCluster("redis://a:1", plain), false);
+    assert.equal(
+      usesCluster("redis://a:1", resolveConfig({ redis: { clusterEnabled: true } })),
+      true,
+    );
+    assert.equal(usesCluster("redis://a:1,b:2", plain), true);
+    assert.equal(
+      usesCluster("redis://a:1,b:2", resolveConfig({ redis: { masterName: "m" } })),
+      false,
+    );
+    assert.equal(
+      usesCluster("redis+socket:///tmp/r.sock", resolveConfig({ redis: { clusterEnabled: true } })),
+      false,
+    );
   });
 
   test("a brace in the prefix or a database other than 0 is refused on a cluster", async () => {
