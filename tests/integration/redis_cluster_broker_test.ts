@@ -3,14 +3,14 @@
  * dead consumer's tagged keys by its queue (a queue whose name holds a `}`, so its tag is a
  * stand-in); due members of `delayed_tasks` are claimed, pushed and unclaimed, and a claim its
  * mover left behind is pushed again, never dropped; a due member whose queue is not a list
- * becomes a dead letter in that queue's slot.
+ * becomes a dead letter in that queue's slot; the periodic-task lock claims a tick once.
  */
 import { after, before, it } from "node:test";
 import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
 import { newSignature, silentLogger } from "../../mod.ts";
 import { encodeSignature } from "../../src/wire/signature.ts";
-import { RedisBroker } from "../../src/redis/mod.ts";
+import { RedisBroker, RedisLock } from "../../src/redis/mod.ts";
 import { brokerKeys } from "../../src/redis/_keys.ts";
 import { keySlot, slotTag } from "../../src/redis/_slot.ts";
 import { describeUnless, waitFor } from "../helpers.ts";
@@ -144,4 +144,20 @@ describeUnless(ownRedisClusterSkipReason(), "redis broker on a Redis Cluster", (
       }
     },
   );
+
+  it("claims a periodic tick once through the cluster", TIMEOUT, async () => {
+    const config = { redis: { clusterEnabled: true } };
+    const a = new RedisLock(cluster.url, { config, logger: silentLogger });
+    const b = new RedisLock(cluster.url, { config, logger: silentLogger });
+    try {
+      const key = uniqueName("periodic_lock");
+      const tick = BigInt(Date.now() + 60_000) * 1_000_000n;
+      assert.equal(await a.acquire(key, tick), true);
+      assert.equal(await b.acquire(key, tick), false);
+      assert.equal(await b.acquire(key, tick + 1n), true);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
 });
