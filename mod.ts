@@ -154,16 +154,19 @@ export { type DeadLetter, MemoryBroker, type MemoryBrokerOptions } from "./src/m
 export { MemoryBackend, type MemoryBackendOptions } from "./src/memory/backend.ts";
 export {
   consoleLogger,
-  createLogger,
-  isLogLevel,
   type LogFields,
-  type LogFormat,
   type Logger,
-  type LoggerOptions,
   type LogLevel,
   logSafe,
   silentLogger,
 } from "./src/log.ts";
+export { createLogger, isLogLevel, type LogFormat, type LoggerOptions } from "./src/log_format.ts";
+export {
+  type LogCategory,
+  logtapeFormatter,
+  logtapeLogger,
+  type LogTapeRecord,
+} from "./src/logtape.ts";
 export { Histogram } from "./src/metrics/prometheus.ts";
 export { inspectorDepthSampler } from "./src/metrics/inspector_depth.ts";
 export type { HttpServer } from "./src/http/serve.ts";

@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const DRIVERS = ["ioredis", "amqplib", "memjs", "mongodb", "yaml", "croner"];
+const DRIVERS = ["ioredis", "amqplib", "memjs", "mongodb", "yaml", "croner", "@logtape/logtape"];
 const imports = JSON.parse(readFileSync("deno.json", "utf8")).imports;
 const locked = JSON.parse(readFileSync("deno.lock", "utf8")).specifiers;
 

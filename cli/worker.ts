@@ -8,7 +8,6 @@ import { hostname } from "node:os";
 import process from "node:process";
 import {
   type Config,
-  createLogger,
   type Inspector,
   inspectorDepthSampler,
   inspectorFromURL,
@@ -28,6 +27,7 @@ import { redactPassword, urlScheme } from "../src/urls.ts";
 import { registerExampleTasks } from "../examples/tasks.ts";
 import type { Command } from "./command.ts";
 import { loadConfig, readConfigFile } from "./config.ts";
+import { configureLogging } from "./logging.ts";
 import { CommandError, errorMessage, FAILURE, OK } from "./errors.ts";
 import {
   atMostPositionals,
@@ -125,7 +125,7 @@ async function run({ values, positionals }: Parsed): Promise<number> {
   if (only.length > 0 && tasksModule === undefined) {
     throw new CommandError("--task picks tasks of the --tasks module: give --tasks MODULE too");
   }
-  const logger = workerLogger(values);
+  const logger = await workerLogger(values);
   const metricsPort = wholeNumber(values, "metrics-port");
   const rateLimits = rateLimitFlags(strs(values, "rate-limit"));
   const fileText = readConfigFile(values); // read once, for both sections
@@ -204,7 +204,7 @@ async function openInspector(config: Config, logger: Logger): Promise<Inspector 
 }
 
 /** The logger of `--log-level` and `--log-format` (`--verbose` means `--log-level debug`). */
-function workerLogger(values: Values): Logger {
+function workerLogger(values: Values): Promise<Logger> {
   const level = str(values, "log-level") ?? (values.verbose === true ? "debug" : "info");
   if (!isLogLevel(level)) {
     throw new UsageError(
@@ -215,7 +215,7 @@ function workerLogger(values: Values): Logger {
   if (format !== "text" && format !== "json") {
     throw new UsageError(`Invalid value "${format}" for --log-format: expected text or json`);
   }
-  return createLogger({ level, format });
+  return configureLogging(level, format);
 }
 
 /**

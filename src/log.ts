@@ -1,7 +1,7 @@
 /**
  * The logger the server and workers write to. The default writes to `console.error`, so that a
- * command's results on stdout stay clean. `createLogger` adds what an operator needs: a
- * timestamp on every line, a minimum level, and JSON lines for log collectors.
+ * command's results on stdout stay clean. `createLogger` (log_format.ts) adds what an operator
+ * needs, and `logtapeLogger` (logtape.ts) hands the lines to an app's LogTape configuration.
  *
  * @module
  */
@@ -28,67 +28,6 @@ export interface Logger {
 
 /** The levels, least severe first. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
-
-/** The line formats: `text` for people, `json` (one object per line) for log collectors. */
-export type LogFormat = "text" | "json";
-
-/** Options of `createLogger`. */
-export interface LoggerOptions {
-  /** The least severe level written (default `info`). */
-  level?: LogLevel;
-  /** The line format (default `text`). */
-  format?: LogFormat;
-  /** Where a finished line goes (default `console.error`). */
-  write?: (line: string) => void;
-}
-
-const LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
-const TEXT_LABEL: Record<LogLevel, string> = {
-  debug: "DEBUG",
-  info: "INFO",
-  warn: "WARNING",
-  error: "ERROR",
-};
-
-/**
- * A logger that stamps each line with the time (ISO 8601, UTC) and writes it when its level is
- * at least `level`: `2026-01-02T03:04:05.678Z INFO message task_uuid=…` as text, or
- * `{"time":"…","level":"info","message":"…","task_uuid":"…","task_name":"…"}` as JSON.
- */
-export function createLogger(options: LoggerOptions = {}): Logger {
-  const min = LEVELS.indexOf(options.level ?? "info");
-  const write = options.write ?? ((line: string) => console.error(line));
-  const format = options.format === "json" ? jsonLine : textLine;
-  const at = (level: LogLevel) =>
-    LEVELS.indexOf(level) < min
-      ? () => {}
-      : (message: string, fields?: LogFields) => write(format(level, message, fields));
-  return {
-    verbose: min === 0,
-    debug: at("debug"),
-    info: at("info"),
-    warn: at("warn"),
-    error: at("error"),
-  };
-}
-
-/** A text line; control characters in the message and fields are escaped (see `logSafe`). */
-function textLine(level: LogLevel, message: string, fields?: LogFields): string {
-  let line = `${new Date().toISOString()} ${TEXT_LABEL[level]} ${logSafe(message)}`;
-  if (fields) {
-    for (const [k, v] of Object.entries(fields)) line += ` ${k}=${logSafe(String(v))}`;
-  }
-  return line;
-}
-
-function jsonLine(level: LogLevel, message: string, fields?: LogFields): string {
-  return JSON.stringify({ time: new Date().toISOString(), level, message, ...fields });
-}
-
-/** True for a level name `createLogger` knows. */
-export function isLogLevel(value: string): value is LogLevel {
-  return (LEVELS as readonly string[]).includes(value);
-}
 
 /**
  * C0 and C1 control characters, DEL, and the Unicode line and paragraph separators: a value that

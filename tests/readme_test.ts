@@ -16,12 +16,24 @@ const readme = await readFile(new URL("README.md", root), "utf8");
 const blocks = [...readme.matchAll(/^```ts\n([\s\S]*?)^```/gm)].map((m) => m[1]);
 const isDeno = "Deno" in globalThis;
 
+/**
+ * Other packages the examples import. Deno maps them with deno.json; Bun resolves bare names from
+ * the file's directory, so it is pointed at the checkout's copy, the one mod.ts loads.
+ */
+const PACKAGES = ["@logtape/logtape"];
+
 function localise(code: string): string {
   const mod = new URL("mod.ts", root).href;
-  return code.replace(
+  let local = code.replace(
     /from "@machinery\/machinery(\/[a-z]+)?"/g,
     (_, sub) => `from "${sub ? new URL(`src${sub}/mod.ts`, root).href : mod}"`,
   );
+  if (!isDeno) {
+    for (const name of PACKAGES) {
+      local = local.replaceAll(`from "${name}"`, `from "${import.meta.resolve(name)}"`);
+    }
+  }
+  return local;
 }
 
 function run(file: string): Promise<{ code: number | null; output: string }> {
