@@ -42,6 +42,14 @@ export interface Backend {
   setStateSuccess(signature: Signature, results: TaskResult[]): Promise<void>;
   /** Writes FAILURE with the error string. */
   setStateFailure(signature: Signature, error: string): Promise<void>;
+  /**
+   * Optional: writes FAILURE as `setStateFailure` does (the same stored bytes), unless the stored
+   * state is final (SUCCESS or FAILURE), which is left alone; resolves with whether it wrote.
+   * Check and write are one atomic step. `Server.cancelTask` uses it when present, so that a task
+   * that finishes while it is being cancelled keeps its outcome; without it, the cancel reads the
+   * state and then writes, and a task that finishes in between is recorded cancelled.
+   */
+  setStateFailureUnlessCompleted?(signature: Signature, error: string): Promise<boolean>;
   /** The stored state; rejects with `StateNotFoundError` when there is none. */
   getState(taskUUID: string): Promise<TaskState>;
   /** Deletes a task's state. */

@@ -6,7 +6,9 @@
  *
  * @module
  */
+import type { Backend } from "./backend.ts";
 import { TaskAbortedError } from "./task_deadline.ts";
+import type { Signature } from "./wire/signature.ts";
 
 /** The error text of a cancelled task. */
 export const CANCELLED_TEXT = "task cancelled";
@@ -17,6 +19,24 @@ export const DEFAULT_CANCEL_MARK_MS = 24 * 60 * 60 * 1000;
 /** The error a cancelled task is recorded with; it is never retried. */
 export function cancelledError(): TaskAbortedError {
   return new TaskAbortedError(CANCELLED_TEXT, true);
+}
+
+/** True for the error {@linkcode cancelledError} makes. */
+export function isCancellation(error: unknown): boolean {
+  return error instanceof TaskAbortedError && error.message === CANCELLED_TEXT;
+}
+
+/**
+ * Records FAILURE `task cancelled`, unless the task's stored state is final: a task that finished
+ * while it was being cancelled keeps its outcome. Atomic where the backend has
+ * `setStateFailureUnlessCompleted`; elsewhere a plain write (the caller checked the state before,
+ * so only a task that finishes in between is overwritten). Resolves with whether it wrote.
+ */
+export function recordCancelled(backend: Backend, signature: Signature): Promise<boolean> {
+  if (backend.setStateFailureUnlessCompleted) {
+    return backend.setStateFailureUnlessCompleted(signature, CANCELLED_TEXT);
+  }
+  return backend.setStateFailure(signature, CANCELLED_TEXT).then(() => true);
 }
 
 /** The cancelled task UUIDs a worker heard of, each until its mark expires. */

@@ -44,10 +44,10 @@ import {
 import type { SendOptions } from "./send_options.ts";
 import { SENT_AT_HEADER } from "./metrics/wait_time.ts";
 import {
-  CANCELLED_TEXT,
   type CancelOptions,
   CancelUnsupportedError,
   DEFAULT_CANCEL_MARK_MS,
+  recordCancelled,
 } from "./cancel.ts";
 import { StateNotFoundError } from "./errors.ts";
 import { isCompleted, STARTED, type TaskState } from "./wire/state.ts";
@@ -337,7 +337,11 @@ export class Server {
    * recorded FAILURE `task cancelled` now; a running one has its `AbortSignal` fired on the
    * worker that runs it and is recorded FAILURE `task cancelled` there, without retries. A
    * cancelled group member makes its chord never fire; a cancelled chain link stops the rest of
-   * the chain. Resolves with false (and changes nothing) when the task had finished already.
+   * the chain. Resolves with false (and records nothing) when the task had finished already, or
+   * finished while being cancelled: its SUCCESS or FAILURE is kept. That last check is atomic
+   * where the backend has `setStateFailureUnlessCompleted` (memory, Redis, Memcache, MongoDB);
+   * on the AMQP backend a task that finishes between the read and the write is recorded
+   * cancelled.
    *
    * @throws {CancelUnsupportedError} when the broker keeps no cancellation marks.
    */
@@ -357,7 +361,8 @@ export class Server {
     if (state?.state !== STARTED) {
       const signature = newSignature(state?.taskName ?? "", []);
       signature.uuid = uuid;
-      await this.backend.setStateFailure(signature, CANCELLED_TEXT);
+      // Not written over a task that finished since the read: then nothing was cancelled.
+      return await recordCancelled(this.backend, signature);
     }
     return true;
   }

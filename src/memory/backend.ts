@@ -80,6 +80,20 @@ export class MemoryBackend extends StateWriter implements Backend {
     return Promise.resolve();
   }
 
+  /** FAILURE unless SUCCESS or FAILURE is stored: the check and the write are one synchronous step. */
+  setStateFailureUnlessCompleted(signature: Signature, error: string): Promise<boolean> {
+    try {
+      const stored = this.#get(signature.uuid);
+      if (stored !== undefined && isCompleted(decodeTaskState(stored))) {
+        return Promise.resolve(false);
+      }
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    // writeState runs to its end before returning: nothing can write in between.
+    return this.setStateFailure(signature, error).then(() => true);
+  }
+
   initGroup(groupUUID: string, taskUUIDs: string[]): Promise<void> {
     this.#set(groupUUID, encodeGroupMeta(newGroupMeta(groupUUID, taskUUIDs)));
     return Promise.resolve();

@@ -1,5 +1,6 @@
 /**
- * The Redis result backend's Lua scripts: the TaskName/CreatedAt merge in one round trip, the
+ * The Redis result backend's Lua scripts: the TaskName/CreatedAt merge in one round trip (and a
+ * cancel's FAILURE written only over a state that is not final), the
  * incremental group-completion check, and the ChordTriggered flip.
  *
  * They read and write machinery's JSON as text, never re-encoding it with Lua's JSON library
@@ -52,6 +53,37 @@ end
 `;
 
 /**
+ * Go's merge of one state argument with the stored state `old` (false when none): the result
+ * keeps `old`'s TaskName and CreatedAt, as Go's Redis backend does.
+ */
+const MERGED_JSON = `
+${STRING_AT}
+${PARSE_ARG}
+local function merged_json(key, arg, old)
+  local mid, uuid, name, created = parse_arg(key, arg)
+  if old then
+    local _, e = string.find(old, '"TaskName":', 1, true)
+    if e then name = string_at(old, e + 1) or name end
+    -- CreatedAt is the last but one key in Go's bytes: look near the end first.
+    local last
+    local pos = math.max(1, #old - 100)
+    for _ = 1, 2 do
+      while true do
+        local _, e2 = string.find(old, '"CreatedAt":', pos, true)
+        if not e2 then break end
+        last = e2
+        pos = e2 + 1
+      end
+      if last then break end
+      pos = 1
+    end
+    if last then created = string_at(old, last + 1) or created end
+  end
+  return state_json(uuid, name, mid, created)
+end
+`;
+
+/**
  * Writes task states with Go's merge (the TaskName and CreatedAt of the stored state are kept):
  * GET, then SET … EX, for each key in order, atomically. The script assembles Go's bytes
  * (`{"TaskUUID":…,"TaskName":…,"State":"…","Results":…,"Error":…,"CreatedAt":…,"TTL":0}`)
@@ -62,42 +94,48 @@ end
  * Returns `{index, error, …}` for the keys not written (1-based), empty when all were.
  */
 export const MERGE_STATES: ScriptDef = {
-  name: "machineryMergeStates4",
+  name: "machineryMergeStates5",
   keys: -1,
   lua: `
-${STRING_AT}
-${PARSE_ARG}
+${MERGED_JSON}
 local ttl = ARGV[1]
 local failed = {}
 for i, key in ipairs(KEYS) do
-  local mid, uuid, name, created = parse_arg(key, ARGV[i + 1])
   local old = redis.pcall('GET', key)
   if type(old) == 'table' and old.err then
     failed[#failed + 1] = i
     failed[#failed + 1] = old.err
   else
-    if old then
-      local _, e = string.find(old, '"TaskName":', 1, true)
-      if e then name = string_at(old, e + 1) or name end
-      -- CreatedAt is the last but one key in Go's bytes: look near the end first.
-      local last
-      local pos = math.max(1, #old - 100)
-      for _ = 1, 2 do
-        while true do
-          local _, e2 = string.find(old, '"CreatedAt":', pos, true)
-          if not e2 then break end
-          last = e2
-          pos = e2 + 1
-        end
-        if last then break end
-        pos = 1
-      end
-      if last then created = string_at(old, last + 1) or created end
-    end
-    redis.call('SET', key, state_json(uuid, name, mid, created), 'EX', ttl)
+    redis.call('SET', key, merged_json(key, ARGV[i + 1], old), 'EX', ttl)
   end
 end
 return failed
+`,
+};
+
+/**
+ * Writes one state with {@linkcode MERGE_STATES}' merge, unless the stored state is final
+ * (SUCCESS or FAILURE): a cancel's FAILURE must not replace the outcome of a task that finished
+ * meanwhile. One key, so it runs on a Redis Cluster as well. The first `"State":"` in Go's bytes
+ * is the field (TaskUUID and TaskName before it are strings, where a quote is escaped).
+ * KEYS: the task UUID. ARGV: ttl, one state argument.
+ * Returns 1 when it wrote, 0 when the stored state was final, or the error text when the key
+ * holds another type.
+ */
+export const MERGE_STATE_UNLESS_COMPLETED: ScriptDef = {
+  name: "machineryMergeStateUnlessCompleted",
+  keys: 1,
+  lua: `
+${MERGED_JSON}
+local old = redis.pcall('GET', KEYS[1])
+if type(old) == 'table' and old.err then return old.err end
+if old then
+  local _, e = string.find(old, '"State":"', 1, true)
+  local s = e and string.sub(old, e + 1, e + 8)
+  if s == 'SUCCESS"' or s == 'FAILURE"' then return 0 end
+end
+redis.call('SET', KEYS[1], merged_json(KEYS[1], ARGV[2], old), 'EX', ARGV[1])
+return 1
 `,
 };
 
@@ -239,6 +277,7 @@ return 1
 /** Every backend script. */
 export const BACKEND_SCRIPTS: ScriptDef[] = [
   MERGE_STATES,
+  MERGE_STATE_UNLESS_COMPLETED,
   SET_STATES,
   GROUP_COMPLETED,
   GROUP_MEMBERS_FROM_CURSOR,

@@ -51,6 +51,7 @@ import {
   decodeTaskState,
   encodeGroupMeta,
   encodeResults,
+  failureState,
   newGroupMeta,
   PENDING,
   startedState,
@@ -67,6 +68,7 @@ import {
   BACKEND_SCRIPTS,
   GROUP_COMPLETED,
   GROUP_MEMBERS_FROM_CURSOR,
+  MERGE_STATE_UNLESS_COMPLETED,
   MERGE_STATES,
   SET_STATES,
   TRIGGER_CHORD,
@@ -360,6 +362,29 @@ export class RedisBackend extends StateWriter implements Backend {
       return Promise.reject(error);
     }
     return this.#merges.add([state.taskUUID ?? "", arg]);
+  }
+
+  /**
+   * FAILURE with Go's merge, unless the stored state is SUCCESS or FAILURE: checked and written
+   * by one script on the task's key (so on a Redis Cluster too), not batched.
+   */
+  async setStateFailureUnlessCompleted(signature: Signature, error: string): Promise<boolean> {
+    const state = failureState(signature, error);
+    const key = state.taskUUID ?? "";
+    const conflict = this.#checkKey(key, "task");
+    if (conflict) throw conflict;
+    const arg = stateArg(state);
+    const client = await this.#redis();
+    const reply = await runScript<number | string>(
+      client,
+      MERGE_STATE_UNLESS_COMPLETED,
+      [key],
+      [this.#ttl, arg],
+    );
+    if (typeof reply === "string") {
+      throw new KeyConflictError(`Cannot write the state of task "${key}": ${reply}`, false);
+    }
+    return reply === 1;
   }
 
   async getState(taskUUID: string): Promise<TaskState> {
