@@ -29,13 +29,14 @@ import {
   resolveConfig,
   resultsExpireSeconds,
 } from "../config.ts";
-import { GroupNotFoundError, StateNotFoundError } from "../errors.ts";
+import { BackendError, GroupNotFoundError, StateNotFoundError } from "../errors.ts";
 import type { Signature } from "../wire/signature.ts";
 import {
   decodeGroupMeta,
   decodeTaskState,
   encodeGroupMeta,
   encodeTaskState,
+  failureState,
   isCompleted,
   newGroupMeta,
   type TaskState,
@@ -56,6 +57,9 @@ export interface MemcacheBackendOptions extends AdapterOptions {
    */
   timeoutMs?: number;
 }
+
+/** Tries of a compare-and-swap before giving up while other writers keep changing the item. */
+const MAX_CAS_TRIES = 100;
 
 /** How many member states are read at once. */
 const BATCH = 100;
@@ -104,6 +108,28 @@ export class MemcacheBackend extends StateWriter implements Backend {
   /** Writes a state under the task's UUID. */
   protected writeState(_signature: Signature, state: TaskState): Promise<void> {
     return this.#write(state.taskUUID, encodeTaskState(state));
+  }
+
+  /**
+   * FAILURE unless SUCCESS or FAILURE is stored, by compare-and-swap: the store happens only if
+   * the item is unchanged since it was read (with none stored, only while there is still none).
+   * Another write in between means a read again.
+   */
+  async setStateFailureUnlessCompleted(signature: Signature, error: string): Promise<boolean> {
+    const key = signature.uuid;
+    const json = encodeTaskState(failureState(signature, error));
+    for (let i = 0; i < MAX_CAS_TRIES; i++) {
+      const item = await this.#client.get(key);
+      if (item === null) {
+        if (await this.#client.add(key, json, this.#expiration())) return true;
+        continue;
+      }
+      if (isCompleted(decodeTaskState(item.value))) return false;
+      if (await this.#client.set(key, json, this.#expiration(), item.cas) === "stored") return true;
+    }
+    throw new BackendError(
+      `Could not write the state of ${key}: it changed ${MAX_CAS_TRIES} times`,
+    );
   }
 
   async #groupIds(groupUUID: string): Promise<string[]> {

@@ -39,7 +39,7 @@ import { BackendError, ClosedError, GroupNotFoundError, StateNotFoundError } fro
 import { tlsOptions } from "../net/tls.ts";
 import { redactPassword } from "../urls.ts";
 import type { Signature } from "../wire/signature.ts";
-import { FAILURE, newGroupMeta, SUCCESS, type TaskState } from "../wire/state.ts";
+import { FAILURE, failureState, newGroupMeta, SUCCESS, type TaskState } from "../wire/state.ts";
 import {
   DEFAULT_DATABASE,
   deleteAt,
@@ -81,6 +81,8 @@ const READ = { promoteValues: false, promoteBuffers: false } as const;
 
 // Index errors that mean an equivalent index exists under other options or another name.
 const INDEX_CONFLICTS = new Set([85, 86]);
+/** The server's error code for a second document with the same `_id`. */
+const DUPLICATE_KEY = 11000;
 
 /** Stores task states and group metadata in MongoDB, as Go machinery does. */
 export class MongoDBBackend extends StateWriter implements Backend {
@@ -223,6 +225,27 @@ export class MongoDBBackend extends StateWriter implements Backend {
       { $set: taskStateUpdate(state, deleteAt(this.#ttl)) },
       { upsert: true },
     );
+  }
+
+  /**
+   * FAILURE unless SUCCESS or FAILURE is stored: the filter on `state` makes it one atomic
+   * update. With a final state stored the filter matches nothing, so the upsert tries to insert
+   * a second document with that `_id` and fails with a duplicate key: nothing was written.
+   */
+  async setStateFailureUnlessCompleted(signature: Signature, error: string): Promise<boolean> {
+    const state = failureState(signature, error);
+    const { tasks } = await this.#collections();
+    try {
+      await tasks.updateOne(
+        { _id: state.taskUUID, state: { $nin: [SUCCESS, FAILURE] } },
+        { $set: taskStateUpdate(state, deleteAt(this.#ttl)) },
+        { upsert: true },
+      );
+      return true;
+    } catch (e) {
+      if ((e as { code?: unknown }).code === DUPLICATE_KEY) return false;
+      throw e;
+    }
   }
 
   async getState(taskUUID: string): Promise<TaskState> {
