@@ -35,6 +35,8 @@ brokerContract("amqp broker", amqpContractOptions(amqpSkip));
       "members' final states, as in machinery",
     expiry: true,
     refusesCallsAfterClose: true,
+    failureUnlessCompleted:
+      "states are messages in queues: no step reads and writes one atomically",
     // A task's states are in a queue named after it; a group's in one named after the group,
     // and its chord marker in `<group>_chord_triggered`.
     cleanup: (written) =>

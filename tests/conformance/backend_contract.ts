@@ -55,6 +55,11 @@ export interface BackendContractOptions {
   expiry: Capability;
   /** Whether a call after `close()` rejects. */
   refusesCallsAfterClose: Capability;
+  /**
+   * Whether it has `setStateFailureUnlessCompleted`: FAILURE written in one atomic step unless a
+   * final state is stored (a cancel must not replace the outcome of a task that just finished).
+   */
+  failureUnlessCompleted: Capability;
   /** Deletes what the tests wrote: task and group UUIDs. */
   cleanup?(written: string[]): Promise<void>;
 }
@@ -292,6 +297,49 @@ export function backendContract(name: string, options: BackendContractOptions): 
       });
     } else {
       it.skip(`forgets states and groups after ResultsExpireIn (not here: ${options.expiry})`);
+    }
+
+    if (options.failureUnlessCompleted === true) {
+      it(
+        "writes FAILURE unless the stored state is final, as setStateFailure would",
+        TIMEOUT,
+        async () => {
+          const write = backend.setStateFailureUnlessCompleted?.bind(backend);
+          assert.ok(write, "setStateFailureUnlessCompleted is there");
+          const error = "task cancelled";
+          /** The state as stored now, Go's bytes. */
+          const stored = async (sig: Signature) =>
+            encodeTaskState(await backend.getState(sig.uuid));
+
+          const started = task("started");
+          await backend.setStatePending(started);
+          await backend.setStateStarted(started);
+          assert.equal(await write(started, error), true, "over STARTED");
+          const conditional = await stored(started);
+          await backend.setStateFailure(started, error);
+          assert.equal(conditional, await stored(started), "the bytes setStateFailure writes");
+
+          const absent = task("absent");
+          assert.equal(await write(absent, error), true, "with no state stored");
+          assert.equal((await backend.getState(absent.uuid)).error, error);
+
+          const succeeded = task("succeeded");
+          await backend.setStatePending(succeeded);
+          await backend.setStateSuccess(succeeded, stringResult("kept"));
+          const failed = task("failed");
+          await backend.setStatePending(failed);
+          await backend.setStateFailure(failed, "a real failure");
+          for (const sig of [succeeded, failed]) {
+            const before = await stored(sig);
+            assert.equal(await write(sig, error), false, `over ${sig.name}`);
+            assert.equal(await stored(sig), before, `${sig.name} is kept`);
+          }
+        },
+      );
+    } else {
+      it(`writes FAILURE unless the stored state is final (not here: ${options.failureUnlessCompleted})`, () => {
+        assert.equal(backend.setStateFailureUnlessCompleted, undefined);
+      });
     }
 
     const refuses = options.refusesCallsAfterClose === true;

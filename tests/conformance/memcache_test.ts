@@ -23,6 +23,7 @@ backendContract("memcache backend", {
   groupMeta: true,
   expiry: true,
   refusesCallsAfterClose: true,
+  failureUnlessCompleted: true,
   cleanup: async (written) => {
     const raw = await RawMemcache.open();
     try {

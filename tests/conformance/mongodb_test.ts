@@ -9,7 +9,7 @@
  * `REQUIRE_SERVICES=1`, where they fail.
  *
  * Without a server, the same contract, document checks and end-to-end suite run against a small
- * in-memory stand-in for the driver (documents kept as BSON bytes; equality, `$in` and `$ne`
+ * in-memory stand-in for the driver (documents kept as BSON bytes; equality, `$in`, `$nin` and `$ne`
  * filters; `$set` with upsert; `modifiedCount`), which exercises the backend's own logic: the
  * chord's conditional update, group order, missing documents. The stand-in proves nothing about
  * the real driver or server: that is what the `MONGODB_URL` run is for.
@@ -75,6 +75,8 @@ function matches(doc: Record<string, unknown>, filter: Filter): boolean {
           if (!(arg as unknown[]).some((x) => sameValue(value, x))) return false;
         } else if (op === "$ne") {
           if (sameValue(value, arg)) return false;
+        } else if (op === "$nin") {
+          if ((arg as unknown[]).some((x) => sameValue(value, x))) return false;
         } else throw new Error(`The stand-in does not know ${op}`);
       }
     } else if (!sameValue(value, cond)) return false;
@@ -143,6 +145,12 @@ class FakeCollection {
     if (!found) {
       if (!options.upsert) {
         return Promise.resolve({ acknowledged: true, matchedCount: 0, modifiedCount: 0 });
+      }
+      // As the server: an upsert whose filter missed a document with its _id cannot insert.
+      if (this.docs.has(String(filter._id))) {
+        return Promise.reject(
+          Object.assign(new Error("E11000 duplicate key error"), { code: 11000 }),
+        );
       }
       const doc = { _id: filter._id, ...update.$set };
       this.docs.set(String(filter._id), BSON.serialize(doc));
@@ -312,6 +320,7 @@ function mongodbContract(name: string, target: () => Target, skip: string | fals
     expiry: "MongoDB's TTL monitor removes documents past delete_at about once a minute; " +
       "delete_at itself is checked by this file",
     refusesCallsAfterClose: true,
+    failureUnlessCompleted: true,
   });
 }
 

@@ -57,6 +57,7 @@ backendContract("redis backend on a Redis Cluster", {
   groupMeta: true,
   expiry: true,
   refusesCallsAfterClose: true,
+  failureUnlessCompleted: true,
   cleanup: release,
 });
 

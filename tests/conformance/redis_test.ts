@@ -38,6 +38,7 @@ const skip = await redisSkipReason();
     groupMeta: true,
     expiry: true,
     refusesCallsAfterClose: true,
+    failureUnlessCompleted: true,
     cleanup: (written) => deleteRedisKeys(written, [keyPrefix]),
   });
 }
