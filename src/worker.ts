@@ -11,7 +11,7 @@ import type { Broker, Delivery } from "./broker.ts";
 import type { Config } from "./config.ts";
 import type { LogFields, Logger } from "./log.ts";
 import { decodeSignature, encodeSignature, type Signature } from "./wire/signature.ts";
-import { isSuccess, type TaskResult } from "./wire/state.ts";
+import { isFailure, isSuccess, type TaskResult } from "./wire/state.ts";
 import { ArgsError, decodeArgs, invokeTask, type TaskDefinition } from "./task.ts";
 import { fibonacciNext, RetryTaskLaterError } from "./retry.ts";
 import { errorText, KeyConflictError, WorkerQuitAbruptlyError } from "./errors.ts";
@@ -36,7 +36,13 @@ import type { SendOptions } from "./send_options.ts";
 import { waitSeconds } from "./metrics/wait_time.ts";
 import { refusalToStart, runLimits, type TaskAbortedError } from "./task_deadline.ts";
 import { DeadlineTimers } from "./deadline_timers.ts";
-import { cancelledError, CancelMarks } from "./cancel.ts";
+import {
+  CANCELLED_TEXT,
+  cancelledError,
+  CancelMarks,
+  isCancellation,
+  recordCancelled,
+} from "./cancel.ts";
 import { ABANDONED, TaskRun } from "./task_run.ts";
 import { RateGate } from "./rate_gate.ts";
 import { sleep } from "./sleep.ts";
@@ -957,7 +963,8 @@ export class Worker {
 
   async #taskFailed(signature: Signature, error: unknown, trace?: ProcessSpan): Promise<void> {
     const text = errorText(error);
-    await this.server.backend.setStateFailure(signature, text);
+    if (!isCancellation(error)) await this.server.backend.setStateFailure(signature, text);
+    else if (!(await this.#recordCancellation(signature))) return;
     await this.#releaseUnique(signature);
     this.counters.add(signature.name, false);
     this.#count(signature.name, "failure");
@@ -973,6 +980,25 @@ export class Worker {
       callback.args = [{ name: "", type: "string", value: text }, ...(callback.args ?? [])];
       await this.#sendFollowUp(callback, trace);
     }
+  }
+
+  /**
+   * A cancelled task's FAILURE, not written over a final state. One that `cancelTask` stored
+   * (FAILURE `task cancelled`) is this same outcome, and its follow-ups are still ours to send;
+   * any other is the outcome of a run that finished (this message is a duplicate delivery), and
+   * is kept, with nothing sent: resolves false then.
+   */
+  async #recordCancellation(signature: Signature): Promise<boolean> {
+    const { backend, logger } = this.server;
+    if (await recordCancelled(backend, signature)) return true;
+    const stored = await backend.getState(signature.uuid).catch(() => undefined);
+    if (stored === undefined || (isFailure(stored) && stored.error === CANCELLED_TEXT)) return true;
+    logger.warn(
+      `Task ${
+        logSafe(signature.uuid)
+      } was cancelled but had finished already (${stored.state}): its outcome is kept`,
+    );
+    return false;
   }
 
   /** A unique task reached its final state: its key is free (a failure here is only reported). */

@@ -111,6 +111,51 @@ describe("cancelTask", () => {
     });
   });
 
+  it("sends the onError callbacks of a task cancelled while queued", TIMEOUT, async () => {
+    const server = makeServer();
+    const errors: string[] = [];
+    server.registerTask("add", () => 1);
+    server.registerTask("report", (text: string) => errors.push(text));
+    const sig = newSignature("add", []);
+    sig.onError = [newSignature("report", [])];
+    await server.sendTask(sig);
+    assert.equal(await server.cancelTask(sig.uuid), true);
+    await withWorker(server, async () => {
+      // cancelTask recorded the FAILURE; the worker that takes the message sends the callbacks.
+      await waitFor(() => errors.length === 1, "the onError callback");
+      assert.deepEqual(errors, [CANCELLED_TEXT]);
+    });
+  });
+
+  it(
+    "keeps the outcome of a finished task whose duplicate message is cancelled",
+    TIMEOUT,
+    async () => {
+      const server = makeServer();
+      let runs = 0;
+      server.registerTask("add", () => runs++);
+      server.registerTask("report", () => {});
+      const sig = newSignature("add", []);
+      const onError = newSignature("report", []);
+      sig.onError = [onError];
+      await server.sendTask(sig);
+      // Another delivery of the message ran and succeeded after a cancel had read the task
+      // PENDING; the cancel's mark then reaches the worker that takes this duplicate.
+      await server.backend.setStateSuccess(sig, [{ type: "int64", value: 7 }]);
+      await server.broker.cancelTask!(sig.uuid, Date.now() + 60_000);
+      await withWorker(server, async () => {
+        const probe = await server.sendTask(newSignature("add", []));
+        await waitFor(
+          async () => (await stateOf(server, probe.signature.uuid)) === "SUCCESS",
+          "the task sent after the duplicate",
+        );
+        assert.equal(await stateOf(server, sig.uuid), "SUCCESS");
+        assert.equal(runs, 1, "only the probe ran");
+        assert.equal(await stateOf(server, onError.uuid), "none", "no onError callback was sent");
+      });
+    },
+  );
+
   it("stops a chain at the cancelled link", TIMEOUT, async () => {
     const server = makeServer();
     const ran: string[] = [];
