@@ -30,9 +30,8 @@
  * - `metrics`: the worker keeps Prometheus metrics (`BENCH_METRICS=compare` says the same);
  * - `timeout`: every task has a timeout (BENCH_TASK_TIMEOUT_MS, else 30 s, which never fires);
  * - `dashboard`: `machinery dashboard` runs beside, on the same Redis, with a queue of
- *   BENCH_DASHBOARD_TASKS (100,000) tasks; "on" polls its overview and that queue's page once a
- *   second each, as two open pages would at the fastest rate the dashboard allows (its pages poll
- *   every 2 s).
+ *   BENCH_DASHBOARD_TASKS (100,000) tasks; "on" fetches its overview and that queue's page every
+ *   BENCH_DASHBOARD_POLL_MS (2,000, the rate of an open page's refresh), as two open pages do.
  */
 import process from "node:process";
 import { type ChildProcess, spawn } from "node:child_process";
@@ -249,6 +248,7 @@ async function comparedFeature(name: string): Promise<Compared> {
  */
 async function dashboardBeside(): Promise<Compared> {
   const tasks = Number(process.env.BENCH_DASHBOARD_TASKS || "100000");
+  const pollMs = Number(process.env.BENCH_DASHBOARD_POLL_MS || "2000");
   const queue = `bench_dashboard_${RUN}`;
   const prefix = `machinery:bench_${RUN}:`;
   const sender = ourServer(URL_, queue, prefix);
@@ -285,7 +285,7 @@ async function dashboardBeside(): Promise<Compared> {
       const poller = (async () => {
         while (polling) {
           await Promise.all(pages.map(fetchPage));
-          await new Promise((r) => setTimeout(r, 1000));
+          await new Promise((r) => setTimeout(r, pollMs));
         }
       })();
       try {
