@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { getLogger, type LogLevel as LogTapeLevel, type TextFormatter } from "@logtape/logtape";
+import { getLogger } from "@logtape/logtape";
 import type { Logger, LogLevel } from "./log.ts";
 import { formatLogLine, type LogFormat } from "./log_format.ts";
 
