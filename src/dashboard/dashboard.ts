@@ -129,9 +129,13 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
     return registry ? await registry.workers() : null;
   }
 
+  /** The queues shown: the configured ones and every queue a live worker consumes, sorted. */
+  function queueNames(live: WorkerInfo[] | null): string[] {
+    return [...new Set([...configured, ...(live ?? []).map((w) => w.queue)])].sort();
+  }
+
   async function queueCounts(live: WorkerInfo[] | null): Promise<QueueCounts[]> {
-    const names = [...new Set([...configured, ...(live ?? []).map((w) => w.queue)])].sort();
-    return await inspector.queues(names);
+    return await inspector.queues(queueNames(live));
   }
 
   /** The overview's data, also served as JSON at `/api/overview`. */
@@ -177,8 +181,7 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
 
   /** Where a task's message is and the message itself, found by scanning the queues. */
   async function locateTask(uuid: string): Promise<LocatedTask> {
-    const live = await workers();
-    const names = [...new Set([...configured, ...(live ?? []).map((w) => w.queue)])];
+    const names = queueNames(await workers());
     const location = await inspector.locate(uuid, names).catch((error) => {
       unsupported(error);
       return null;
