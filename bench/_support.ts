@@ -5,6 +5,7 @@
  * @module
  */
 import process from "node:process";
+import type { ChildProcess } from "node:child_process";
 import type { Redis } from "ioredis";
 import { newSignature, Server, silentLogger } from "../mod.ts";
 import { RedisBackend, RedisBroker } from "../src/redis/mod.ts";
@@ -113,4 +114,22 @@ export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): P
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Calls `onMessage` with each JSON line a bench worker writes on its stdout. */
+export function onJsonLines(
+  child: ChildProcess,
+  // deno-lint-ignore no-explicit-any
+  onMessage: (msg: any) => void,
+): void {
+  let buffer = "";
+  child.stdout!.on("data", (chunk) => {
+    buffer += String(chunk);
+    let nl;
+    while ((nl = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+      onMessage(JSON.parse(line));
+    }
+  });
 }

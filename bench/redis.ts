@@ -42,6 +42,7 @@ import { Queue } from "bullmq";
 import {
   BUN_FLAGS,
   cleanup,
+  onJsonLines,
   ourServer,
   scriptCommand,
   sendMany,
@@ -125,21 +126,13 @@ function spawnWorker(
     };
   });
   idle.catch(() => {});
-  let buffer = "";
-  child.stdout!.on("data", (chunk) => {
-    buffer += String(chunk);
-    let nl;
-    while ((nl = buffer.indexOf("\n")) >= 0) {
-      const line = buffer.slice(0, nl);
-      buffer = buffer.slice(nl + 1);
-      const msg = JSON.parse(line);
-      if (msg.idleRss) {
-        idleRss = msg.idleRss;
-        resolveIdle(msg.idleRss);
-      }
-      if (msg.done) {
-        resolveDone({ idleRss, peakRss: msg.peakRss, delays: msg.delays, cpuUs: msg.cpuUs });
-      }
+  onJsonLines(child, (msg) => {
+    if (msg.idleRss) {
+      idleRss = msg.idleRss;
+      resolveIdle(msg.idleRss);
+    }
+    if (msg.done) {
+      resolveDone({ idleRss, peakRss: msg.peakRss, delays: msg.delays, cpuUs: msg.cpuUs });
     }
   });
   child.on("exit", (code) => rejectAll(new Error(`The ${mode} worker exited with code ${code}`)));

@@ -19,7 +19,15 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
-import { cleanup, ourServer, sendMany, wallNow, withTimeout, workerCommand } from "./_support.ts";
+import {
+  cleanup,
+  onJsonLines,
+  ourServer,
+  sendMany,
+  wallNow,
+  withTimeout,
+  workerCommand,
+} from "./_support.ts";
 import { startOwnRedisCluster } from "../tests/faults/own_redis_cluster.ts";
 
 const URL_ = process.env.REDIS_URL || "redis://127.0.0.1:6379";
@@ -62,18 +70,11 @@ function spawnCounting(url: string, queue: string, keyPrefix: string): CountingW
     count: 0,
     cpuMs: 0,
   };
-  let buffer = "";
-  child.stdout!.on("data", (chunk) => {
-    buffer += String(chunk);
-    let nl;
-    while ((nl = buffer.indexOf("\n")) >= 0) {
-      const msg = JSON.parse(buffer.slice(0, nl));
-      buffer = buffer.slice(nl + 1);
-      if (msg.idleRss) markIdle();
-      if (msg.count !== undefined) {
-        worker.count = msg.count;
-        worker.cpuMs = msg.cpuMs;
-      }
+  onJsonLines(child, (msg) => {
+    if (msg.idleRss) markIdle();
+    if (msg.count !== undefined) {
+      worker.count = msg.count;
+      worker.cpuMs = msg.cpuMs;
     }
   });
   return worker;
