@@ -289,7 +289,9 @@ export class QueueConsumer {
   #beat(): Promise<void> {
     this.#beating ??= (async () => {
       const sentAt = performance.now();
-      // Commands share one connection, so fetches sent before this beat ran before it.
+      // Fetches sent before this beat usually ran before it (one connection), but not always:
+      // a cluster client resends a dead node's commands each on its own timer. So a lapse also
+      // reconciles, which gives back a fetch that landed after the beat (see `#deliver`).
       const fetchedBefore = this.#nextSeq;
       try {
         const lapsed = await runScript<number>(this.#o.commands, BEAT, this.#beatKeys(), [
@@ -307,6 +309,7 @@ export class QueueConsumer {
 
   #lapsed(fetchedBefore: number): void {
     this.#lostBelow = Math.max(this.#lostBelow, fetchedBefore);
+    this.#needsReconcile = true;
     let dropped = 0;
     for (const seq of this.#held) {
       // An ack on its way keeps its place until it lands (it is a no-op now).
@@ -442,8 +445,13 @@ export class QueueConsumer {
   }
 
   #deliver(seq: number, body: string, handler: (delivery: Delivery) => void): void {
-    // Fetched before a heartbeat that found the lease lapsed: given back already.
-    if (seq < this.#lostBelow) return;
+    // Numbered before a heartbeat that found the lease lapsed: that beat gave it back, unless
+    // the fetch ran after the beat; then it is still in the processing hash, not held, and the
+    // reconcile pass the lapse asked for gives it back.
+    if (seq < this.#lostBelow) {
+      this.#needsReconcile = true;
+      return;
+    }
     this.#held.add(seq);
     let settled = false;
     const { commands, keys, queue } = this.#o;
