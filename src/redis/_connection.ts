@@ -85,6 +85,12 @@ export function redisOptions(url: string, config: Config, role: ConnectionRole):
       ? parsed.host
       : "";
     options.tls = tlsOptions(host, config.tlsCAFile);
+    if (r.masterName) {
+      // ioredis dials the sentinels, and the master they name, in plaintext unless told
+      // both: a rediss:// URL must never fall back to plaintext.
+      options.sentinelTLS = options.tls;
+      options.enableTLSForSentinelMode = true;
+    }
   }
   return options;
 }

@@ -20,6 +20,7 @@ import { describeUnless, waitFor } from "../helpers.ts";
 import { startScript } from "../faults/support.ts";
 import { RedisBackend, RedisBroker, RedisConnectionError, RedisLock } from "../../src/redis/mod.ts";
 import { AMQPBackend, AMQPBroker } from "../../src/amqp/mod.ts";
+import { newSignature } from "../../mod.ts";
 import { REDIS_URL, redisSkipReason, uniqueName } from "./redis_support.ts";
 import { AMQP_URL, amqpSkipReason, deleteAMQP } from "./amqp_support.ts";
 import { sparePort, startProxy, type TestProxy } from "./net_support.ts";
@@ -126,6 +127,49 @@ async function startTLSRedis(name: string): Promise<{ port: number; process: Chi
   return { port, process: child };
 }
 
+/**
+ * A sentinel of our own serving TLS only, watching the TLS master on `masterPort` (quorum 1)
+ * over TLS; stopped by pid.
+ */
+async function startTLSSentinel(
+  masterPort: number,
+): Promise<{ port: number; process: ChildProcess }> {
+  const port = await sparePort();
+  const conf = join(dir, `sentinel-${port}.conf`);
+  writeFileSync(
+    conf,
+    [
+      "port 0",
+      `tls-port ${port}`,
+      `tls-cert-file ${join(dir, "right.pem")}`,
+      `tls-key-file ${join(dir, "right.key")}`,
+      `tls-ca-cert-file ${caFile}`,
+      "tls-auth-clients no",
+      "tls-replication yes",
+      `dir ${dir}`,
+      `sentinel monitor ${SENTINEL_MASTER} 127.0.0.1 ${masterPort} 1`,
+      "",
+    ].join("\n"),
+  );
+  const child = spawn("redis-server", [conf, "--sentinel"], { stdio: "pipe" });
+  let output = "";
+  child.stdout!.setEncoding("utf8").on("data", (d: string) => (output += d));
+  child.stderr!.setEncoding("utf8").on("data", (d: string) => (output += d));
+  let exited = false;
+  child.on("exit", () => (exited = true));
+  await waitFor(
+    () => {
+      if (exited) throw new Error(`redis-server --sentinel with TLS did not start:\n${output}`);
+      return output.includes("+monitor master");
+    },
+    "a TLS sentinel watching the TLS master",
+    10_000,
+  );
+  return { port, process: child };
+}
+
+const SENTINEL_MASTER = "machinery_tls_master";
+
 /** Why the suite cannot run here, or false. */
 async function setUp(): Promise<string | false> {
   const missing = await redisSkipReason() || await amqpSkipReason();
@@ -143,6 +187,7 @@ const servers: ChildProcess[] = [];
 const proxies: TestProxy[] = [];
 let redisRight = 0;
 let redisWrong = 0;
+let sentinelRight = 0;
 let amqpRight = 0;
 let amqpWrong = 0;
 let setupError: string | false = false;
@@ -159,6 +204,9 @@ if (!skip) {
       servers.push(server.process);
       set(server.port);
     }
+    const sentinel = await startTLSSentinel(redisRight);
+    servers.push(sentinel.process);
+    sentinelRight = sentinel.port;
     const target = {
       host: new URL(AMQP_URL).hostname,
       port: Number(new URL(AMQP_URL).port || 5672),
@@ -284,6 +332,31 @@ describeUnless(skip || setupError, "TLS server identity", () => {
       }
     },
   );
+
+  it("rediss:// with Sentinel speaks TLS to the sentinel and to the master it names", {
+    timeout: TIMEOUT,
+  }, async () => {
+    // Both listen for TLS only: a plaintext dial to either fails, and the task never lands.
+    const queue = uniqueName("tls_sentinel");
+    const sentinelConfig = {
+      ...config,
+      defaultQueue: queue,
+      redis: { masterName: SENTINEL_MASTER, connectTimeout: 5 },
+    };
+    const broker = new RedisBroker(`rediss://127.0.0.1:${sentinelRight}`, {
+      config: sentinelConfig,
+      onError: () => {},
+    });
+    try {
+      await broker.connect();
+      const sig = newSignature("add", [{ name: "", type: "int64", value: 1 }]);
+      sig.routingKey = queue;
+      await broker.publish(sig);
+      assert.equal(await queueLength(redisRight, queue), 1);
+    } finally {
+      await broker.close();
+    }
+  });
 
   it("amqps:// with the right certificate: the task is sent", { timeout: TIMEOUT }, async () => {
     const queue = uniqueName("tls");
