@@ -88,29 +88,16 @@ function makeCertificates(): { right: { cert: string; key: string }; wrong: type
   return { right, wrong };
 }
 
-/** A `redis-server` of our own serving TLS only, with certificate `name`; stopped by pid. */
-async function startTLSRedis(name: string): Promise<{ port: number; process: ChildProcess }> {
-  const port = await sparePort();
-  const child = spawn("redis-server", [
-    "--port",
-    "0",
-    "--tls-port",
-    String(port),
-    "--tls-cert-file",
-    join(dir, `${name}.pem`),
-    "--tls-key-file",
-    join(dir, `${name}.key`),
-    "--tls-ca-cert-file",
-    caFile,
-    "--tls-auth-clients",
-    "no",
-    "--save",
-    "",
-    "--appendonly",
-    "no",
-    "--dir",
-    dir,
-  ], { stdio: "pipe" });
+/**
+ * Spawns `redis-server args` and resolves once its output holds `ready`; fails with its output
+ * when it exits first. Stopped by pid (the caller keeps the process).
+ */
+async function startRedisServer(
+  args: string[],
+  ready: string,
+  what: string,
+): Promise<ChildProcess> {
+  const child = spawn("redis-server", args, { stdio: "pipe" });
   let output = "";
   child.stdout!.setEncoding("utf8").on("data", (d: string) => (output += d));
   child.stderr!.setEncoding("utf8").on("data", (d: string) => (output += d));
@@ -118,18 +105,48 @@ async function startTLSRedis(name: string): Promise<{ port: number; process: Chi
   child.on("exit", () => (exited = true));
   await waitFor(
     () => {
-      if (exited) throw new Error(`redis-server with TLS did not start:\n${output}`);
-      return output.includes("Ready to accept connections");
+      if (exited) throw new Error(`${what} did not start:\n${output}`);
+      return output.includes(ready);
     },
-    "redis-server with TLS ready",
+    what,
     10_000,
+  );
+  return child;
+}
+
+/** A `redis-server` of our own serving TLS only, with certificate `name`. */
+async function startTLSRedis(name: string): Promise<{ port: number; process: ChildProcess }> {
+  const port = await sparePort();
+  const child = await startRedisServer(
+    [
+      "--port",
+      "0",
+      "--tls-port",
+      String(port),
+      "--tls-cert-file",
+      join(dir, `${name}.pem`),
+      "--tls-key-file",
+      join(dir, `${name}.key`),
+      "--tls-ca-cert-file",
+      caFile,
+      "--tls-auth-clients",
+      "no",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--dir",
+      dir,
+    ],
+    "Ready to accept connections",
+    "redis-server with TLS",
   );
   return { port, process: child };
 }
 
 /**
  * A sentinel of our own serving TLS only, watching the TLS master on `masterPort` (quorum 1)
- * over TLS; stopped by pid.
+ * over TLS.
  */
 async function startTLSSentinel(
   masterPort: number,
@@ -151,19 +168,10 @@ async function startTLSSentinel(
       "",
     ].join("\n"),
   );
-  const child = spawn("redis-server", [conf, "--sentinel"], { stdio: "pipe" });
-  let output = "";
-  child.stdout!.setEncoding("utf8").on("data", (d: string) => (output += d));
-  child.stderr!.setEncoding("utf8").on("data", (d: string) => (output += d));
-  let exited = false;
-  child.on("exit", () => (exited = true));
-  await waitFor(
-    () => {
-      if (exited) throw new Error(`redis-server --sentinel with TLS did not start:\n${output}`);
-      return output.includes("+monitor master");
-    },
+  const child = await startRedisServer(
+    [conf, "--sentinel"],
+    "+monitor master",
     "a TLS sentinel watching the TLS master",
-    10_000,
   );
   return { port, process: child };
 }
