@@ -255,21 +255,28 @@ return {c, n, redis.call('LRANGE', KEYS[2], c, c + tonumber(ARGV[2]) - 1)}
 };
 
 /**
- * Sets ChordTriggered in the stored group meta (run while holding `TriggerChordMutex`).
- * KEYS: group meta. ARGV: ttl. Returns 1 when this call set it, 0 when it was set already, -1
- * when the meta is missing, -2 when the flag cannot be found.
+ * Sets ChordTriggered in the stored group meta (run while holding `TriggerChordMutex`), and
+ * keeps the caller's token beside it for a while: a client that sends the script again because
+ * the reply was lost (ioredis does, on reconnect) is told it won, not that the flag was set.
+ * KEYS: group meta, token key. ARGV: ttl, token, how long the token is kept (s). Returns 1 when
+ * this call (or its first run) set it, 0 when it was set already, -1 when the meta is missing,
+ * -2 when the flag cannot be found.
  */
 export const TRIGGER_CHORD: ScriptDef = {
-  name: "machineryTriggerChord",
-  keys: 1,
+  name: "machineryTriggerChord2",
+  keys: 2,
   lua: `
 local meta = redis.call('GET', KEYS[1])
 if not meta then return -1 end
 local _, e = string.find(meta, '"ChordTriggered":', 1, true)
 if not e then return -2 end
-if string.sub(meta, e + 1, e + 4) == 'true' then return 0 end
+if string.sub(meta, e + 1, e + 4) == 'true' then
+  if redis.call('GET', KEYS[2]) == ARGV[2] then return 1 end
+  return 0
+end
 if string.sub(meta, e + 1, e + 5) ~= 'false' then return -2 end
 redis.call('SET', KEYS[1], string.sub(meta, 1, e) .. 'true' .. string.sub(meta, e + 6), 'EX', ARGV[1])
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
 return 1
 `,
 };

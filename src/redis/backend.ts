@@ -8,14 +8,18 @@
  * | `TriggerChordMutex` | the redsync lock Go workers take before setting `ChordTriggered` |
  * | `machinery:ts:group_members:<group>` | list: the group's member UUIDs (copied once from the meta) |
  * | `machinery:ts:group_done:<group>` | how many members, in group order, were seen completed |
+ * | `machinery:ts:chord_trigger:<group>` | a token of the call that set `ChordTriggered` (5 minutes) |
  *
- * On a Redis Cluster the last two carry the group's hash tag
+ * The trigger token answers a trigger script that ioredis sent again because its reply was lost
+ * (on reconnect): that call set the flag, so it is told it won, and the chord callback is sent.
+ *
+ * On a Redis Cluster the last three carry the group's hash tag
  * (`machinery:ts:{<group>}group_members:<group>`), so they share the group meta's slot; the
  * member states live in slots of their own, so there each state write is a script call of its
  * own, and `groupCompleted` reads the states with one GET each (see `#groupCompletedOnCluster`).
  * `ChordTriggered` is still flipped by one atomic script on the group meta, so a chord fires once.
  *
- * The last two are ours (option `keyPrefix`) and only make `groupCompleted` cheap: Go workers
+ * The members list and cursor are ours (option `keyPrefix`) and only make `groupCompleted` cheap: Go workers
  * never write them, and they are not needed for correctness, because the check always reads the
  * real member states (see `GROUP_COMPLETED` in `_backend_scripts.ts`). For a 10,000-task group, each
  * finished member costs one round trip that reads about one state, instead of 10,000 reads.
@@ -76,6 +80,12 @@ import {
 import { Batcher, type ItemFailures } from "./_batcher.ts";
 
 export { ChordLockError } from "./_chord_mutex.ts";
+
+/**
+ * How long the chord trigger's token is kept: longer than ioredis keeps resending a command
+ * whose reply was lost (20 reconnects at most 2 s apart).
+ */
+const TRIGGER_TOKEN_SECONDS = 300;
 
 /** Options for the Redis backend: `config` gives `resultsExpireIn`, the `redis` section, TLS. */
 export interface RedisBackendOptions extends AdapterOptions {
@@ -225,6 +235,12 @@ export class RedisBackend extends StateWriter implements Backend {
     );
   }
 
+  /** Who set the group's ChordTriggered, for a resent trigger: in the meta's slot on a cluster. */
+  #triggerTokenKey(groupUUID: string): string {
+    const prefix = this.#cluster ? `${this.#prefix}{${slotTag(groupUUID)}}` : this.#prefix;
+    return `${prefix}chord_trigger:${groupUUID}`;
+  }
+
   /** The group's members list and cursor: in the group meta's slot on a cluster. */
   #groupKeys(groupUUID: string): [members: string, done: string] {
     const prefix = this.#cluster ? `${this.#prefix}{${slotTag(groupUUID)}}` : this.#prefix;
@@ -306,8 +322,14 @@ export class RedisBackend extends StateWriter implements Backend {
 
   async triggerChord(groupUUID: string): Promise<boolean> {
     const client = await this.#redis();
+    const token = crypto.randomUUID();
     const reply = await withChordMutex(client, async () => {
-      const r = await runScript<number>(client, TRIGGER_CHORD, [groupUUID], [this.#ttl]);
+      const r = await runScript<number>(
+        client,
+        TRIGGER_CHORD,
+        [groupUUID, this.#triggerTokenKey(groupUUID)],
+        [this.#ttl, token, TRIGGER_TOKEN_SECONDS],
+      );
       if (r !== -2) return r;
       // Not Go's bytes: decode and re-encode (still under the lock).
       const json = await client.get(groupUUID);
@@ -401,8 +423,8 @@ export class RedisBackend extends StateWriter implements Backend {
 
   async purgeGroupMeta(groupUUID: string): Promise<void> {
     const client = await this.#redis();
-    const keys = [groupUUID, ...this.#groupKeys(groupUUID)];
-    // The meta and our two keys are in two slots on a cluster.
+    const keys = [groupUUID, ...this.#groupKeys(groupUUID), this.#triggerTokenKey(groupUUID)];
+    // The meta and our keys may be in two slots on a cluster (a UUID holding braces).
     if (this.#cluster) await Promise.all(keys.map((key) => client.del(key)));
     else await client.del(...keys);
   }

@@ -17,6 +17,8 @@ export interface TestProxy {
   setMode(mode: "silent" | "forward"): void;
   /** How many connections it accepted so far. */
   accepted(): number;
+  /** True once a reply was cut (`cutReplyTo` matched). */
+  cutOnce(): boolean;
   /** Stops listening and drops every connection. */
   close(): Promise<void>;
 }
@@ -29,6 +31,12 @@ export interface ProxyOptions {
   mode?: "silent" | "forward";
   /** Terminate TLS with this certificate and key (PEM) before proxying. */
   tls?: { cert: string; key: string };
+  /**
+   * A lost reply: the first time a client's bytes match, they still reach the target, but what
+   * it answers next is swallowed and the client's connection cut (the command ran; the client
+   * never heard).
+   */
+  cutReplyTo?: (request: string) => boolean;
 }
 
 /** Starts a proxy on a spare loopback port. */
@@ -51,8 +59,21 @@ export async function startProxy(options: ProxyOptions = {}): Promise<TestProxy>
     });
     socket.on("close", () => upstream.destroy());
     socket.pipe(upstream);
-    upstream.pipe(socket);
+    const cut = options.cutReplyTo;
+    if (!cut) {
+      upstream.pipe(socket);
+      return;
+    }
+    let cutting = false;
+    socket.on("data", (chunk: Buffer) => {
+      if (!cutDone && cut(chunk.toString("latin1"))) cutting = cutDone = true;
+    });
+    upstream.on("data", (chunk: Buffer) => {
+      if (cutting) socket.destroy();
+      else socket.write(chunk);
+    });
   };
+  let cutDone = false;
   const server: Server = options.tls
     ? createTLSServer({ cert: options.tls.cert, key: options.tls.key }, onConnection)
     : createServer(onConnection);
@@ -70,6 +91,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<TestProxy>
       mode = next;
     },
     accepted: () => accepted,
+    cutOnce: () => cutDone,
     close() {
       for (const socket of held) socket.destroy();
       return new Promise<void>((resolve) => server.close(() => resolve()));
