@@ -31,7 +31,10 @@
  * - `timeout`: every task has a timeout (BENCH_TASK_TIMEOUT_MS, else 30 s, which never fires);
  * - `dashboard`: `machinery dashboard` runs beside, on the same Redis, with a queue of
  *   BENCH_DASHBOARD_TASKS (100,000) tasks; "on" fetches its overview and that queue's page every
- *   BENCH_DASHBOARD_POLL_MS (2,000, the rate of an open page's refresh), as two open pages do.
+ *   BENCH_DASHBOARD_POLL_MS (2,000, the rate of an open page's refresh), as two open pages do;
+ * - `checkout`: a change before and after it: "off" runs the worker of the checkout at
+ *   BENCH_BEFORE (`git worktree add /tmp/before <commit>`, then `deno install` there), "on" this
+ *   one's; the sender is this checkout's in both.
  */
 import process from "node:process";
 import { type ChildProcess, spawn } from "node:child_process";
@@ -84,6 +87,8 @@ interface Child {
 interface Features {
   metrics?: boolean;
   timeoutMs?: number;
+  /** The worker script to run (default: this checkout's). */
+  worker?: string;
 }
 
 function spawnWorker(
@@ -91,9 +96,9 @@ function spawnWorker(
   queue: string,
   keyPrefix: string,
   n: number,
-  { metrics = METRICS === "1", timeoutMs = TASK_TIMEOUT_MS }: Features = {},
+  { metrics = METRICS === "1", timeoutMs = TASK_TIMEOUT_MS, worker = WORKER }: Features = {},
 ): Child {
-  const [cmd, args] = workerCommand(WORKER);
+  const [cmd, args] = workerCommand(worker);
   const child = spawn(cmd, args, {
     env: {
       ...process.env,
@@ -232,7 +237,12 @@ async function comparedFeature(name: string): Promise<Compared> {
   if (name === "metrics") return { ...plain, off: { metrics: false }, on: { metrics: true } };
   if (name === "timeout") return { ...plain, on: { timeoutMs: TASK_TIMEOUT_MS || 30_000 } };
   if (name === "dashboard") return await dashboardBeside();
-  throw new Error(`BENCH_COMPARE=${name}: expected metrics, timeout or dashboard`);
+  if (name === "checkout") {
+    const before = process.env.BENCH_BEFORE;
+    if (!before) throw new Error("BENCH_COMPARE=checkout needs BENCH_BEFORE, another checkout");
+    return { ...plain, off: { worker: `${before}/bench/redis_worker.ts` }, on: {} };
+  }
+  throw new Error(`BENCH_COMPARE=${name}: expected metrics, timeout, dashboard or checkout`);
 }
 
 /**
