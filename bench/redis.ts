@@ -34,7 +34,8 @@
  *   BENCH_DASHBOARD_POLL_MS (2,000, the rate of an open page's refresh), as two open pages do;
  * - `checkout`: a change before and after it: "off" runs the worker of the checkout at
  *   BENCH_BEFORE (`git worktree add /tmp/before <commit>`, then `deno install` there), "on" this
- *   one's; the sender is this checkout's in both.
+ *   one's or BENCH_AFTER's; the sender is this checkout's in both. An older checkout needs this
+ *   one's `bench/redis_worker.ts` and `bench/_support.ts` copied in (they report the CPU time).
  */
 import process from "node:process";
 import { type ChildProcess, spawn } from "node:child_process";
@@ -240,7 +241,9 @@ async function comparedFeature(name: string): Promise<Compared> {
   if (name === "checkout") {
     const before = process.env.BENCH_BEFORE;
     if (!before) throw new Error("BENCH_COMPARE=checkout needs BENCH_BEFORE, another checkout");
-    return { ...plain, off: { worker: `${before}/bench/redis_worker.ts` }, on: {} };
+    const after = process.env.BENCH_AFTER;
+    const on = after ? { worker: `${after}/bench/redis_worker.ts` } : {};
+    return { ...plain, off: { worker: `${before}/bench/redis_worker.ts` }, on };
   }
   throw new Error(`BENCH_COMPARE=${name}: expected metrics, timeout, dashboard or checkout`);
 }
