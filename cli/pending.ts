@@ -15,8 +15,9 @@ import { printJson, printTable, shorten } from "./table.ts";
 export const pending: Command = {
   options: PAGE_OPTIONS,
   help: `machinery pending [QUEUE] [--limit N] [--offset N] [--json] [connection options]
-  The tasks waiting in QUEUE (default: the default queue), oldest first: name, UUID and
-  arguments. Redis only: RabbitMQ cannot list a queue without taking its messages.
+  The tasks waiting in QUEUE (default: the default queue) in the order they run (priority
+  levels first, then oldest first): name, UUID and arguments. Redis only: RabbitMQ cannot
+  list a queue without taking its messages.
 ${PAGE_HELP}
 ${JSON_HELP}`,
   connects: true,

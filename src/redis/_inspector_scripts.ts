@@ -5,6 +5,7 @@
  * @module
  */
 import type { ScriptDef } from "./_scripts.ts";
+import { MAX_PRIORITY_LEVEL } from "./_priority.ts";
 
 /**
  * Takes one dead-letter entry out (the exact entry text), keeping the byte count right, and,
@@ -27,13 +28,17 @@ return 1
 `,
 };
 
-/** Empties a queue and says how many messages it held. KEYS: queue. */
+/**
+ * Empties a queue and its priority lists and says how many messages they held. KEYS: the queue,
+ * then its priority lists.
+ */
 export const PURGE: ScriptDef = {
-  name: "machineryInspectPurge1",
-  keys: 1,
+  name: "machineryInspectPurge2",
+  keys: -1,
   lua: `
-local n = redis.call('LLEN', KEYS[1])
-redis.call('DEL', KEYS[1])
+local n = 0
+for _, list in ipairs(KEYS) do n = n + redis.call('LLEN', list) end
+redis.call('DEL', unpack(KEYS))
 return n
 `,
 };
@@ -41,20 +46,27 @@ return n
 /**
  * Finds the message of a task (the text '"UUID":"<uuid>"' in its body; in a dead-letter entry,
  * where the body is JSON-escaped, the bare UUID), looking at the first ARGV[3] messages of each
- * place, in this order: the queues, the consumers' processing hashes and landing lists, the
- * delayed and requeued sets, the dead-letter lists. Replies {where, queue, detail}, or an empty
+ * place, in this order: the queues (each with its priority lists, `<prefix>prio:<queue>:<level>`),
+ * the consumers' processing hashes and landing lists, the delayed and requeued sets, the
+ * dead-letter lists. Replies {where, queue, detail}, or an empty
  * array. KEYS: delayed set, requeued set, consumers set, consumer queues hash. ARGV: needle,
  * UUID, limit, key prefix, queue names…
  */
 export const LOCATE: ScriptDef = {
-  name: "machineryInspectLocate2",
+  name: "machineryInspectLocate3",
   keys: 4,
   lua: `
 local needle, uuid, limit, prefix = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local function has(s, n) return string.find(s, n or needle, 1, true) ~= nil end
 for i = 5, #ARGV do
-  for _, m in ipairs(redis.call('LRANGE', ARGV[i], 0, limit - 1)) do
-    if has(m) then return {'queue', ARGV[i], ''} end
+  local lists = {ARGV[i]}
+  for level = ${MAX_PRIORITY_LEVEL}, 1, -1 do
+    lists[#lists + 1] = prefix .. 'prio:' .. ARGV[i] .. ':' .. level
+  end
+  for _, list in ipairs(lists) do
+    for _, m in ipairs(redis.call('LRANGE', list, 0, limit - 1)) do
+      if has(m) then return {'queue', ARGV[i], ''} end
+    end
   end
 end
 for _, id in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do

@@ -8,7 +8,7 @@
 import type { Redis } from "ioredis";
 import type { AdapterOptions } from "../adapter_options.ts";
 import { type Config, delayedTasksKey, resolveConfig } from "../config.ts";
-import { readyLength } from "./_priority.ts";
+import { priorityListKeys, readyLength } from "./_priority.ts";
 import type {
   DeadLetterRecord,
   DeadLetterSelection,
@@ -180,10 +180,23 @@ export class RedisInspector implements Inspector {
     return held;
   }
 
+  /**
+   * A page of the tasks waiting in `queue`, in the order a worker takes them: its priority lists
+   * from the highest level down, then Go's list.
+   */
   async pending(queue: string, page: Page = {}): Promise<QueuedTask[]> {
     const client = await this.#redis();
     const [start, stop] = range(page);
-    const bodies = await client.lrange(queue, start, stop);
+    const lists = [...priorityListKeys(this.#keys.forQueue(queue).prefix, queue).reverse(), queue];
+    const lengths = await Promise.all(lists.map((list) => client.llen(list)));
+    const reads: Promise<string[]>[] = [];
+    let offset = 0;
+    lists.forEach((list, i) => {
+      const [from, to] = [Math.max(start - offset, 0), Math.min(stop - offset, lengths[i] - 1)];
+      if (from <= to) reads.push(client.lrange(list, from, to));
+      offset += lengths[i];
+    });
+    const bodies = (await Promise.all(reads)).flat();
     return bodies.map((body) => ({ queue, body, signature: decodeOrNull(body), eta: null }));
   }
 
@@ -269,7 +282,8 @@ export class RedisInspector implements Inspector {
 
   async purge(queue: string): Promise<number> {
     const client = await this.#redis();
-    return await runScript<number>(client, PURGE, [queue], []);
+    const levels = priorityListKeys(this.#keys.forQueue(queue).prefix, queue);
+    return await runScript<number>(client, PURGE, [queue, ...levels], []);
   }
 
   async locate(uuid: string, queues: string[]): Promise<MessageLocation> {

@@ -179,6 +179,31 @@ describe("redis broker priorities", { skip }, () => {
     }
   });
 
+  it("the inspector pages, locates and purges priority tasks with the queue's own", {
+    timeout: 15_000,
+  }, async () => {
+    const { queue, broker } = setup(true);
+    const inspector = new RedisInspector(REDIS_URL, { keyPrefix, config: broker.config });
+    try {
+      // In the order a worker takes them: the highest level first, Go's list last.
+      const tasks = [task("top", 9), task("five_a", 5), task("five_b", 5), task("plain", 0)];
+      for (const sig of [tasks[3], tasks[1], tasks[0], tasks[2]]) await broker.publish(sig);
+      const names = (page: { signature: Signature | null }[]) => page.map((t) => t.signature?.name);
+      assert.deepEqual(names(await inspector.pending(queue)), ["top", "five_a", "five_b", "plain"]);
+      assert.deepEqual(names(await inspector.pending(queue, { offset: 1, limit: 2 })), [
+        "five_a",
+        "five_b",
+      ]);
+      assert.deepEqual(names(await inspector.pending(queue, { offset: 3, limit: 5 })), ["plain"]);
+      assert.deepEqual(await inspector.locate(tasks[2].uuid, [queue]), { where: "queue", queue });
+      assert.equal(await inspector.purge(queue), 4);
+      assert.equal((await inspector.queues([queue]))[0].ready, 0);
+    } finally {
+      await inspector.close();
+      await broker.close();
+    }
+  });
+
   it("moves a delayed priority task to its level's list when due, and wakes the consumer", {
     timeout: 15_000,
   }, async () => {
