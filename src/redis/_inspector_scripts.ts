@@ -48,9 +48,9 @@ return n
  * where the body is JSON-escaped, the bare UUID), looking at the first ARGV[3] messages of each
  * place, in this order: the queues (each with its priority lists, `<prefix>prio:<queue>:<level>`),
  * the consumers' processing hashes and landing lists, the delayed and requeued sets, the
- * dead-letter lists. Replies {where, queue, detail}, or an empty
- * array. KEYS: delayed set, requeued set, consumers set, consumer queues hash. ARGV: needle,
- * UUID, limit, key prefix, queue names…
+ * dead-letter lists. Replies {where, queue, detail}, or an empty array. KEYS: delayed set,
+ * requeued set, consumers set, consumer queues hash. ARGV: needle, UUID, limit, key prefix,
+ * queue names…
  */
 export const LOCATE: ScriptDef = {
   name: "machineryInspectLocate3",

@@ -19,10 +19,11 @@
  * own, and `groupCompleted` reads the states with one GET each (see `#groupCompletedOnCluster`).
  * `ChordTriggered` is still flipped by one atomic script on the group meta, so a chord fires once.
  *
- * The members list and cursor are ours (option `keyPrefix`) and only make `groupCompleted` cheap: Go workers
- * never write them, and they are not needed for correctness, because the check always reads the
- * real member states (see `GROUP_COMPLETED` in `_backend_scripts.ts`). For a 10,000-task group, each
- * finished member costs one round trip that reads about one state, instead of 10,000 reads.
+ * The members list and cursor are ours (option `keyPrefix`) and only make `groupCompleted` cheap:
+ * Go workers never write them, and they are not needed for correctness, because the check always
+ * reads the real member states (see `GROUP_COMPLETED` in `_backend_scripts.ts`). For a 10,000-task
+ * group, each finished member costs one round trip that reads about one state, instead of 10,000
+ * reads.
  *
  * @module
  */
